@@ -1,0 +1,223 @@
+"""Input checks shared by every entry point.
+
+Each check raises a :mod:`gridgeo._errors` exception whose message names the layer, what
+is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from ._errors import (
+    CRSError,
+    EmptyLayerError,
+    GeometryError,
+    HouseholdsError,
+    InputError,
+    MissingColumnError,
+)
+
+__all__ = [
+    "check_layer",
+    "check_column",
+    "check_counts",
+    "check_positive",
+    "check_fraction",
+    "POLYGONAL",
+    "LINEAR",
+]
+
+log = logging.getLogger(__name__)
+
+POLYGONAL = frozenset({"Polygon", "MultiPolygon"})
+LINEAR = frozenset({"LineString", "MultiLineString", "LinearRing"})
+_FIX_CRS = "set it with gdf.set_crs(EPSG) if you know it (e.g. 4326 for longitude/latitude)"
+
+
+def check_layer(
+    obj: object,
+    name: str,
+    *,
+    geom_types: Iterable[str] | None = None,
+    repair: bool = True,
+    drop_other_types: bool = False,
+) -> gpd.GeoDataFrame:
+    """Validate a layer and return a clean copy.
+
+    Parameters
+    ----------
+    obj : GeoDataFrame
+        The layer.
+    name : str
+        How the layer is called in messages (``"buildings"``).
+    geom_types : iterable of str, optional
+        Accepted geometry types (e.g. :data:`POLYGONAL`). Features of other types raise,
+        unless ``drop_other_types`` is set, in which case they are dropped and counted
+        in the log (used for mixed OSM layers only).
+    repair : bool, default True
+        Repair invalid geometries with :func:`shapely.make_valid` (keeping only the
+        parts of the accepted type) instead of raising.
+    drop_other_types : bool, default False
+        See ``geom_types``.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy with a valid, non-empty geometry in every row; the index is kept.
+    """
+    if isinstance(obj, gpd.GeoSeries):
+        obj = gpd.GeoDataFrame(geometry=obj)
+    if not isinstance(obj, gpd.GeoDataFrame):
+        msg = (
+            f"{name} must be a GeoDataFrame, got {type(obj).__name__}; read files with "
+            "gridgeo.read_layer(path) or geopandas.read_file(path)"
+        )
+        raise InputError(msg)
+    if len(obj) == 0:
+        msg = f"{name} layer is empty: it holds no features; check the file, layer name or filter"
+        raise EmptyLayerError(msg)
+    if obj.crs is None:
+        msg = f"{name} layer has no CRS (coordinate reference system); {_FIX_CRS}"
+        raise CRSError(msg)
+    gdf = obj.copy()
+    geom = gdf.geometry.values
+    missing = shapely.is_missing(geom) | shapely.is_empty(geom)
+    if missing.all():
+        msg = f"{name} layer has no geometries (all {len(gdf)} are missing or empty)"
+        raise GeometryError(msg)
+    if missing.any():
+        msg = (
+            f"{name} layer has {int(missing.sum())} features without geometry "
+            f"(rows {_head(gdf.index[missing])}); drop or fix them, e.g. "
+            "gdf[~gdf.geometry.is_empty & gdf.geometry.notna()]"
+        )
+        raise GeometryError(msg)
+    types = set(geom_types) if geom_types is not None else None
+    invalid = ~shapely.is_valid(geom)
+    if invalid.any():
+        if not repair:
+            msg = (
+                f"{name} layer has {int(invalid.sum())} invalid geometries "
+                f"(rows {_head(gdf.index[invalid])}); repair them with gdf.make_valid()"
+            )
+            raise GeometryError(msg)
+        fixed = shapely.make_valid(geom[invalid])
+        if types is not None:
+            fixed = np.array([_keep_types(g, types) for g in fixed], dtype=object)
+        geom = geom.copy()
+        geom[invalid] = fixed
+        gone = shapely.is_empty(geom) | shapely.is_missing(geom)
+        if gone.any():
+            msg = (
+                f"{name} layer has {int(gone.sum())} invalid geometries that cannot be repaired "
+                f"(rows {_head(gdf.index[gone])}): nothing of the expected type remains; "
+                "fix or remove them in the source data"
+            )
+            raise GeometryError(msg)
+        gdf = gdf.set_geometry(gpd.GeoSeries(geom, index=gdf.index, crs=gdf.crs))
+        log.info("%s: repaired %d invalid geometries with make_valid", name, int(invalid.sum()))
+    if types is not None:
+        gtypes = gdf.geometry.geom_type.to_numpy()
+        bad = ~np.isin(gtypes, list(types))
+        if bad.any():
+            if drop_other_types and not bad.all():
+                log.info("%s: ignoring %d features that are not %s", name, int(bad.sum()), types)
+                gdf = gdf[~bad]
+            else:
+                found = ", ".join(sorted(set(gtypes[bad])))
+                msg = (
+                    f"{name} layer must hold {' or '.join(sorted(types))} geometries, but "
+                    f"{int(bad.sum())} are {found}; check that the right file or layer was given"
+                )
+                raise GeometryError(msg)
+    return gdf
+
+
+def _keep_types(geom: shapely.Geometry, types: set[str]) -> shapely.Geometry:
+    """Keep the parts of ``geom`` whose type is accepted (after make_valid)."""
+    if geom.geom_type in types:
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in types]
+    if not parts:
+        return shapely.Polygon() if "Polygon" in types else shapely.LineString()
+    if len(parts) == 1:
+        return parts[0]
+    return shapely.union_all(parts)
+
+
+def _head(index: pd.Index, n: int = 5) -> str:
+    items = [str(i) for i in index[:n]]
+    return ", ".join(items) + (", …" if len(index) > n else "")
+
+
+def check_column(gdf: pd.DataFrame, column: str, name: str) -> None:
+    """Raise :class:`MissingColumnError` naming the available columns."""
+    if column not in gdf.columns:
+        cols = ", ".join(str(c) for c in gdf.columns if c != gdf.geometry.name) or "none"
+        msg = f"{name} layer has no column {column!r}; available columns: {cols}"
+        raise MissingColumnError(msg)
+
+
+def check_counts(values: pd.Series, name: str, *, allow_missing: bool = False) -> pd.Series:
+    """Check non-negative numeric counts (households, people) and return them as float."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad_text = numeric.isna() & values.notna()
+    if bad_text.any():
+        msg = (
+            f"{name} has {int(bad_text.sum())} values that are not numbers "
+            f"(rows {_head(values.index[bad_text])}, e.g. {values[bad_text].iloc[0]!r}); "
+            "clean the column so it holds numbers only"
+        )
+        raise HouseholdsError(msg)
+    if not allow_missing and numeric.isna().any():
+        n = int(numeric.isna().sum())
+        msg = (
+            f"{name} has {n} missing values (rows {_head(values.index[numeric.isna()])}); "
+            "fill them (e.g. with 0 for non-residential buildings) or leave the column out "
+            "to have households estimated"
+        )
+        raise HouseholdsError(msg)
+    arr = numeric.to_numpy(dtype=float)
+    if np.isinf(arr).any():
+        msg = f"{name} has infinite values; replace them with real counts"
+        raise HouseholdsError(msg)
+    neg = arr < 0
+    if neg.any():
+        msg = (
+            f"{name} has {int(neg.sum())} negative values (rows {_head(values.index[neg])}, "
+            f"smallest {arr[neg].min():g}); counts must be 0 or more: correct them in the source"
+        )
+        raise HouseholdsError(msg)
+    return numeric.astype(float)
+
+
+def check_positive(value: float, name: str) -> float:
+    """Check a strictly positive finite number."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        msg = f"{name} must be a number, got {value!r}"
+        raise InputError(msg) from None
+    if not np.isfinite(v) or v <= 0:
+        msg = f"{name} must be a positive number, got {value!r}"
+        raise InputError(msg)
+    return v
+
+
+def check_fraction(value: float, name: str, *, upper: float = 1.0) -> float:
+    """Check a number in [0, upper)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        msg = f"{name} must be a number, got {value!r}"
+        raise InputError(msg) from None
+    if not (0 <= v < upper):
+        msg = f"{name} must be between 0 and {upper:g} (e.g. 0.1 for ±10 %), got {value!r}"
+        raise InputError(msg)
+    return v
