@@ -1,0 +1,10 @@
+"""The partition core: contiguous, balanced parts of a weighted graph (no geometry here).
+
+Units (blocks or pieces of blocks) are nodes with integer weights (households); edges
+join units that share a boundary. :func:`partition_graph` labels every node so that each
+label is a connected set whose weight is near the target.
+"""
+
+from .tree import Band, partition_graph
+
+__all__ = ["Band", "partition_graph"]

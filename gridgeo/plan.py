@@ -1,0 +1,171 @@
+"""The grid plan: grids, the buildings in them, and the figures a planner reads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+__all__ = ["Plan", "dissolve_units"]
+
+log = logging.getLogger(__name__)
+
+
+def dissolve_units(geometry: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Union the units of each label; returns (label per grid, polygon per grid)."""
+    labels = np.asarray(labels)
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_labels)) + 1]
+    ends = np.r_[starts[1:], len(order)]
+    geoms = np.asarray(geometry, dtype=object)[order]
+    grids = np.array(
+        [
+            shapely.union_all(geoms[s:e]) if e - s > 1 else geoms[s]
+            for s, e in zip(starts, ends, strict=True)
+        ],
+        dtype=object,
+    )
+    return sorted_labels[starts], grids
+
+
+@dataclass
+class Plan:
+    """A grid plan.
+
+    Attributes
+    ----------
+    grids : GeoDataFrame
+        One row per grid: ``grid_id``, ``community_id``, ``households``, ``buildings``,
+        ``area_m2``, ``deviation`` (households ÷ target − 1) and a Polygon, in ``crs``.
+    buildings : GeoDataFrame
+        Every input building with ``grid_id``, ``block_id`` and ``households``.
+    units : GeoDataFrame
+        The units the grids were assembled from (blocks and pieces of blocks).
+    blocks : GeoDataFrame
+        Street blocks.
+    target, tolerance : float
+        Households per grid aimed at, and the accepted relative deviation.
+    seconds : float
+        Time taken to draw the plan.
+    """
+
+    grids: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame | None
+    units: gpd.GeoDataFrame
+    blocks: gpd.GeoDataFrame
+    target: float
+    tolerance: float
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def crs(self):
+        """The metric CRS the plan was computed in."""
+        return self.grids.crs
+
+    def summary(self) -> dict[str, Any]:
+        """Figures of the plan as a JSON-ready dict.
+
+        Keys: ``target``, ``tolerance``, ``n_grids``, ``households``, ``buildings``,
+        ``min``/``median``/``max`` households per grid, ``within_10pct`` and
+        ``within_20pct`` (share of grids within ±10 % / ±20 % of the target),
+        ``within_tolerance``, ``empty_grids``, ``area_km2``, ``crs``, ``seconds``.
+        """
+        hh = self.grids["households"].to_numpy(dtype=float)
+        dev = np.abs(hh / self.target - 1)
+        eps = 1e-9
+        return {
+            "target": self.target,
+            "tolerance": self.tolerance,
+            "n_grids": len(self.grids),
+            "households": int(hh.sum()),
+            "buildings": 0 if self.buildings is None else len(self.buildings),
+            "communities": int(self.grids["community_id"].nunique()),
+            "min": int(hh.min()) if len(hh) else 0,
+            "median": float(np.median(hh)) if len(hh) else 0.0,
+            "max": int(hh.max()) if len(hh) else 0,
+            "within_10pct": float(np.mean(dev <= 0.10 + eps)) if len(hh) else 0.0,
+            "within_20pct": float(np.mean(dev <= 0.20 + eps)) if len(hh) else 0.0,
+            "within_tolerance": float(np.mean(dev <= self.tolerance + eps)) if len(hh) else 0.0,
+            "empty_grids": int((hh == 0).sum()),
+            "area_km2": float(self.grids.area.sum() / 1e6),
+            "crs": self.crs.to_string() if self.crs is not None else None,
+            "seconds": round(self.seconds, 3),
+        }
+
+    def describe(self, *, lang: str = "en") -> str:
+        """A short plain-language summary (``lang`` "en" or "zh")."""
+        s = self.summary()
+        if lang == "zh":
+            return (
+                f"共划分 {s['n_grids']} 个网格，覆盖 {s['households']} 户、{s['buildings']} 栋楼，"
+                f"面积 {s['area_km2']:.2f} 平方公里。目标每格 {s['target']:g} 户："
+                f"每格 {s['min']}–{s['max']} 户（中位数 {s['median']:g}），"
+                f"{s['within_10pct']:.0%} 的网格在目标 ±10% 以内。用时 {s['seconds']:.1f} 秒。"
+            )
+        return (
+            f"{s['n_grids']} grids cover {s['households']} households in {s['buildings']} "
+            f"buildings over {s['area_km2']:.2f} km². Target {s['target']:g} households per grid: "
+            f"grids hold {s['min']}–{s['max']} (median {s['median']:g}); "
+            f"{s['within_10pct']:.0%} are within ±10 % of the target. Took {s['seconds']:.1f} s."
+        )
+
+    def explore(self, **kwargs: Any):
+        """An interactive folium map of the plan (see :func:`gridgeo.render.grid_map`)."""
+        from .render import grid_map  # render depends on plan, not the reverse
+
+        kwargs.setdefault("target", self.target)
+        return grid_map(self.grids, buildings=self.buildings, **kwargs)
+
+    def _repr_html_(self) -> str:
+        return self.explore()._repr_html_()
+
+    def to_files(
+        self, out_dir: str | Path, *, map_html: bool = True, lang: str = "en"
+    ) -> dict[str, Path]:
+        """Write ``grids.gpkg`` (layers grids, buildings), ``grids.geojson``, ``summary.json``
+        and ``map.html`` into ``out_dir``; returns their paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "gpkg": out / "grids.gpkg",
+            "geojson": out / "grids.geojson",
+            "summary": out / "summary.json",
+        }
+        if paths["gpkg"].exists():
+            paths["gpkg"].unlink()
+        self.grids.to_file(paths["gpkg"], layer="grids", driver="GPKG", engine="pyogrio")
+        if self.buildings is not None:
+            b = _plain_columns(self.buildings)
+            b.to_file(paths["gpkg"], layer="buildings", driver="GPKG", engine="pyogrio")
+        self.grids.to_crs(4326).to_file(paths["geojson"], driver="GeoJSON", engine="pyogrio")
+        paths["summary"].write_text(
+            json.dumps(self.summary(), indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        if map_html:
+            from .render import save_map
+
+            paths["map"] = save_map(self.explore(lang=lang), out / "map.html")
+        log.info("plan written to %s", out)
+        return paths
+
+
+def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Columns GeoPackage can store: objects that are not strings become strings."""
+    gdf = gdf.copy()
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        if gdf[col].dtype == object:
+            gdf[col] = gdf[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        elif isinstance(gdf[col].dtype, pd.CategoricalDtype):
+            gdf[col] = gdf[col].astype(str)
+    return gdf

@@ -1,0 +1,98 @@
+"""User-visible strings of the grid maps, in English and Chinese.
+
+Every text a map shows (layer names, tooltip aliases, the legend) comes from
+:data:`LABELS` through :func:`label`, so that a map is entirely in one language.
+
+Examples
+--------
+>>> from gridgeo.render._labels import label
+>>> label("households", "zh")
+'户数'
+>>> label("households", "en")
+'Households'
+"""
+
+from __future__ import annotations
+
+from .._errors import InputError
+
+__all__ = ["LABELS", "LANGS", "label", "check_lang"]
+
+#: Strings per language; both languages hold the same keys.
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Community grids",
+        "grids_layer": "Grids",
+        "buildings_layer": "Buildings",
+        "streets_layer": "Streets",
+        "grid_id": "Grid ID",
+        "community_id": "Community",
+        "households": "Households",
+        "buildings": "Buildings",
+        "area_ha": "Area (ha)",
+        "deviation": "Deviation from target",
+        "name": "Name",
+        "target": "Target",
+        "target_unit": "households per grid",
+        "n_grids": "Grids",
+        "total_households": "Households in all grids",
+        "below_target": "below target",
+        "at_target": "at target",
+        "above_target": "above target",
+    },
+    "zh": {
+        "title": "社区网格",
+        "grids_layer": "网格",
+        "buildings_layer": "楼栋",
+        "streets_layer": "街巷",
+        "grid_id": "网格编号",
+        "community_id": "所属社区",
+        "households": "户数",
+        "buildings": "楼栋数",
+        "area_ha": "面积(公顷)",
+        "deviation": "偏离目标",
+        "name": "名称",
+        "target": "目标",
+        "target_unit": "户/网格",
+        "n_grids": "网格数",
+        "total_households": "总户数",
+        "below_target": "低于目标",
+        "at_target": "符合目标",
+        "above_target": "高于目标",
+    },
+}
+
+#: Accepted values of ``lang``.
+LANGS: tuple[str, ...] = tuple(LABELS)
+
+
+def check_lang(lang: object) -> str:
+    """Return ``lang`` if it is a supported language, else raise :class:`InputError`."""
+    if not isinstance(lang, str) or lang not in LABELS:
+        msg = f"lang must be 'en' or 'zh', got {lang!r}"
+        raise InputError(msg)
+    return lang
+
+
+def label(key: str, lang: str) -> str:
+    """Return the text of ``key`` in language ``lang``.
+
+    Parameters
+    ----------
+    key : str
+        A key of ``LABELS[lang]`` (``"households"``, ``"title"``, …).
+    lang : {"en", "zh"}
+        Language of the map.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        If ``lang`` is not ``"en"`` or ``"zh"``.
+    KeyError
+        If ``key`` is unknown (a bug in gridgeo, not a user error).
+    """
+    return LABELS[check_lang(lang)][key]
