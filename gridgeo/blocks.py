@@ -156,8 +156,8 @@ def assign_to_polygons(
     """Index of the polygon holding the largest part of each geometry (−1 if none).
 
     Geometries touching one polygon only are assigned without computing any
-    intersection; the others by the largest intersection area (or length for lines,
-    or, for points, the first polygon). With ``nearest=True`` a geometry outside every
+    intersection; the others by the largest intersection area (length for lines;
+    for points, the first polygon). With ``nearest=True`` a geometry outside every
     polygon goes to the nearest one instead of −1.
     """
     geoms = np.asarray(geoms, dtype=object)
@@ -176,7 +176,7 @@ def assign_to_polygons(
             g, p = gi[multi], pi[multi]
             inter = shapely.intersection(geoms[g], polygons[p])
             size = shapely.area(inter)
-            linear = size == 0
+            linear = np.isin(shapely.get_type_id(geoms[g]), [1, 2, 5])  # lines: by length
             size[linear] = shapely.length(inter[linear])
             order = np.lexsort((-size, g))  # per geometry, largest first
             g, p = g[order], p[order]

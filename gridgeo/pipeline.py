@@ -281,6 +281,7 @@ def partition(
         blocks=blocks,
         target=target,
         tolerance=tolerance,
+        study_area=area,
         seconds=time.perf_counter() - t0,
     )
     log.info(plan.describe())

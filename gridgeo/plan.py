@@ -15,6 +15,22 @@ import shapely
 
 __all__ = ["Plan", "dissolve_units"]
 
+#: Precision grids (metres) tried in turn when a plain union of connected units comes
+#: out in several parts (floating-point noise along shared edges, or a neck thinner
+#: than the grid collapsing): snap-rounding overlay is robust where plain overlay is not.
+GRID_SIZES = (None, 1e-4, 1e-3)
+
+
+def _union(geoms: np.ndarray) -> shapely.Geometry:
+    """Union of connected units, as one Polygon when any precision gives one."""
+    first = None
+    for size in GRID_SIZES:
+        merged = shapely.union_all(geoms, grid_size=size)
+        if merged.geom_type == "Polygon":
+            return merged
+        first = first or merged
+    return first
+
 log = logging.getLogger(__name__)
 
 
@@ -28,7 +44,7 @@ def dissolve_units(geometry: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     geoms = np.asarray(geometry, dtype=object)[order]
     grids = np.array(
         [
-            shapely.union_all(geoms[s:e]) if e - s > 1 else geoms[s]
+            _union(geoms[s:e]) if e - s > 1 else geoms[s]
             for s, e in zip(starts, ends, strict=True)
         ],
         dtype=object,
@@ -53,6 +69,8 @@ class Plan:
         Street blocks.
     target, tolerance : float
         Households per grid aimed at, and the accepted relative deviation.
+    study_area : shapely geometry, optional
+        The area the grids cover (union of the communities, or the hull of the data).
     seconds : float
         Time taken to draw the plan.
     """
@@ -63,6 +81,7 @@ class Plan:
     blocks: gpd.GeoDataFrame
     target: float
     tolerance: float
+    study_area: shapely.Geometry | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 

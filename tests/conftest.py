@@ -1,0 +1,49 @@
+"""Shared fixtures: real bundled data, read once per test session (per xdist worker)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pyogrio
+import pytest
+
+import gridgeo
+from gridgeo import datasets
+
+
+@pytest.fixture(scope="session")
+def osm():
+    """OSM layers of every bundled extract, read lazily and cached."""
+    cache: dict[str, gridgeo.OSMLayers] = {}
+
+    def get(name: str) -> gridgeo.OSMLayers:
+        if name not in cache:
+            cache[name] = gridgeo.read_osm(datasets.get_path(name))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def helsinki_population():
+    return gridgeo.read_layer(datasets.get_path("helsinki_population"), name="population grid")
+
+
+@pytest.fixture(scope="session")
+def monaco_quarters():
+    """The real quarters of Monaco (OSM admin_level=10) as community boundaries."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = pyogrio.read_dataframe(
+            datasets.get_path("monaco"),
+            layer="multipolygons",
+            where="boundary = 'administrative' AND admin_level = '10'",
+            on_invalid="ignore",
+        )
+    return b[["name", "geometry"]].reset_index(drop=True)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog):
+    caplog.set_level(logging.WARNING, logger="gridgeo")
