@@ -88,19 +88,25 @@ def largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
         raise HouseholdsError(msg)
     if total == 0 or len(shares) == 0:
         return np.zeros(len(shares), dtype=np.int64)
-    s = shares.sum()
-    if s <= 0:
+    top = shares.max(initial=0.0)
+    if not np.isfinite(top):
+        msg = "cannot spread households over infinite or undefined shares"
+        raise HouseholdsError(msg)
+    if not top > 0:
         msg = (
             f"cannot spread {total} households: nothing to spread them over "
             "(no residential building or block with a positive size)"
         )
         raise HouseholdsError(msg)
-    scaled = shares * (total / s)
+    unit = shares / top  # in [0, 1]: no overflow, however large or tiny the shares
+    scaled = unit * (total / unit.sum())
     base = np.floor(scaled).astype(np.int64)
     rest = total - int(base.sum())
+    order = np.argsort(-(scaled - base), kind="stable")
     if rest > 0:
-        order = np.argsort(-(scaled - base), kind="stable")
         base[order[:rest]] += 1
+    elif rest < 0:  # floating-point excess: take it back from the smallest remainders
+        base[order[::-1][base[order[::-1]] > 0][:-rest]] -= 1
     return base
 
 

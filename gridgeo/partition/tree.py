@@ -106,7 +106,7 @@ def partition_graph(
     A path of six nodes of 100 households split into parts of about 200:
 
     >>> from scipy import sparse
-    >>> adj = sparse.diags([1, 1], [-1, 1], shape=(6, 6))
+    >>> adj = sparse.diags([1.0, 1.0], [-1, 1], shape=(6, 6))
     >>> partition_graph(np.full(6, 100), adj, band=Band.around(200, 0.1)).tolist()
     [0, 0, 1, 1, 2, 2]
     """

@@ -2,8 +2,13 @@
 
 Examples
 --------
->>> from gridgeo.render import grid_map, save_map  # doctest: +SKIP
->>> save_map(grid_map(grids, target=300, lang="zh"), "grids.html")  # doctest: +SKIP
+>>> import gridgeo
+>>> from gridgeo.render import grid_map
+>>> layers = gridgeo.read_osm(gridgeo.datasets.get_path("beijing_wangjing"))
+>>> plan = gridgeo.partition(layers.streets, layers.buildings, target=300)
+>>> m = grid_map(plan.grids, buildings=plan.buildings, target=300, lang="zh")
+>>> "户数" in m.get_root().render().encode().decode("unicode_escape")
+True
 """
 
 from __future__ import annotations
