@@ -88,6 +88,9 @@ def largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
         raise HouseholdsError(msg)
     if total == 0 or len(shares) == 0:
         return np.zeros(len(shares), dtype=np.int64)
+    if (shares < 0).any():
+        msg = "cannot spread households over negative shares; sizes and weights must be 0 or more"
+        raise HouseholdsError(msg)
     top = shares.max(initial=0.0)
     if not np.isfinite(top):
         msg = "cannot spread households over infinite or undefined shares"
@@ -327,6 +330,9 @@ def spread_over_areas(
     if population is None:
         if total is None:
             msg = "without buildings, give households as a total or a population grid"
+            raise HouseholdsError(msg)
+        if total != int(total) or total < 0:
+            msg = f"total households must be a whole number of 0 or more, got {total!r}"
             raise HouseholdsError(msg)
         return largest_remainder(shapely.area(areas), int(total))
     check_column(population, population_column, "population grid")

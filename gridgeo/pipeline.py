@@ -24,6 +24,7 @@ from ._validate import (
 )
 from .blocks import NON_CUTTING, assign_to_polygons, cutting_streets, street_blocks, study_area
 from .crs import metric_crs, to_metric
+from .engine import Band, partition_graph
 from .households import (
     HouseholdOptions,
     building_households,
@@ -31,9 +32,8 @@ from .households import (
     largest_remainder,
     spread_over_areas,
 )
-from .partition import Band, partition_graph
 from .plan import Plan, dissolve_units
-from .units import adjacency, make_units
+from .units import adjacency, make_units, merge_isolated
 
 __all__ = ["partition", "reading_order"]
 
@@ -217,9 +217,10 @@ def partition(
             building_block=building_block,
             building_households=hh,
             split_above=band.upper,
-            piece_size=target / 4,
+            piece_size=(band.upper - band.lower) / 2,
         )
         adj = adjacency(units.geometry)
+        units, adj = merge_isolated(units, adj)
 
     with step("partitioning"):
         labels = partition_graph(

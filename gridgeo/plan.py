@@ -31,6 +31,7 @@ def _union(geoms: np.ndarray) -> shapely.Geometry:
         first = first or merged
     return first
 
+
 log = logging.getLogger(__name__)
 
 
@@ -43,10 +44,7 @@ def dissolve_units(geometry: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     ends = np.r_[starts[1:], len(order)]
     geoms = np.asarray(geometry, dtype=object)[order]
     grids = np.array(
-        [
-            _union(geoms[s:e]) if e - s > 1 else geoms[s]
-            for s, e in zip(starts, ends, strict=True)
-        ],
+        [_union(geoms[s:e]) if e - s > 1 else geoms[s] for s, e in zip(starts, ends, strict=True)],
         dtype=object,
     )
     return sorted_labels[starts], grids

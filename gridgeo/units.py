@@ -22,7 +22,7 @@ from scipy import sparse
 from ._progress import progress
 from .households import largest_remainder
 
-__all__ = ["Units", "adjacency", "make_units"]
+__all__ = ["Units", "adjacency", "make_units", "merge_isolated"]
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,10 @@ def _lattice(block, households: int, piece_size: float):
 
 
 def adjacency(geometry: np.ndarray, *, min_shared: float = 0.01) -> sparse.csr_matrix:
-    """Rook adjacency: units sharing a boundary longer than ``min_shared`` metres."""
+    """Rook adjacency: units sharing a boundary longer than ``min_shared`` metres.
+
+    The matrix holds the shared length in metres.
+    """
     n = len(geometry)
     tree = shapely.STRtree(geometry)
     i, j = tree.query(geometry, predicate="intersects")
@@ -211,6 +214,57 @@ def adjacency(geometry: np.ndarray, *, min_shared: float = 0.01) -> sparse.csr_m
         shapely.intersection(shapely.boundary(geometry[i]), shapely.boundary(geometry[j]))
     )
     keep = shared > min_shared
-    i, j = i[keep], j[keep]
-    data = np.ones(2 * len(i))
+    i, j, shared = i[keep], j[keep], shared[keep]
+    data = np.r_[shared, shared]
     return sparse.csr_matrix((data, (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+
+
+def merge_isolated(units: Units, adj: sparse.csr_matrix) -> tuple[Units, sparse.csr_matrix]:
+    """Fuse units that share no boundary with any unit of their community into one that does.
+
+    A sliver that touches the rest only at points (or overlaps it by rounding noise) would
+    otherwise become a grid of its own. It is fused into the touching unit of the same
+    community whose union with it is one polygon; if none is, it stays alone.
+    """
+    degree = np.diff(adj.indptr)
+    same = units.community
+    n_comm = dict(zip(*np.unique(same, return_counts=True), strict=True))
+    lonely = [i for i in np.flatnonzero(degree == 0) if n_comm[same[i]] > 1]
+    if not lonely:
+        return units, adj
+    geoms = units.geometry.copy()
+    hh = units.households.copy()
+    target = np.arange(len(geoms))
+    tree = shapely.STRtree(geoms)
+    for i in lonely:
+        cand = [
+            int(j)
+            for j in tree.query(geoms[i], predicate="intersects")
+            if j != i and same[j] == same[i]
+        ]
+        cand.sort(key=lambda j: -shapely.length(shapely.intersection(geoms[i], geoms[j])))
+        for j in cand:
+            merged = shapely.union(geoms[j], geoms[i])
+            if merged.geom_type == "Polygon":
+                geoms[j], hh[j] = merged, hh[j] + hh[i]
+                target[i] = j
+                break
+    gone = target != np.arange(len(geoms))
+    if not gone.any():
+        return units, adj
+    keep = np.flatnonzero(~gone)
+    new_index = np.full(len(geoms), -1, dtype=np.int64)
+    new_index[keep] = np.arange(len(keep))
+    new_index[gone] = new_index[target[gone]]
+    log.info("%d isolated slivers fused into a neighbouring unit", int(gone.sum()))
+    merged_units = Units(
+        geometry=geoms[keep],
+        households=hh[keep],
+        block=units.block[keep],
+        community=units.community[keep],
+        building_unit=new_index[units.building_unit]
+        if len(units.building_unit)
+        else units.building_unit,
+    )
+    # a fused sliver had no rook neighbour, so no other adjacency changes
+    return merged_units, adj[keep][:, keep].tocsr()

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 import gridgeo
-from gridgeo import datasets
 from gridgeo._errors import HouseholdsError, MissingColumnError
 from gridgeo._validate import POLYGONAL, check_layer
 from gridgeo.crs import to_metric
@@ -46,8 +45,13 @@ def layer(geoms, crs=METRIC, **columns) -> gpd.GeoDataFrame:
 # ------------------------------------------------------------------ largest_remainder
 
 
+any_shares_st = st.lists(st.floats(min_value=0, max_value=1e300), min_size=1, max_size=50).filter(
+    lambda xs: max(xs) > 0
+)
+
+
 @settings(max_examples=200, deadline=None)
-@given(shares=shares_st, total=st.integers(min_value=0, max_value=1_000_000))
+@given(shares=st.one_of(shares_st, any_shares_st), total=st.integers(0, 1_000_000))
 def test_largest_remainder_sums_exactly_to_total(shares, total):
     out = largest_remainder(np.array(shares), total)
     assert out.dtype == np.int64
@@ -106,13 +110,19 @@ def test_largest_remainder_extreme_shares_still_sum_to_total(shares):
     assert int(out.sum()) == 10, out.tolist()
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_largest_remainder_undefined_shares_raise(bad):
+    with pytest.raises(HouseholdsError, match="infinite or undefined"):
+        largest_remainder(np.array([1.0, bad]), 10)
+
+
 # ---------------------------------------------------------------------------- capacity
 
 
 def test_capacity_non_residential_classes_hold_nothing():
     kinds = ["industrial", "Commercial", "church", "garage", "school", "office"]
     b = layer([square(i * 50, 0, 30) for i in range(len(kinds))], building=kinds)
-    assert set(k.lower() for k in kinds) <= NON_RESIDENTIAL
+    assert {k.lower() for k in kinds} <= NON_RESIDENTIAL
     assert capacity(b).tolist() == [0.0] * len(kinds)
 
 
@@ -287,14 +297,18 @@ def test_total_without_residential_building_raises():
         building_households(b, total=10)
 
 
+def test_total_must_not_be_negative():
+    with pytest.raises(gridgeo.InputError, match="positive"):
+        building_households(_buildings(), total=-5)
+
+
 def test_total_must_be_whole():
     with pytest.raises(HouseholdsError, match="whole number"):
         building_households(_buildings(), total=10.5)
 
 
-def test_kouvola_estimate_scaled_to_a_total():
-    layers = gridgeo.read_osm(datasets.get_path("kouvola"))
-    b = to_metric(layers.buildings, METRIC)
+def test_kouvola_estimate_scaled_to_a_total(osm):
+    b = to_metric(osm("kouvola").buildings, METRIC)
     hh = building_households(b, total=12345)
     assert int(hh.sum()) == 12345
     cap = capacity(b)
@@ -306,7 +320,9 @@ def test_kouvola_estimate_scaled_to_a_total():
 
 def _cells(people) -> gpd.GeoDataFrame:
     """100 m cells in a row from (0, 0), with ``people`` in each."""
-    return layer([box(100 * i, 0, 100 * (i + 1), 100) for i in range(len(people))], population=people)
+    return layer(
+        [box(100 * i, 0, 100 * (i + 1), 100) for i in range(len(people))], population=people
+    )
 
 
 def test_population_grid_gives_people_over_persons_per_household():
@@ -379,9 +395,9 @@ def test_population_grid_total_is_conserved(people, xs):
 
 
 @pytest.fixture(scope="module")
-def helsinki():
-    layers = gridgeo.read_osm(datasets.get_path("helsinki"))
-    population = gridgeo.read_layer(datasets.get_path("helsinki_population"), name="population")
+def helsinki(osm, helsinki_population):
+    """Helsinki buildings, streets and population grid in UTM 35N (read via conftest)."""
+    layers, population = osm("helsinki"), helsinki_population
     return (
         to_metric(layers.buildings, METRIC),
         to_metric(layers.streets, METRIC),
@@ -439,11 +455,28 @@ def test_spread_over_areas_population_is_interpolated_by_area():
 )
 def test_spread_over_areas_conserves_people_inside(people, cuts):
     edges = [0.0, *sorted(cuts), 500.0]
-    areas = np.array([box(a, 0, b, 100) for a, b in zip(edges[:-1], edges[1:], strict=True)], dtype=object)
+    areas = np.array(
+        [box(a, 0, b, 100) for a, b in zip(edges[:-1], edges[1:], strict=True)], dtype=object
+    )
     areas = areas[shapely.area(areas) > 0]
     out = spread_over_areas(areas, population=_cells(people))
     # the areas tile [0, 500] × [0, 100], which holds every cell
     assert int(out.sum()) == round(sum(people) / 2.62)
+
+
+@pytest.mark.parametrize("total", [10.5, 10.9])
+def test_spread_over_areas_refuses_a_fractional_total(total):
+    # building_households(total=10.9) raises "whole number"; without buildings the same
+    # total must not be truncated to 10 (int(total)) and silently lose a household
+    areas = np.array([box(0, 0, 1, 1), box(1, 0, 3, 1)], dtype=object)
+    with pytest.raises(HouseholdsError, match="whole number"):
+        spread_over_areas(areas, total=total)
+
+
+def test_spread_over_areas_refuses_a_negative_total():
+    areas = np.array([box(0, 0, 1, 1)], dtype=object)
+    with pytest.raises(HouseholdsError):
+        spread_over_areas(areas, total=-3)
 
 
 def test_spread_over_areas_needs_a_source():

@@ -1,4 +1,4 @@
-"""Tests of the pure array core: gridgeo.partition.partition_graph and Band."""
+"""Tests of the pure array core: gridgeo.engine.partition_graph and Band."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import Delaunay
 
 import gridgeo
-from gridgeo.partition import Band, partition_graph
+from gridgeo.engine import Band, partition_graph
 
 # ----------------------------------------------------------------------------- graphs
 
@@ -169,24 +169,25 @@ def test_light_nodes_give_parts_in_band(seed, target, tolerance):
     assert in_band(part, band).mean() >= 0.95
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    nrows=st.integers(3, 15),
-    ncols=st.integers(3, 15),
-    seed=st.integers(0, 2**31 - 1),
-    target=st.integers(100, 300),
-    tolerance=st.floats(0.1, 0.3),
-)
-def test_light_nodes_small_lattices_reach_the_band(nrows, ncols, seed, target, tolerance):
-    band = Band.around(target, tolerance)
-    rng = np.random.default_rng(seed)
-    weights = rng.integers(0, int(band.lower // 3) + 1, nrows * ncols).astype(float)
-    total = weights.sum()
-    k = band.parts_for(total)
-    assume(in_band(total / k, band))  # the component weight allows a split in band
-    labels = partition_graph(weights, lattice(nrows, ncols), band=band, random_state=seed)
-    part = np.bincount(labels, weights=weights)
-    assert in_band(part, band).mean() >= 0.5
+def test_light_nodes_small_lattices_reach_the_band():
+    # 150 random lattices of 3–15 × 3–15 nodes weighing 0…lower/3, whose weight allows
+    # parts in band; a single small graph may get only 1 part in 3 in band, so the share
+    # is measured over all parts: 98.8–99.5 % for five master seeds, asserted with margin
+    rng = np.random.default_rng(0)
+    n_in = n_parts = 0
+    done = 0
+    while done < 150:
+        nrows, ncols = rng.integers(3, 16, 2)
+        band = Band.around(int(rng.integers(100, 301)), rng.uniform(0.1, 0.3))
+        weights = rng.integers(0, int(band.lower // 3) + 1, nrows * ncols).astype(float)
+        if not in_band(weights.sum() / band.parts_for(weights.sum()), band):
+            continue
+        labels = partition_graph(weights, lattice(nrows, ncols), band=band, random_state=done)
+        ok = in_band(np.bincount(labels, weights=weights), band)
+        n_in += int(ok.sum())
+        n_parts += len(ok)
+        done += 1
+    assert n_in / n_parts >= 0.97
 
 
 def test_path_of_equal_nodes_splits_evenly():
@@ -199,12 +200,14 @@ def test_path_of_equal_nodes_splits_evenly():
 
 
 @settings(max_examples=150, deadline=None)
-@given(g=graphs(), data=st.data())
-def test_heavy_node_ends_alone_or_with_zero_weight_nodes(g, data):
+@given(g=graphs(), where=st.floats(0, 1, exclude_max=True), extra=st.integers(1, 400))
+# the shrunk counterexample hypothesis finds, kept so the test fails on every run
+@example(g=(np.array([0.0, 1.0]), lattice(1, 2), Band.around(100, 0.25)), where=0.0, extra=1)
+def test_heavy_node_ends_alone_or_with_zero_weight_nodes(g, where, extra):
     weights, adj, band = g
-    n = len(weights)
-    heavy = data.draw(st.integers(0, n - 1))
-    weights[heavy] = math.floor(band.upper) + data.draw(st.integers(1, 400))
+    weights = weights.copy()
+    heavy = int(where * len(weights))
+    weights[heavy] = math.floor(band.upper) + extra
     labels = partition_graph(weights, adj, band=band, random_state=0)
     mates = np.flatnonzero(labels == labels[heavy])
     others = mates[mates != heavy]
@@ -214,12 +217,21 @@ def test_heavy_node_ends_alone_or_with_zero_weight_nodes(g, data):
     )
 
 
-def test_heavy_node_next_to_a_light_node_is_kept_apart():
-    # band 90–110; a 120-household unit next to a 10-household one: the pair (130) is
-    # no better than the unit alone, yet Band.parts_for(130) == 1 puts them together
-    adj = lattice(1, 2)
-    labels = partition_graph(np.array([120.0, 10.0]), adj, band=Band.around(100, 0.1))
-    assert labels[0] != labels[1]
+@pytest.mark.parametrize(
+    "weights",
+    [
+        # Band.parts_for(130) == 1 (no count fits 90–110, round(1.3) = 1): one part
+        [120.0, 10.0],
+        # parts_for(160) == 2, no cut is feasible, and the fallback (_Splitter._badness:
+        # ka = max(1, round(134 / 100)) = 1) keeps 14 + 120 as one part
+        [14.0, 120.0, 26.0],
+    ],
+)
+def test_heavy_node_on_a_path_is_kept_apart_from_light_nodes(weights):
+    weights = np.array(weights)
+    heavy = int(np.argmax(weights))
+    labels = partition_graph(weights, lattice(1, len(weights)), band=Band.around(100, 0.1))
+    assert (labels == labels[heavy]).sum() == 1, labels.tolist()
 
 
 def test_heavy_node_with_zero_weight_neighbours():

@@ -5,6 +5,7 @@ join units that share a boundary. :func:`partition_graph` labels every node so t
 label is a connected set whose weight is near the target.
 """
 
+from .refine import rebalance
 from .tree import Band, partition_graph
 
-__all__ = ["Band", "partition_graph"]
+__all__ = ["Band", "partition_graph", "rebalance"]

@@ -20,6 +20,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._errors import InputError
+from .refine import rebalance
 
 __all__ = ["Band", "partition_graph"]
 
@@ -64,7 +65,7 @@ def _check_inputs(weights: np.ndarray, adjacency: sparse.spmatrix) -> sparse.csr
         msg = "weights must be finite and non-negative"
         raise InputError(msg)
     adj = sparse.csr_matrix(adjacency, dtype=float)
-    adj = ((adj + adj.T) > 0).astype(float).tocsr()
+    adj = adj.maximum(adj.T).tocsr()
     adj.setdiag(0)
     adj.eliminate_zeros()
     return adj
@@ -78,6 +79,7 @@ def partition_graph(
     groups: np.ndarray | None = None,
     random_state: int | np.random.Generator | None = 0,
     attempts: int = 20,
+    refine: bool = True,
 ) -> np.ndarray:
     """Label nodes so that each label is connected with a weight inside ``band``.
 
@@ -86,7 +88,8 @@ def partition_graph(
     weights : ndarray
         Non-negative weight of each node (households).
     adjacency : sparse matrix
-        Symmetric n × n adjacency (non-zero = the two nodes share a boundary).
+        Symmetric n × n adjacency (non-zero = the two nodes share a boundary; the value,
+        e.g. the shared length, guides the local repair toward compact parts).
     band : Band
         Target and accepted range of a part's weight.
     groups : ndarray, optional
@@ -95,6 +98,9 @@ def partition_graph(
         Seed of the random spanning trees; same input and seed, same labels.
     attempts : int, default 20
         Spanning trees drawn per split before settling for the most balanced cut.
+    refine : bool, default True
+        Afterwards, move boundary nodes between neighbouring parts to bring parts that
+        are out of band back in (:func:`gridgeo.engine.refine.rebalance`).
 
     Returns
     -------
@@ -116,6 +122,9 @@ def partition_graph(
     n = len(weights)
     if groups is not None:
         groups = np.asarray(groups)
+        if groups.shape != (n,):
+            msg = f"groups has {len(groups)} entries but there are {n} weights: give one group per node"
+            raise InputError(msg)
         coo = adj.tocoo()
         same = groups[coo.row] == groups[coo.col]
         adj = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=(n, n))
@@ -129,6 +138,8 @@ def partition_graph(
         k = band.parts_for(weights[nodes].sum())
         splitter.split(nodes, k)
     labels = splitter.labels
+    if refine:
+        labels = rebalance(labels, weights, adj, band=band)
     # renumber by first occurrence: stable, readable ids
     _, first = np.unique(labels, return_index=True)
     rank = np.empty(len(first), dtype=np.int64)
