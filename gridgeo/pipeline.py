@@ -58,6 +58,7 @@ def partition(
     random_state: int | None = 0,
     non_cutting: frozenset[str] | set[str] = NON_CUTTING,
     household_options: HouseholdOptions | None = None,
+    split_above: float | None = None,
 ) -> Plan:
     """Draw community grids of about ``target`` households from streets and buildings.
 
@@ -96,6 +97,11 @@ def partition(
         Highway classes that do not cut blocks (footways, paths, service roads …).
     household_options : HouseholdOptions, optional
         Defaults for estimating households from footprints.
+    split_above : float, optional
+        Blocks holding more households than this are cut into pieces (one per building,
+        or a lattice when there are none) so that grids can be balanced; smaller blocks
+        stay whole, so their grid boundaries follow streets. Default: half the target
+        (a block of more than half a grid rarely combines into a balanced grid).
 
     Returns
     -------
@@ -216,7 +222,7 @@ def partition(
             buildings=None if buildings is None else buildings.geometry.values,
             building_block=building_block,
             building_households=hh,
-            split_above=band.upper,
+            split_above=target / 2 if split_above is None else split_above,
             piece_size=(band.upper - band.lower) / 2,
         )
         adj = adjacency(units.geometry)

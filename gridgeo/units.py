@@ -126,7 +126,11 @@ def make_units(
 
 def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: float):
     """One piece of ``block`` per building; returns pieces, households, owner piece per building."""
-    outline = shapely.boundary(shapely.intersection(buildings, block))
+    shapely.prepare(block)
+    clipped = buildings.copy()
+    out = ~shapely.within(buildings, block)
+    clipped[out] = shapely.intersection(buildings[out], block)
+    outline = shapely.boundary(clipped)
     outline = np.where(shapely.is_empty(outline), shapely.point_on_surface(buildings), outline)
     pts = shapely.get_coordinates(
         shapely.segmentize(outline, spacing) if spacing else outline, return_index=True
@@ -158,7 +162,6 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
         ],
         dtype=object,
     )
-    shapely.prepare(block)
     out = ~shapely.within(merged, block)
     merged[out] = shapely.intersection(merged[out], block)
     pieces, part_of = shapely.get_parts(merged, return_index=True)

@@ -5,7 +5,8 @@ join units that share a boundary. :func:`partition_graph` labels every node so t
 label is a connected set whose weight is near the target.
 """
 
-from .refine import rebalance
-from .tree import Band, partition_graph
+from .core import partition_graph
+from .refine import rebalance, recombine
+from .tree import Band
 
-__all__ = ["Band", "partition_graph", "rebalance"]
+__all__ = ["Band", "partition_graph", "rebalance", "recombine"]

@@ -1,28 +1,130 @@
-"""Local repair: move boundary units between neighbouring parts until parts are in band.
+"""Local repair of parts that fall outside the band after the bisection.
 
-After the spanning-tree bisection a few parts may fall outside the band (a leaf whose
-units could not be cut well). :func:`rebalance` moves single units across part
-boundaries — from a heavy part to a neighbour, or from a neighbour into a light part —
-whenever the total distance of the two parts from the band decreases and both stay
-connected. Chains of such moves carry a surplus or a deficit to where there is room.
-Deterministic: parts and units are visited in a fixed order.
+:func:`recombine` redraws an out-of-band part together with all its neighbours: the
+region they form is split again by spanning-tree bisection (GerryChain's ReCom move,
+widened from a pair to a neighbourhood), and the new parts replace the old ones when
+they are closer to the band in total. The deficit or surplus of one part is thereby
+spread over several. :func:`rebalance` then moves single units across part boundaries —
+from a heavy part to a neighbour, or from a neighbour into a light part — whenever the
+total distance of the two parts from the band decreases and both stay connected.
+Deterministic for a given generator: parts and units are visited in a fixed order.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 
-if TYPE_CHECKING:
-    from .tree import Band
+from .tree import Band, split_component
 
-__all__ = ["rebalance"]
+__all__ = ["off_band", "rebalance", "recombine"]
 
 log = logging.getLogger(__name__)
+
+
+def off_band(weights: np.ndarray, band: Band) -> np.ndarray:
+    """Distance of each weight from the band (0 inside it)."""
+    w = np.asarray(weights, dtype=float)
+    return np.maximum(0.0, np.maximum(band.lower - w, w - band.upper))
+
+
+def _divisible(total: float, band: Band) -> bool:
+    """Whether some whole number of parts of ``total`` each lie inside the band."""
+    k = band.parts_for(total)
+    return band.lower - 1e-9 <= total / k <= band.upper + 1e-9
+
+
+def recombine(
+    labels: np.ndarray,
+    weights: np.ndarray,
+    adjacency: sparse.csr_matrix,
+    *,
+    band: Band,
+    rng: np.random.Generator,
+    attempts: int = 5,
+    rounds: int = 3,
+    max_rings: int = 3,
+) -> np.ndarray:
+    """Redraw each out-of-band part together with its neighbouring parts.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Connected parts; ``adjacency`` must exclude edges parts may not cross.
+    weights : ndarray
+    adjacency : sparse matrix
+    band : Band
+    rng : numpy Generator
+    attempts : int, default 5
+        Spanning trees drawn per split of a region.
+    rounds : int, default 3
+        Passes over the parts still out of band.
+    max_rings : int, default 3
+        The region grows by rings of neighbouring parts (at most this many) until its
+        weight can be divided into parts inside the band.
+
+    Returns
+    -------
+    ndarray
+        New labels; a region may end with more or fewer parts (ids of vanished parts
+        are left unused, new parts take new ids).
+    """
+    labels = np.asarray(labels).copy()
+    w = np.asarray(weights, dtype=float)
+    adj = sparse.csr_matrix(adjacency)
+    next_id = int(labels.max()) + 1 if len(labels) else 0
+    for _ in range(rounds):
+        W = np.bincount(labels, weights=w, minlength=next_id)
+        off = off_band(W, band)
+        order = np.argsort(labels, kind="stable")
+        starts = np.searchsorted(labels[order], np.arange(next_id + 1))
+        members = {g: order[starts[g] : starts[g + 1]] for g in range(next_id)}
+        touched: set[int] = set()
+        improved = 0
+        for g in np.argsort(-off, kind="stable"):
+            g = int(g)
+            if off[g] <= 1e-9:
+                break
+            if g in touched or len(members[g]) == 0:
+                continue
+            # grow the region ring by ring until its weight divides into parts in band
+            region = [g]
+            for _ring in range(max_rings):
+                nodes = np.concatenate([members[h] for h in region])
+                nb = np.unique(labels[adj[nodes].indices])
+                grown = region + [int(h) for h in nb if int(h) not in region and int(h) not in touched]
+                if len(grown) == len(region):
+                    break
+                region = grown
+                total = float(W[region].sum())
+                if _divisible(total, band):
+                    break
+            if len(region) == 1:
+                continue
+            nodes = np.concatenate([members[h] for h in region])
+            before = float(off[region].sum())
+            total = w[nodes].sum()
+            k = band.parts_for(total)
+            sub = adj[nodes][:, nodes].tocsr()
+            local = split_component(sub, w[nodes], k, band=band, rng=rng, attempts=attempts)
+            new_w = np.bincount(local, weights=w[nodes])
+            after = float(off_band(new_w, band).sum())
+            if after >= before - 1e-9:
+                continue
+            ids = region[: local.max() + 1]
+            ids += list(range(next_id, next_id + local.max() + 1 - len(ids)))
+            next_id = max(next_id, ids[-1] + 1)
+            labels[nodes] = np.asarray(ids)[local]
+            touched.update(region)
+            touched.update(ids)
+            improved += 1
+        log.debug("recombine: %d regions redrawn", improved)
+        if improved == 0:
+            break
+    return labels
 
 
 def _connected_without(members: set[int], removed: int, nbrs: list[np.ndarray]) -> bool:
@@ -99,7 +201,7 @@ def rebalance(
 
     moved = 0
     for _ in range(max_passes):
-        bad = [g for g in range(n_parts) if off(W[g]) > 1e-9]
+        bad = [g for g in sorted(members) if members[g] and off(W[g]) > 1e-9]
         if not bad:
             break
         progress = False

@@ -20,9 +20,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._errors import InputError
-from .refine import rebalance
 
-__all__ = ["Band", "partition_graph"]
+__all__ = ["Band", "check_graph", "split_component"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ class Band:
         return best
 
 
-def _check_inputs(weights: np.ndarray, adjacency: sparse.spmatrix) -> sparse.csr_matrix:
+def check_graph(weights: np.ndarray, adjacency: sparse.spmatrix) -> sparse.csr_matrix:
     n = len(weights)
     if adjacency.shape != (n, n):
         msg = f"adjacency is {adjacency.shape} but there are {n} weights"
@@ -71,84 +70,10 @@ def _check_inputs(weights: np.ndarray, adjacency: sparse.spmatrix) -> sparse.csr
     return adj
 
 
-def partition_graph(
-    weights: np.ndarray,
-    adjacency: sparse.spmatrix,
-    *,
-    band: Band,
-    groups: np.ndarray | None = None,
-    random_state: int | np.random.Generator | None = 0,
-    attempts: int = 20,
-    refine: bool = True,
-) -> np.ndarray:
-    """Label nodes so that each label is connected with a weight inside ``band``.
-
-    Parameters
-    ----------
-    weights : ndarray
-        Non-negative weight of each node (households).
-    adjacency : sparse matrix
-        Symmetric n × n adjacency (non-zero = the two nodes share a boundary; the value,
-        e.g. the shared length, guides the local repair toward compact parts).
-    band : Band
-        Target and accepted range of a part's weight.
-    groups : ndarray, optional
-        A group per node (community): parts never mix groups.
-    random_state : int or numpy Generator, default 0
-        Seed of the random spanning trees; same input and seed, same labels.
-    attempts : int, default 20
-        Spanning trees drawn per split before settling for the most balanced cut.
-    refine : bool, default True
-        Afterwards, move boundary nodes between neighbouring parts to bring parts that
-        are out of band back in (:func:`gridgeo.engine.refine.rebalance`).
-
-    Returns
-    -------
-    ndarray of int64
-        Part label of each node, 0…k−1, numbered in order of first node.
-
-    Examples
-    --------
-    A path of six nodes of 100 households split into parts of about 200:
-
-    >>> from scipy import sparse
-    >>> adj = sparse.diags([1.0, 1.0], [-1, 1], shape=(6, 6))
-    >>> partition_graph(np.full(6, 100), adj, band=Band.around(200, 0.1)).tolist()
-    [0, 0, 1, 1, 2, 2]
-    """
-    weights = np.asarray(weights, dtype=float)
-    adj = _check_inputs(weights, adjacency)
-    rng = np.random.default_rng(random_state)
-    n = len(weights)
-    if groups is not None:
-        groups = np.asarray(groups)
-        if groups.shape != (n,):
-            msg = f"groups has {len(groups)} entries but there are {n} weights: give one group per node"
-            raise InputError(msg)
-        coo = adj.tocoo()
-        same = groups[coo.row] == groups[coo.col]
-        adj = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=(n, n))
-    n_comp, comp = csgraph.connected_components(adj, directed=False)
-    labels = np.full(n, -1, dtype=np.int64)
-    splitter = _Splitter(adj, weights, band, rng, attempts)
-    order = np.argsort(comp, kind="stable")
-    bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
-    for c in range(n_comp):
-        nodes = order[bounds[c] : bounds[c + 1]]
-        k = band.parts_for(weights[nodes].sum())
-        splitter.split(nodes, k)
-    labels = splitter.labels
-    if refine:
-        labels = rebalance(labels, weights, adj, band=band)
-    # renumber by first occurrence: stable, readable ids
-    _, first = np.unique(labels, return_index=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first)] = np.arange(len(first))
-    return rank[np.searchsorted(np.unique(labels), labels)]
-
-
 class _Splitter:
     """Recursive bisection state: the graph, the band, the generator, the labels."""
+
+    # the bisection of one component; see split_component
 
     def __init__(self, adj, weights, band: Band, rng, attempts: int) -> None:
         self.adj = adj
@@ -207,11 +132,12 @@ class _Splitter:
 
     def _bisect(self, nodes: np.ndarray, k: int):
         sub_adj = self.adj[nodes][:, nodes]
+        upper = sparse.triu(sub_adj, k=1).tocsr()
         w = self.w[nodes]
         total = w.sum()
         best = None
         for _ in range(self.attempts):
-            parent, order = self._random_tree(sub_adj)
+            parent, order = self._random_tree(upper)
             sub = w.copy()
             for v in order[:0:-1]:  # leaves first, root excluded
                 sub[parent[v]] += sub[v]
@@ -247,13 +173,10 @@ class _Splitter:
         bad[(sub <= 0) | (rest <= 0)] = np.inf
         return ka, kb, bad
 
-    def _random_tree(self, sub_adj):
-        coo = sparse.triu(sub_adj, k=1).tocoo()
-        rnd = self.rng.random(len(coo.data)) + 1e-9
-        m = len(sub_adj.indptr) - 1
-        tree = csgraph.minimum_spanning_tree(
-            sparse.csr_matrix((rnd, (coo.row, coo.col)), shape=(m, m))
-        )
+    def _random_tree(self, upper: sparse.csr_matrix):
+        """A random spanning tree: the minimum spanning tree under random edge weights."""
+        upper.data = self.rng.random(upper.nnz) + 1e-9
+        tree = csgraph.minimum_spanning_tree(upper)
         order, parent = csgraph.breadth_first_order(
             tree, 0, directed=False, return_predecessors=True
         )
@@ -269,3 +192,22 @@ class _Splitter:
             if inside[parent[u]]:
                 inside[u] = True
         return inside
+
+
+def split_component(
+    adj: sparse.csr_matrix,
+    weights: np.ndarray,
+    k: int,
+    *,
+    band: Band,
+    rng: np.random.Generator,
+    attempts: int = 20,
+) -> np.ndarray:
+    """Recursive spanning-tree bisection of one connected graph into about ``k`` parts.
+
+    Returns local labels 0…k'−1 (k' may differ from ``k`` when a side cannot be split
+    further or is better split into another number of parts).
+    """
+    splitter = _Splitter(adj, np.asarray(weights, dtype=float), band, rng, attempts)
+    splitter.split(np.arange(len(weights)), k)
+    return splitter.labels
