@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
 
 from ._errors import InputError
 from ._progress import step
@@ -32,15 +34,39 @@ from .households import (
     largest_remainder,
     spread_over_areas,
 )
+from .metrics import boundary_on_streets
 from .plan import Plan, dissolve_units
-from .units import adjacency, make_units, merge_isolated
+from .units import Units, adjacency, make_units, merge_isolated
 
-__all__ = ["partition", "reading_order"]
+__all__ = ["Workspace", "assemble", "partition", "prepare", "reading_order"]
 
 log = logging.getLogger(__name__)
 
 
-def partition(
+@dataclass
+class Workspace:
+    """Everything a partition method needs, in the metric CRS (see :func:`prepare`).
+
+    ``units`` are the pieces grids are made of (:class:`gridgeo.units.Units`),
+    ``adjacency`` their rook adjacency holding shared lengths, ``band`` the accepted
+    households per grid.
+    """
+
+    crs: Any
+    area: shapely.Geometry
+    blocks: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame | None
+    building_block: np.ndarray | None
+    building_households: np.ndarray | None
+    units: Units
+    adjacency: sparse.csr_matrix
+    band: Band
+    target: float
+    tolerance: float
+    started: float = field(default_factory=time.perf_counter)
+
+
+def prepare(
     streets: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None = None,
     *,
@@ -55,12 +81,15 @@ def partition(
     boundary_households: str | None = None,
     barriers: gpd.GeoDataFrame | None = None,
     crs: Any = None,
-    random_state: int | None = 0,
     non_cutting: frozenset[str] | set[str] = NON_CUTTING,
     household_options: HouseholdOptions | None = None,
     split_above: float | None = None,
-) -> Plan:
-    """Draw community grids of about ``target`` households from streets and buildings.
+) -> Workspace:
+    """Validate, reproject, build blocks, households and units: everything before partitioning.
+
+    Takes the same arguments as :func:`partition` (but ``random_state``) and returns a
+    :class:`Workspace` on which any partition method can run (see
+    ``scripts/bench_partition.py``) and which :func:`assemble` turns into a plan.
 
     Parameters
     ----------
@@ -91,8 +120,6 @@ def partition(
     crs : int, str or pyproj.CRS, optional
         Metric CRS to compute in; default: the CGCS2000 3° Gauss–Krüger zone in China,
         UTM elsewhere.
-    random_state : int, default 0
-        Seed; the same input and seed give the same plan.
     non_cutting : set of str
         Highway classes that do not cut blocks (footways, paths, service roads …).
     household_options : HouseholdOptions, optional
@@ -105,15 +132,7 @@ def partition(
 
     Returns
     -------
-    Plan
-
-    Examples
-    --------
-    >>> import gridgeo
-    >>> layers = gridgeo.read_osm(gridgeo.datasets.get_path("kouvola"))
-    >>> plan = gridgeo.partition(layers.streets, layers.buildings, target=300)
-    >>> int(plan.grids.households.sum()) == int(plan.buildings.households.sum())
-    True
+    Workspace
     """
     t0 = time.perf_counter()
     target = check_positive(target, "target")
@@ -228,11 +247,81 @@ def partition(
         adj = adjacency(units.geometry)
         units, adj = merge_isolated(units, adj)
 
-    with step("partitioning"):
-        labels = partition_graph(
-            units.households, adj, band=band, groups=units.community, random_state=random_state
-        )
+    return Workspace(
+        crs=metric,
+        area=area,
+        blocks=blocks,
+        buildings=buildings,
+        building_block=building_block,
+        building_households=hh,
+        units=units,
+        adjacency=adj,
+        band=band,
+        target=target,
+        tolerance=tolerance,
+        started=t0,
+    )
 
+
+def partition(
+    streets: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    *,
+    random_state: int | None = 0,
+    **options: Any,
+) -> Plan:
+    """Draw community grids of about ``target`` households from streets and buildings.
+
+    Parameters
+    ----------
+    streets, buildings
+        As in :func:`prepare`.
+    random_state : int, default 0
+        Seed; the same input and seed give the same plan.
+    **options
+        Every keyword option of :func:`prepare`: ``target`` (default 300),
+        ``tolerance`` (0.1), ``households_column``, ``population``,
+        ``population_column``, ``total_households``, ``boundaries``, ``boundary_id``,
+        ``boundary_households``, ``barriers``, ``crs``, ``non_cutting``,
+        ``household_options``, ``split_above``.
+
+    Returns
+    -------
+    Plan
+
+    Examples
+    --------
+    >>> import gridgeo
+    >>> layers = gridgeo.read_osm(gridgeo.datasets.get_path("kouvola"))
+    >>> plan = gridgeo.partition(layers.streets, layers.buildings, target=300)
+    >>> int(plan.grids.households.sum()) == int(plan.buildings.households.sum())
+    True
+    """
+    ws = prepare(streets, buildings, **options)
+    with step("partitioning"):
+        units = ws.units
+        labels = partition_graph(
+            units.households,
+            ws.adjacency,
+            band=ws.band,
+            groups=units.community,
+            random_state=random_state,
+        )
+    plan = assemble(ws, labels)
+    log.info(plan.describe())
+    return plan
+
+
+def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
+    """Dissolve units into grids by ``labels`` (one per unit) and attach the figures."""
+    units, buildings, hh, band, target = (
+        ws.units,
+        ws.buildings,
+        ws.building_households,
+        ws.band,
+        ws.target,
+    )
+    building_block, metric = ws.building_block, ws.crs
     with step("dissolving grids"):
         grid_label, grid_geom = dissolve_units(units.geometry, labels)
         grid_hh = np.bincount(labels, weights=units.households, minlength=len(grid_label)).astype(
@@ -264,6 +353,14 @@ def partition(
             grids["buildings"] = 0
         grids["area_m2"] = grids.area
         grids["deviation"] = grids["households"] / target - 1
+        # a grid over the band only because one building (or unit) alone is
+        if buildings is not None:
+            heaviest = np.zeros(len(grids))
+            np.maximum.at(heaviest, unit_grid[units.building_unit], hh)
+        else:
+            heaviest = np.zeros(len(grids))
+            np.maximum.at(heaviest, unit_grid, units.households)
+        grids["indivisible"] = heaviest > band.upper
         units_gdf = gpd.GeoDataFrame(
             {
                 "block_id": units.block,
@@ -281,18 +378,17 @@ def partition(
             int(multi.sum()),
             ", ".join(grids.grid_id[multi][:5]),
         )
-    plan = Plan(
+    return Plan(
         grids=grids,
         buildings=buildings,
         units=units_gdf,
-        blocks=blocks,
+        blocks=ws.blocks,
         target=target,
-        tolerance=tolerance,
-        study_area=area,
-        seconds=time.perf_counter() - t0,
+        tolerance=ws.tolerance,
+        study_area=ws.area,
+        boundary_on_streets=boundary_on_streets(unit_grid, units.block, ws.adjacency),
+        seconds=time.perf_counter() - ws.started,
     )
-    log.info(plan.describe())
-    return plan
 
 
 def reading_order(grids: gpd.GeoDataFrame) -> np.ndarray:

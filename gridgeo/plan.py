@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .metrics import polsby_popper
+
 __all__ = ["Plan", "dissolve_units"]
 
 #: Precision grids (metres) tried in turn when a plain union of connected units comes
@@ -25,7 +27,9 @@ def _union(geoms: np.ndarray) -> shapely.Geometry:
     """Union of connected units, as one Polygon when any precision gives one."""
     try:  # fast path: units that form a clean coverage
         merged = shapely.coverage_union_all(geoms)
-        if merged.geom_type == "Polygon" and abs(merged.area - shapely.area(geoms).sum()) < 1e-6 * max(merged.area, 1):
+        if merged.geom_type == "Polygon" and abs(
+            merged.area - shapely.area(geoms).sum()
+        ) < 1e-6 * max(merged.area, 1):
             return merged
     except shapely.errors.GEOSException:
         pass
@@ -75,6 +79,9 @@ class Plan:
         Households per grid aimed at, and the accepted relative deviation.
     study_area : shapely geometry, optional
         The area the grids cover (union of the communities, or the hull of the data).
+    boundary_on_streets : float, optional
+        Share of the boundary length between grids that follows streets or community
+        lines (the rest runs inside blocks that had to be cut).
     seconds : float
         Time taken to draw the plan.
     """
@@ -86,6 +93,7 @@ class Plan:
     target: float
     tolerance: float
     study_area: shapely.Geometry | None = None
+    boundary_on_streets: float | None = None
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -98,13 +106,24 @@ class Plan:
         """Figures of the plan as a JSON-ready dict.
 
         Keys: ``target``, ``tolerance``, ``n_grids``, ``households``, ``buildings``,
-        ``min``/``median``/``max`` households per grid, ``within_10pct`` and
-        ``within_20pct`` (share of grids within ±10 % / ±20 % of the target),
-        ``within_tolerance``, ``empty_grids``, ``area_km2``, ``crs``, ``seconds``.
+        ``min``/``median``/``max`` households per grid, ``within_10pct``,
+        ``within_20pct``, ``within_25pct`` (share of grids within ±10/20/25 % of the
+        target), ``within_tolerance``, ``indivisible_grids`` (grids over the upper bound
+        because one building alone is), ``within_10pct_divisible`` and
+        ``within_25pct_divisible`` (the same shares among the other grids),
+        ``empty_grids``, ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
+        ``boundary_on_streets``, ``area_km2``, ``crs``, ``seconds``.
         """
         hh = self.grids["households"].to_numpy(dtype=float)
         dev = np.abs(hh / self.target - 1)
         eps = 1e-9
+        pp = polsby_popper(self.grids.geometry.values)
+        indivisible = (
+            self.grids["indivisible"].to_numpy(dtype=bool)
+            if "indivisible" in self.grids
+            else np.zeros(len(hh), dtype=bool)
+        )
+        divisible_dev = dev[~indivisible]
         return {
             "target": self.target,
             "tolerance": self.tolerance,
@@ -117,8 +136,19 @@ class Plan:
             "max": int(hh.max()) if len(hh) else 0,
             "within_10pct": float(np.mean(dev <= 0.10 + eps)) if len(hh) else 0.0,
             "within_20pct": float(np.mean(dev <= 0.20 + eps)) if len(hh) else 0.0,
+            "within_25pct": float(np.mean(dev <= 0.25 + eps)) if len(hh) else 0.0,
             "within_tolerance": float(np.mean(dev <= self.tolerance + eps)) if len(hh) else 0.0,
+            "indivisible_grids": int(indivisible.sum()),
+            "within_10pct_divisible": float(np.mean(divisible_dev <= 0.10 + eps))
+            if len(divisible_dev)
+            else 1.0,
+            "within_25pct_divisible": float(np.mean(divisible_dev <= 0.25 + eps))
+            if len(divisible_dev)
+            else 1.0,
             "empty_grids": int((hh == 0).sum()),
+            "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
+            "polsby_popper_p10": float(np.percentile(pp, 10)) if len(pp) else 0.0,
+            "boundary_on_streets": self.boundary_on_streets,
             "area_km2": float(self.grids.area.sum() / 1e6),
             "crs": self.crs.to_string() if self.crs is not None else None,
             "seconds": round(self.seconds, 3),
