@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import _cli_map
 from ._errors import GridgeoError, InputError
 
 __all__ = ["main"]
@@ -299,6 +300,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for noisy in ("pyogrio", "fiona", "urllib3", "osmnx"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        if args.command == "map":
+            return _cli_map.run(args)
         if args.command == "partition":
             return _run_partition(args)
         return _run_demo(args)

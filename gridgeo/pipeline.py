@@ -25,6 +25,15 @@ from ._validate import (
     check_positive,
 )
 from .blocks import NON_CUTTING, assign_to_polygons, cutting_streets, street_blocks, study_area
+from .constraints import (
+    BARRIER_STREETS,
+    DEDICATED_KINDS,
+    barrier_lines,
+    cut_barrier_edges,
+    dedicated_zones,
+    rural_flags,
+    zone_of,
+)
 from .crs import metric_crs, to_metric
 from .engine import Band, partition_graph
 from .households import (
@@ -48,8 +57,11 @@ class Workspace:
     """Everything a partition method needs, in the metric CRS (see :func:`prepare`).
 
     ``units`` are the pieces grids are made of (:class:`gridgeo.units.Units`),
-    ``adjacency`` their rook adjacency holding shared lengths, ``band`` the accepted
-    households per grid.
+    ``adjacency`` their rook adjacency holding shared lengths (edges across hard
+    barriers removed), ``weights`` what each unit counts toward the ``band`` (households
+    unless a weight expression was given), ``groups`` the community × dedicated zone
+    each unit is in (parts never mix groups), ``whole`` the units whose group becomes
+    exactly one grid (dedicated zones, villages under the rural rule).
     """
 
     crs: Any
@@ -63,6 +75,13 @@ class Workspace:
     band: Band
     target: float
     tolerance: float
+    weights: np.ndarray
+    groups: np.ndarray
+    whole: np.ndarray
+    zone: np.ndarray
+    zones: gpd.GeoDataFrame | None
+    rural: np.ndarray
+    weight_expression: str | None = None
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -80,6 +99,14 @@ def prepare(
     boundary_id: str | None = None,
     boundary_households: str | None = None,
     barriers: gpd.GeoDataFrame | None = None,
+    barrier_streets: frozenset[str] | set[str] = BARRIER_STREETS,
+    dedicated: gpd.GeoDataFrame | None = None,
+    dedicated_kinds: frozenset[str] | set[str] = DEDICATED_KINDS,
+    rural_column: str | None = None,
+    rural_cap: float = 1000,
+    weight: str | None = None,
+    pois: gpd.GeoDataFrame | None = None,
+    band: tuple[float, float] | None = None,
     crs: Any = None,
     non_cutting: frozenset[str] | set[str] = NON_CUTTING,
     household_options: HouseholdOptions | None = None,
@@ -116,7 +143,34 @@ def prepare(
         Column of ``boundaries`` with each community's households, spread over its
         buildings by floor area.
     barriers : GeoDataFrame, optional
-        Lines or polygons (rivers, railways) whose edges also cut blocks.
+        Hard barriers: lines or polygons (railways, rivers, water; the ``barriers``
+        layer of :func:`gridgeo.read_osm`) that cut blocks and that no grid crosses.
+        Features with a true ``tunnel`` column are ignored.
+    barrier_streets : set of str, default {"motorway", "trunk"}
+        Street classes that no grid crosses either (an empty set for none).
+    dedicated : GeoDataFrame, optional
+        Zones that become grids of their own whatever their households (专属网格):
+        the ``landuse`` layer of :func:`gridgeo.read_osm` (filtered by
+        ``dedicated_kinds``) or a polygon layer of the planner's own (every polygon is
+        kept; optional ``kind`` and ``name`` columns). Zones under 1 ha are ignored.
+    dedicated_kinds : set of str
+        OSM values that make a dedicated zone (university, college, school, hospital,
+        industrial, park).
+    rural_column : str, optional
+        Column of ``boundaries`` marking rural communities (true/false, or the
+        urban–rural code: starting with 2 = rural). A rural community becomes one grid
+        (one per village) unless it holds more than ``rural_cap`` households.
+    rural_cap : float, default 1000
+    weight : str, optional
+        What grids are balanced on, as an expression over building columns, e.g.
+        ``"households + 2 * shops"`` (``shops``: points of interest in the building,
+        counted from ``pois``). Default: households.
+    pois : GeoDataFrame, optional
+        Points of interest (the ``pois`` layer of :func:`gridgeo.read_osm`), counted per
+        building as ``shops`` for ``weight``.
+    band : (float, float), optional
+        Accepted households per grid as a range, e.g. ``(300, 500)``; overrides
+        ``target`` and ``tolerance`` (the target is the middle of the band).
     crs : int, str or pyproj.CRS, optional
         Metric CRS to compute in; default: the CGCS2000 3° Gauss–Krüger zone in China,
         UTM elsewhere.
@@ -135,8 +189,18 @@ def prepare(
     Workspace
     """
     t0 = time.perf_counter()
+    if band is not None:
+        lo, hi = (check_positive(v, "band limit") for v in band)
+        if lo >= hi:
+            msg = f"band must be (lower, upper) with lower < upper, got {band!r}"
+            raise InputError(msg)
+        target, tolerance = (lo + hi) / 2, (hi - lo) / (hi + lo)
     target = check_positive(target, "target")
     tolerance = check_fraction(tolerance, "tolerance")
+    if weight is not None and buildings is None:
+        raise InputError("a weight expression needs buildings (--buildings or --osm)")
+    if rural_column is not None and boundaries is None:
+        raise InputError("rural_column needs a boundaries layer (--boundaries)")
     streets = check_layer(streets, "streets", geom_types=LINEAR)
     if buildings is not None:
         buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
@@ -177,6 +241,8 @@ def prepare(
         boundaries = None if boundaries is None else to_metric(boundaries, metric)
         population = None if population is None else to_metric(population, metric)
         barriers = None if barriers is None else to_metric(barriers, metric)
+        dedicated = None if dedicated is None else to_metric(dedicated, metric)
+        pois = None if pois is None else to_metric(pois, metric)
         log.info("computing in %s", metric.name)
 
     with step("building street blocks"):
@@ -185,9 +251,17 @@ def prepare(
         if cut.empty:
             msg = "no street cuts blocks: every street is of a non-cutting class; pass non_cutting=set() to use them all"
             raise InputError(msg)
+        lines = barrier_lines(streets, barriers, barrier_streets=barrier_streets)
+        zones = None
+        if dedicated is not None:
+            kinds = dedicated_kinds if "value" in dedicated.columns else None
+            zones = dedicated_zones(dedicated, kinds=kinds)
+        extra = [lines] + ([shapely.boundary(zones.geometry.values)] if zones is not None else [])
+        extra_cuts = gpd.GeoDataFrame(geometry=np.concatenate(extra), crs=metric)
         blocks = street_blocks(
-            cut, area, boundaries=boundaries, boundary_id=boundary_id, barriers=barriers
+            cut, area, boundaries=boundaries, boundary_id=boundary_id, barriers=extra_cuts
         )
+        blocks["zone_id"] = zone_of(blocks.geometry.values, zones)
 
     with step("estimating households"):
         if buildings is not None:
@@ -246,8 +320,33 @@ def prepare(
         )
         adj = adjacency(units.geometry)
         units, adj = merge_isolated(units, adj)
+        adj, _ = cut_barrier_edges(units.geometry, units.households, adj, lines)
+
+    unit_weight = units.households.astype(float)
+    if weight is not None:
+        bw = _building_weights(buildings, hh, weight, pois)
+        unit_weight = np.bincount(units.building_unit, weights=bw, minlength=len(units.geometry))
+    zone = blocks["zone_id"].to_numpy()[units.block]
+    groups = pd.factorize(
+        pd.Series(units.community).astype(str) + "\x1f" + pd.Series(zone).astype(str)
+    )[0]
+    whole = zone >= 0
+    rural = np.zeros(len(zone), dtype=bool)
+    if rural_column is not None:
+        ids = boundaries[boundary_id] if boundary_id else pd.Series(boundaries.index)
+        rural_ids = set(ids.to_numpy()[rural_flags(boundaries, rural_column)])
+        rural = pd.Series(units.community).isin(rural_ids).to_numpy() & ~whole
+        comm_hh = pd.Series(units.households).groupby(units.community).transform("sum").to_numpy()
+        whole |= rural & (comm_hh <= rural_cap)
 
     return Workspace(
+        weights=unit_weight,
+        groups=groups,
+        whole=whole,
+        zone=zone,
+        zones=zones,
+        rural=rural,
+        weight_expression=weight,
         crs=metric,
         area=area,
         blocks=blocks,
@@ -299,14 +398,15 @@ def partition(
     """
     ws = prepare(streets, buildings, **options)
     with step("partitioning"):
-        units = ws.units
         labels = partition_graph(
-            units.households,
+            ws.weights,
             ws.adjacency,
             band=ws.band,
-            groups=units.community,
+            groups=ws.groups,
+            whole=ws.whole,
             random_state=random_state,
         )
+
     plan = assemble(ws, labels)
     log.info(plan.describe())
     return plan
@@ -429,3 +529,27 @@ def _community_totals(buildings, blocks, building_block, boundaries, boundary_id
             raise InputError(f"community {cid!r}: household total {total} is not a whole number")
         hh[members] = largest_remainder(cap[members], int(total)) if total else 0
     return hh
+
+
+def _building_weights(buildings, hh, expression: str, pois) -> np.ndarray:
+    """Evaluate a weight expression over building columns (plus households and shops)."""
+    table = pd.DataFrame(buildings.drop(columns=buildings.geometry.name)).copy()
+    table["households"] = hh
+    shops = np.zeros(len(buildings))
+    if pois is not None and len(pois):
+        pts = shapely.point_on_surface(pois.geometry.values)
+        p, b = shapely.STRtree(buildings.geometry.values).query(pts, predicate="within")
+        _, first = np.unique(p, return_index=True)
+        shops = np.bincount(b[first], minlength=len(buildings)).astype(float)
+    table["shops"] = shops
+    try:
+        values = pd.to_numeric(pd.Series(table.eval(expression)), errors="raise")
+    except Exception as err:  # pandas raises many kinds for a bad expression
+        cols = ", ".join(str(c) for c in table.columns)
+        msg = f"cannot evaluate weight {expression!r}: {err}; it may use these columns: {cols}"
+        raise InputError(msg) from None
+    values = np.broadcast_to(values.to_numpy(dtype=float), (len(buildings),)).copy()
+    if not np.isfinite(values).all() or (values < 0).any():
+        msg = f"weight {expression!r} gives negative or undefined values; weights must be 0 or more"
+        raise InputError(msg)
+    return values

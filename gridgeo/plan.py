@@ -27,16 +27,18 @@ def _union(geoms: np.ndarray) -> shapely.Geometry:
     """Union of connected units, as one Polygon when any precision gives one."""
     try:  # fast path: units that form a clean coverage
         merged = shapely.coverage_union_all(geoms)
-        if merged.geom_type == "Polygon" and abs(
-            merged.area - shapely.area(geoms).sum()
-        ) < 1e-6 * max(merged.area, 1):
+        if (
+            merged.geom_type == "Polygon"
+            and merged.is_valid
+            and abs(merged.area - shapely.area(geoms).sum()) < 1e-6 * max(merged.area, 1)
+        ):
             return merged
     except shapely.errors.GEOSException:
         pass
     first = None
     for size in GRID_SIZES:
         merged = shapely.union_all(geoms, grid_size=size)
-        if merged.geom_type == "Polygon":
+        if merged.geom_type == "Polygon" and merged.is_valid:
             return merged
         first = first or merged
     return first

@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from scipy import sparse
+from scipy.sparse import csgraph
 
 from ._progress import progress
 from .households import largest_remainder
@@ -223,43 +224,62 @@ def adjacency(geometry: np.ndarray, *, min_shared: float = 0.01) -> sparse.csr_m
 
 
 def merge_isolated(units: Units, adj: sparse.csr_matrix) -> tuple[Units, sparse.csr_matrix]:
-    """Fuse units that share no boundary with any unit of their community into one that does.
+    """Fuse pieces cut off from the rest of their community into a unit that touches them.
 
-    A sliver that touches the rest only at points (or overlaps it by rounding noise) would
-    otherwise become a grid of its own. It is fused into the touching unit of the same
-    community whose union with it is one polygon; if none is, it stays alone.
+    A sliver, or a group of units, that touches the rest of its community only at points
+    (or overlaps it by rounding noise) would otherwise become a grid of its own — often an
+    empty one. Such a group (a connected component of the adjacency other than the
+    largest of its community) is fused into the touching unit of the same community with
+    which it makes one polygon; if there is none (an island), it stays apart.
     """
-    degree = np.diff(adj.indptr)
-    same = units.community
-    n_comm = dict(zip(*np.unique(same, return_counts=True), strict=True))
-    lonely = [i for i in np.flatnonzero(degree == 0) if n_comm[same[i]] > 1]
-    if not lonely:
+    n = len(units.geometry)
+    comm = units.community
+    coo = adj.tocoo()
+    same = comm[coo.row] == comm[coo.col]
+    inner = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=(n, n))
+    n_comp, comp = csgraph.connected_components(inner, directed=False)
+    if n_comp == len(np.unique(comm)):
         return units, adj
+    size = np.bincount(comp)
+    main = {}
+    for c in np.argsort(-size, kind="stable"):
+        main.setdefault(comm[np.flatnonzero(comp == c)[0]], c)
+    main_comps = set(main.values())
     geoms = units.geometry.copy()
     hh = units.households.copy()
-    target = np.arange(len(geoms))
+    target = np.arange(n)
     tree = shapely.STRtree(geoms)
-    for i in lonely:
+    order = np.argsort(comp, kind="stable")
+    starts = np.searchsorted(comp[order], np.arange(n_comp + 1))
+    for c in range(n_comp):
+        if c in main_comps:
+            continue
+        idx = order[starts[c] : starts[c + 1]]
+        piece = geoms[idx[0]] if len(idx) == 1 else shapely.union_all(geoms[idx])
         cand = [
             int(j)
-            for j in tree.query(geoms[i], predicate="intersects")
-            if j != i and same[j] == same[i]
+            for j in tree.query(piece, predicate="intersects")
+            if comp[j] != c and comm[j] == comm[idx[0]]
         ]
-        cand.sort(key=lambda j: -shapely.length(shapely.intersection(geoms[i], geoms[j])))
+        cand.sort(
+            key=lambda j: -shapely.length(shapely.intersection(shapely.boundary(piece), geoms[j]))
+        )
         for j in cand:
-            merged = shapely.union(geoms[j], geoms[i])
+            merged = shapely.union(geoms[j], piece)
             if merged.geom_type == "Polygon":
-                geoms[j], hh[j] = merged, hh[j] + hh[i]
-                target[i] = j
+                geoms[j], hh[j] = merged, hh[j] + hh[idx].sum()
+                target[idx] = j
                 break
-    gone = target != np.arange(len(geoms))
+    while (target[target] != target).any():  # a group fused into a group fused later
+        target = target[target]
+    gone = target != np.arange(n)
     if not gone.any():
         return units, adj
     keep = np.flatnonzero(~gone)
-    new_index = np.full(len(geoms), -1, dtype=np.int64)
+    new_index = np.full(n, -1, dtype=np.int64)
     new_index[keep] = np.arange(len(keep))
     new_index[gone] = new_index[target[gone]]
-    log.info("%d isolated slivers fused into a neighbouring unit", int(gone.sum()))
+    log.info("%d cut-off pieces fused into a neighbouring unit", int(gone.sum()))
     merged_units = Units(
         geometry=geoms[keep],
         households=hh[keep],
@@ -269,5 +289,10 @@ def merge_isolated(units: Units, adj: sparse.csr_matrix) -> tuple[Units, sparse.
         if len(units.building_unit)
         else units.building_unit,
     )
-    # a fused sliver had no rook neighbour, so no other adjacency changes
-    return merged_units, adj[keep][:, keep].tocsr()
+    # fused pieces shared no boundary with their new unit's neighbours' components, but a
+    # fused group keeps its own neighbours: carry its edges over to the unit it joined
+    remap = sparse.csr_matrix((np.ones(n), (np.arange(n), new_index)), shape=(n, len(keep)))
+    new_adj = (remap.T @ adj @ remap).tocsr()
+    new_adj.setdiag(0)
+    new_adj.eliminate_zeros()
+    return merged_units, new_adj

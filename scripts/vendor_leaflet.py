@@ -32,9 +32,7 @@ log = logging.getLogger("vendor_leaflet")
 #: Pinned package and its npm ``dist.integrity`` (``npm view leaflet@1.9.4 dist.integrity``).
 PACKAGE = "leaflet"
 VERSION = "1.9.4"
-INTEGRITY = (
-    "sha512-nxS1ynzJOmOlHp+iL3FyWqK89GtNL8U8rvlMOsQdTTssxZwCXh8N2NB3GDQOL+YR3XnWyZAxwQixURb+FA74PA=="
-)
+INTEGRITY = "sha512-nxS1ynzJOmOlHp+iL3FyWqK89GtNL8U8rvlMOsQdTTssxZwCXh8N2NB3GDQOL+YR3XnWyZAxwQixURb+FA74PA=="
 LICENSE = "BSD-2-Clause"
 
 #: Files taken from the tarball (``package/<src>``) and their names under static/.

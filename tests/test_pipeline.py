@@ -62,11 +62,11 @@ def assert_buildings_conserved(plan, n_input):
     assert (counts == g.set_index("grid_id")["buildings"]).all()
     # the grid a building is in holds (most of) it
     grid_geom = g.set_index("grid_id").geometry
-    inter = shapely.area(
-        shapely.intersection(b.geometry.values, grid_geom.loc[b["grid_id"]].values)
-    )
-    share = inter / shapely.area(b.geometry.values)
-    assert (share > 0).mean() == 1.0, "a building lies outside the grid it was given"
+    bg, gg = b.geometry.values, grid_geom.loc[b["grid_id"]].values
+    # interiors meet (DE-9IM, no overlay: robust where GEOS intersection is not)
+    inside = shapely.relate_pattern(bg, gg, "T********")
+    assert inside.all(), f"{int((~inside).sum())} buildings lie outside the grid they were given"
+    share = shapely.area(shapely.intersection(bg, gg)) / shapely.area(bg)
     assert (share >= 0.5 - 1e-9).mean() > 0.99
 
 
@@ -76,6 +76,7 @@ def test_plan_invariants(name, plans, osm):
     g = plan.grids
     assert len(g) > 0
     assert (g.geom_type == "Polygon").all(), "every grid must be one polygon"
+    assert g.is_valid.all(), "grids must be valid polygons"
     assert g["grid_id"].is_unique
     assert plan.crs.is_projected
     assert_tiles(g, plan.study_area)

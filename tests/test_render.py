@@ -318,3 +318,129 @@ def test_kouvola_map(tmp_path):
     assert _shows(html, "户数")
     drawn = _payloads(html)[1]["features"]
     assert len(drawn) > 0.95 * len(bld)  # only degenerate slivers at the extract edge go
+
+
+# ------------------------------------------------------------------ labels, popups, overlays
+
+
+def _children(m: folium.Map, cls_name: str) -> list:
+    return [c for c in m._children.values() if type(c).__name__ == cls_name]
+
+
+def test_grid_labels_layer(grids):
+    m = grid_map(grids, basemap="none")
+    (labels,) = _children(m, "GridLabels")
+    assert [row[2] for row in labels.rows] == list(grids["grid_id"])
+    g4326 = grids.to_crs(4326)
+    for (lat, lon, _), cell in zip(labels.rows, g4326.geometry, strict=True):
+        assert cell.contains(shapely.Point(lon, lat))  # a point inside its grid
+    html = m.get_root().render()
+    assert "gridgeo-label" in html
+    assert labels.layer_name == "Grid labels"
+    assert _children(grid_map(grids, labels=False), "GridLabels") == []
+    by_worker = _children(
+        grid_map(grids.assign(worker=["<b>王</b>"] + ["李"] * 8), labels="worker"), "GridLabels"
+    )[0]
+    assert by_worker.rows[0][2] == "&lt;b&gt;王&lt;/b&gt;"  # escaped: labels are HTML
+    with pytest.raises(InputError, match="no column"):
+        grid_map(grids, labels="nope")
+
+
+def test_popup_has_worker_and_phone(grids):
+    g = grids.assign(worker=["张伟"] * 9, phone=[13800138000 + i for i in range(9)])
+    m = grid_map(g, target=300, lang="zh", basemap="none")
+    layer = _geojson_layers(m)[0]
+    popup = next(c for c in layer._children.values() if type(c).__name__ == "GeoJsonPopup")
+    tooltip = next(c for c in layer._children.values() if type(c).__name__ == "GeoJsonTooltip")
+    assert popup.fields == [
+        "grid_id",
+        "households",
+        "buildings",
+        "area_ha",
+        "deviation",
+        "worker",
+        "phone",
+    ]
+    assert popup.aliases[-2:] == ["网格员", "联系电话"]
+    assert "phone" not in tooltip.fields and "worker" in tooltip.fields
+    props = layer.data["features"][0]["properties"]
+    assert props["worker"] == "张伟"
+    # numbers stored as numbers keep their digits; a tap on a phone calls it
+    assert props["phone"] == '<a href="tel:13800138000">13800138000</a>'
+    # without worker columns the popup has none
+    plain = _geojson_layers(grid_map(grids, basemap="none"))[0]
+    assert "worker" not in plain.data["features"][0]["properties"]
+
+
+def test_overlays_drawn_with_names_styles_and_tooltips(grids, caplog):
+    zones = gpd.GeoDataFrame(
+        {"zone": ["Z1"], "shops": [12]},
+        geometry=[shapely.box(X0, Y0 + 90, X0 + 300, Y0 + 110)],
+        crs=UTM,
+    )
+    points = gpd.GeoDataFrame(
+        {"finding": ["<gap>", "overlap"]},
+        geometry=[shapely.Point(X0 + 50, Y0 + 50), shapely.Point(X0 + 150, Y0 + 50)],
+        crs=UTM,
+    ).to_crs(4326)
+    line = gpd.GeoSeries([shapely.LineString([(X0, Y0), (X0 + 300, Y0 + 300)])], crs=UTM)
+    m = grid_map(
+        grids,
+        basemap="none",
+        overlays={
+            "沿街商铺": zones,
+            "findings": _interactive.Overlay(points, color="#000000", show=False),
+            "line": line,
+        },
+    )
+    layers = _geojson_layers(m)
+    assert [layer.layer_name for layer in layers] == ["Grids", "沿街商铺", "findings", "line"]
+    zone_layer, point_layer, line_layer = layers[1:]
+    f0 = zone_layer.data["features"][0]
+    assert f0["properties"] == {"zone": "Z1", "shops": 12}
+    style = zone_layer.style_function(f0)
+    assert style["color"] == "#d62728" and style["dashArray"] == "6 4"
+    assert point_layer.show is False
+    assert point_layer.style_function(point_layer.data["features"][0])["fillColor"] == "#000000"
+    assert point_layer.data["features"][0]["properties"]["finding"] == "&lt;gap&gt;"
+    assert "weight" in line_layer.style_function(line_layer.data["features"][0])
+    html = m.get_root().render()
+    assert "L.CircleMarker" in html  # points drawn as circle markers
+    assert "gridgeo-legend" in html and _shows(html, "沿街商铺")
+    with pytest.raises(InputError, match="overlays must be a dict"):
+        grid_map(grids, overlays=[zones])
+    with pytest.raises(CRSError):
+        grid_map(grids, overlays={"x": zones.set_crs(None, allow_override=True)})
+    with pytest.raises(InputError, match="GeoDataFrame"):
+        grid_map(grids, overlays={"x": "zones.gpkg"})
+    with caplog.at_level(logging.WARNING, logger="gridgeo.render"):
+        empty = zones.assign(geometry=None).set_crs(UTM, allow_override=True)
+        m = grid_map(grids, overlays={"nothing": empty})
+    assert [layer.layer_name for layer in _geojson_layers(m)] == ["Grids"]
+    assert "nothing to draw" in caplog.text
+
+
+def test_tiles_keyword_still_works(grids):
+    assert _children(grid_map(grids, tiles=None), "TileLayer") == []
+    (osm,) = _children(grid_map(grids, tiles="OpenStreetMap"), "TileLayer")
+    assert "openstreetmap" in osm.tiles
+    (topo,) = _children(grid_map(grids, tiles="OpenTopoMap"), "TileLayer")
+    assert "opentopomap" in topo.tiles
+    with pytest.raises(InputError, match="not both"):
+        grid_map(grids, tiles=None, basemap="osm")
+    with pytest.raises(InputError, match="tiles="):
+        grid_map(grids, tiles="https://example.org/{z}/{x}/{y}.png")  # no attribution
+
+
+def test_plan_explore_and_repr(tmp_path):
+    from _render_data import plan
+
+    p = plan("beijing_wangjing")
+    m = p.explore(basemap="none", lang="zh", color_by="deviation")
+    layer = _geojson_layers(m)[0]
+    assert len(layer.data["features"]) == len(p.grids)
+    assert layer.data["features"][0]["properties"]["deviation"].endswith("%")
+    html = p._repr_html_()
+    assert "<iframe" in html and len(html) > 100_000  # the map inline, Leaflet inside
+    path = save_map(m, tmp_path / "explore.html")
+    assert "cdn.jsdelivr.net" not in path.read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ def partition_graph(
     random_state: int | np.random.Generator | None = 0,
     attempts: int = 20,
     refine: bool = True,
+    whole: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label nodes so that each label is connected with a weight inside ``band``.
 
@@ -40,6 +41,10 @@ def partition_graph(
         Seed of the random spanning trees; same input and seed, same labels.
     attempts : int, default 20
         Spanning trees drawn per split before settling for the most balanced cut.
+    whole : ndarray of bool, optional
+        Nodes whose connected group becomes exactly one part whatever its weight
+        (dedicated grids, villages under the rural rule). Give such nodes a group of
+        their own so that they are not joined to other nodes.
     refine : bool, default True
         Afterwards, repair parts that are out of band: redraw each together with its
         neighbours (:func:`~gridgeo.engine.refine.recombine`), then move single boundary
@@ -71,6 +76,11 @@ def partition_graph(
         coo = adj.tocoo()
         same = groups[coo.row] == groups[coo.col]
         adj = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=(n, n))
+    if whole is not None:
+        whole = np.asarray(whole, dtype=bool)
+        if whole.shape != (n,):
+            msg = f"whole has {len(whole)} entries but there are {n} weights"
+            raise InputError(msg)
     n_comp, comp = csgraph.connected_components(adj, directed=False)
     labels = np.full(n, -1, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
@@ -78,7 +88,7 @@ def partition_graph(
     next_label = 0
     for c in range(n_comp):
         nodes = order[bounds[c] : bounds[c + 1]]
-        k = band.parts_for(weights[nodes].sum())
+        k = 1 if whole is not None and whole[nodes].any() else band.parts_for(weights[nodes].sum())
         if k == 1 or len(nodes) == 1:
             local = np.zeros(len(nodes), dtype=np.int64)
         else:

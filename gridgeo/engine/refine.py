@@ -95,7 +95,9 @@ def recombine(
             for _ring in range(max_rings):
                 nodes = np.concatenate([members[h] for h in region])
                 nb = np.unique(labels[adj[nodes].indices])
-                grown = region + [int(h) for h in nb if int(h) not in region and int(h) not in touched]
+                grown = region + [
+                    int(h) for h in nb if int(h) not in region and int(h) not in touched
+                ]
                 if len(grown) == len(region):
                     break
                 region = grown

@@ -116,8 +116,8 @@ def label_min_zoom(width_m: float, lat: float, *, min_px: float = 30.0) -> int:
 
     Examples
     --------
-    >>> label_min_zoom(200.0, 40.0)
-    13
+    >>> label_min_zoom(200.0, 40.0)  # a 200 m grid in Beijing: labels from zoom 14
+    14
     """
     if not math.isfinite(width_m) or width_m <= 0:
         return 0

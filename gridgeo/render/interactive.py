@@ -1,9 +1,12 @@
 """Interactive grid maps (网格划分区域图) drawn with folium / Leaflet.
 
-:func:`grid_map` turns a grid plan (grids, and optionally its buildings and streets)
-into a :class:`folium.Map`; :func:`save_map` writes it to a self-contained HTML file
-(the data are embedded; Leaflet itself is loaded from folium's CDNs).
-:func:`neighbour_colors` colours grids so that no two neighbours share a colour.
+:func:`grid_map` turns a grid plan (grids, and optionally its buildings, streets and
+any extra layers) into a :class:`folium.Map`; :func:`save_map` writes it to one HTML
+file. By default the file is self-contained: the data and Leaflet itself (vendored from
+npm, see :mod:`gridgeo.render._assets`) are inside it, so it opens from a USB stick or
+an intranet share; only the basemap tiles come from the network (none with
+``basemap="none"``). :func:`neighbour_colors` colours grids so that no two neighbours
+share a colour.
 
 Examples
 --------
@@ -28,217 +31,84 @@ import html
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import folium
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
-from jinja2 import Template
 
-from .._errors import CRSError, InputError
-from .._validate import LINEAR, POLYGONAL, check_column, check_counts, check_layer, check_positive
-from ._labels import check_lang, label
+from .._errors import InputError
+from .._validate import LINEAR, POLYGONAL, check_counts
+from ..crs import gcj02_geometries
+from . import _assets
+from ._elements import GridLabels, Legend, label_min_zoom, page_style
+from ._labels import LABELS, check_lang, label
+from ._layers import (
+    GridData,
+    Overlay,
+    PreparedOverlay,
+    count,
+    overlay_layer,
+    plain,
+    prepare_grids,
+    prepare_overlays,
+    text,
+)
+from .basemaps import basemap_layers, check_basemap, is_gcj02
+from .colors import (
+    DEFAULT_PALETTE,
+    DEVIATION_COLORS,
+    DEVIATION_LIMIT,
+    deviation_colors,
+    neighbour_colors,
+)
 
 __all__ = [
     "grid_map",
     "save_map",
     "neighbour_colors",
     "deviation_colors",
+    "Overlay",
     "DEFAULT_PALETTE",
     "DEVIATION_LIMIT",
+    "OSM_ATTRIBUTION",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Qualitative colours for :func:`neighbour_colors` (Tableau 10).
-DEFAULT_PALETTE: tuple[str, ...] = (
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
-)
-
-#: Deviations (households / target − 1) at or beyond ± this value get the end colours.
-DEVIATION_LIMIT = 0.5
-
-# Diverging scale (ColorBrewer RdBu, reversed): blue below target, red above.
-_DEVIATION_STOPS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0]) * DEVIATION_LIMIT
-_DEVIATION_COLORS = ("#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b")
-_NO_DATA_COLOR = "#cccccc"
+#: Credit for data from OpenStreetMap (ODbL), shown on maps without the OSM basemap.
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
 
 _BUILDINGS_SHOWN_MAX = 5_000  # more buildings than this: layer off until switched on
+_CANVAS_FROM = 10_000  # more vector features than this: draw on one canvas, not SVG
+_LABELS_SHOWN_MAX = 1_000  # more grids than this: label layer off until switched on
 _COORD_DECIMALS = 6  # ~0.1 m; enough for a web map, keeps the HTML small
-_COLOR_BY = ("neighbours", "deviation")
-_TYPE_IDS = {
-    "LineString": 1,
-    "LinearRing": 2,
-    "Polygon": 3,
-    "MultiLineString": 5,
-    "MultiPolygon": 6,
-}
+_UNSET: Any = object()
 
-_GRID_STYLE = {"color": "#333333", "weight": 1, "opacity": 0.9, "fillOpacity": 0.55}
+_GRID_STYLE = {
+    "color": "#333333",
+    "weight": 1,
+    "opacity": 0.9,
+    "fillOpacity": 0.55,
+    "className": "gridgeo-grid",
+}
 _GRID_HIGHLIGHT = {"color": "#000000", "weight": 3, "fillOpacity": 0.75}
 _BUILDING_STYLE = {
     "color": "#666666",
     "weight": 0.5,
     "fillColor": "#999999",
     "fillOpacity": 0.6,
+    "className": "gridgeo-building",
 }
-_STREET_STYLE = {"color": "#444444", "weight": 1.5, "opacity": 0.8}
-
-
-# --------------------------------------------------------------------------- colours
-
-
-def neighbour_colors(
-    grids: gpd.GeoDataFrame,
-    *,
-    palette: Sequence[str] = DEFAULT_PALETTE,
-    tolerance: float = 0.5,
-) -> np.ndarray:
-    """Colour grids so that neighbouring grids get different colours.
-
-    Two grids are neighbours when they share a boundary or a corner, overlap, or lie
-    closer than ``tolerance`` metres (which absorbs the slivers left by imprecise
-    data). The neighbourhood graph is coloured greedily
-    (:func:`networkx.greedy_color`, strategy ``"largest_first"``); the result depends
-    only on the geometries and their order.
-
-    Parameters
-    ----------
-    grids : GeoDataFrame
-        Grid polygons in any CRS (a geographic CRS is projected to UTM for the
-        distance test).
-    palette : sequence of str, default :data:`DEFAULT_PALETTE`
-        Colours (any CSS colour, usually hex). If the graph needs more colours than
-        given, colours repeat and a warning is logged.
-    tolerance : float, default 0.5
-        Grids closer than this count as neighbours, in the units of a projected CRS
-        (metres for UTM and CGCS2000 zones); 0 keeps only grids that touch or overlap.
-
-    Returns
-    -------
-    numpy.ndarray
-        One colour (str) per row of ``grids``, in row order.
-
-    Raises
-    ------
-    InputError
-        If ``grids`` is not a usable polygon layer (see :func:`gridgeo._validate.check_layer`)
-        or ``palette`` is empty.
-
-    Examples
-    --------
-    >>> import geopandas as gpd
-    >>> from shapely import box
-    >>> row = gpd.GeoSeries([box(i, 0, i + 1, 1) for i in range(3)], crs="EPSG:3857")
-    >>> neighbour_colors(gpd.GeoDataFrame(geometry=row), palette=["red", "blue"]).tolist()
-    ['blue', 'red', 'blue']
-    """
-    gdf = check_layer(grids, "grids", geom_types=POLYGONAL)
-    return _neighbour_colors(gdf, palette=palette, tolerance=tolerance)
-
-
-def _neighbour_colors(
-    gdf: gpd.GeoDataFrame, *, palette: Sequence[str], tolerance: float
-) -> np.ndarray:
-    """:func:`neighbour_colors` on an already validated layer."""
-    if isinstance(palette, str) or len(palette) == 0:
-        msg = "palette must be a non-empty sequence of colours, e.g. ['#4e79a7', '#f28e2b']"
-        raise InputError(msg)
-    try:
-        tol = float(tolerance)
-    except (TypeError, ValueError):
-        tol = math.nan
-    if not math.isfinite(tol) or tol < 0:
-        msg = f"tolerance must be a number of metres, 0 or more, got {tolerance!r}"
-        raise InputError(msg)
-    if gdf.crs is not None and gdf.crs.is_geographic:
-        gdf = gdf.to_crs(gdf.estimate_utm_crs())
-    geoms = gdf.geometry.reset_index(drop=True)
-    if tol > 0:
-        left, right = geoms.sindex.query(geoms, predicate="dwithin", distance=tol)
-    else:
-        left, right = geoms.sindex.query(geoms, predicate="intersects")
-    keep = left < right
-    graph = nx.Graph()
-    graph.add_nodes_from(range(len(geoms)))
-    graph.add_edges_from(zip(left[keep].tolist(), right[keep].tolist(), strict=True))
-    coloring = nx.greedy_color(graph, strategy="largest_first")
-    idx = np.array([coloring[i] for i in range(len(geoms))], dtype=int)
-    needed = int(idx.max()) + 1 if len(idx) else 0
-    if needed > len(palette):
-        log.warning(
-            "neighbour colouring needs %d colours but the palette has %d: some neighbouring "
-            "grids share a colour; pass a longer palette",
-            needed,
-            len(palette),
-        )
-    log.debug(
-        "neighbour colouring: %d grids, %d adjacencies, %d colours", len(idx), keep.sum(), needed
-    )
-    return np.asarray(list(palette), dtype=object)[idx % len(palette)]
-
-
-def _hex_to_rgb(color: str) -> tuple[int, int, int]:
-    c = color.lstrip("#")
-    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
-
-
-def deviation_colors(deviation: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Diverging colours for deviations (households / target − 1), clipped to ±50 %.
-
-    Blue below target, near-white at target, red above; missing values are grey.
-    """
-    dev = np.asarray(deviation, dtype=float)
-    rgb = np.array([_hex_to_rgb(c) for c in _DEVIATION_COLORS], dtype=float)
-    clipped = np.clip(dev, _DEVIATION_STOPS[0], _DEVIATION_STOPS[-1])
-    channels = [np.interp(clipped, _DEVIATION_STOPS, rgb[:, k]) for k in range(3)]
-    out = np.empty(dev.shape, dtype=object)
-    for i, (r, g, b) in enumerate(zip(*channels, strict=True)):
-        out[i] = f"#{round(r):02x}{round(g):02x}{round(b):02x}"
-    out[~np.isfinite(dev)] = _NO_DATA_COLOR
-    return out
+_STREET_STYLE = {"color": "#444444", "weight": 1.5, "opacity": 0.8, "className": "gridgeo-street"}
 
 
 # --------------------------------------------------------------------------- GeoJSON
-
-
-def _plain(value: Any) -> Any:
-    """Turn numpy / pandas scalars into JSON-serialisable Python values (NaN → None)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, str):
-        return html.escape(value, quote=False)  # tooltips insert values as HTML
-    if isinstance(value, bool | int | float):
-        return value
-    return html.escape(str(value), quote=False)
-
-
-def _count(value: float) -> int | float | None:
-    """Households / buildings as an int when whole, else rounded to 0.1."""
-    if value is None or not math.isfinite(value):
-        return None
-    r = round(value)
-    return int(r) if abs(value - r) < 1e-9 else round(float(value), 1)
 
 
 def _to_4326(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -261,39 +131,35 @@ def _feature_collection(geometries: list[dict], properties: list[dict]) -> dict:
     return {"type": "FeatureCollection", "features": features}
 
 
+# Kept for modules written against the first version of this one.
+_plain, _count, _overlay_layer = plain, count, overlay_layer
+
+
+def _alias(field: str, lang: str) -> str:
+    """Display name of a column: the map's label when gridgeo knows it, else the name."""
+    return LABELS[lang].get(field, field)
+
+
 # --------------------------------------------------------------------------- legend
 
 
-class _Legend(MacroElement):
-    """A Leaflet control in a corner of the map holding a block of HTML.
-
-    The HTML is written into the page as it is (readable, Chinese kept as UTF-8) and
-    moved into the map's control corner when the map loads.
-    """
-
-    _template = Template(
-        """
-        {% macro html(this, kwargs) %}
-        <div id="{{ this.get_name() }}" class="gridgeo-legend">{{ this.html }}</div>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
-        {{ this.get_name() }}.onAdd = function (map) {
-            var div = document.getElementById({{ this.get_name()|tojson }});
-            L.DomEvent.disableClickPropagation(div);
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
+def _swatch(color: str, *, line: bool = False, point: bool = False, dashed: bool = False) -> str:
+    if point:
+        return (
+            f"<span style='display:inline-block;width:10px;height:10px;border-radius:50%;"
+            f"background:{color};border:1.5px solid #fff;box-shadow:0 0 0 1px {color};"
+            "vertical-align:middle;margin:0 8px 0 3px'></span>"
+        )
+    if line:
+        return (
+            f"<span style='display:inline-block;width:18px;height:0;border-top:3px solid {color};"
+            "vertical-align:middle;margin-right:6px'></span>"
+        )
+    border = "dashed" if dashed else "solid"
+    return (
+        f"<span style='display:inline-block;width:14px;height:10px;border:2px {border} {color};"
+        f"background:{color}55;vertical-align:middle;margin-right:6px'></span>"
     )
-
-    def __init__(self, html_text: str, *, position: str = "bottomright") -> None:
-        super().__init__()
-        self._name = "GridgeoLegend"
-        self.html = html_text
-        self.position = position
 
 
 def _legend_html(
@@ -304,6 +170,8 @@ def _legend_html(
     total_households: float,
     target: float | None,
     color_by: str,
+    overlays: list[PreparedOverlay] | None = None,
+    gcj02: bool = False,
 ) -> str:
     esc = html.escape
     rows = [
@@ -313,16 +181,16 @@ def _legend_html(
     if title:
         rows.append(f"<div style='color:#555'>{esc(label('title', lang))}</div>")
     rows.append(f"<div>{esc(label('n_grids', lang))}: {n_grids:,}</div>")
-    total = _count(total_households)
+    total = count(total_households)
     if total is not None:
         rows.append(f"<div>{esc(label('total_households', lang))}: {total:,}</div>")
     if target is not None:
         rows.append(
-            f"<div>{esc(label('target', lang))}: {_count(target):,} "
+            f"<div>{esc(label('target', lang))}: {count(target):,} "
             f"{esc(label('target_unit', lang))}</div>"
         )
     if color_by == "deviation":
-        gradient = ", ".join(_DEVIATION_COLORS)
+        gradient = ", ".join(DEVIATION_COLORS)
         lim = f"{DEVIATION_LIMIT:.0%}"
         rows.append(
             "<div style='margin-top:6px'>"
@@ -337,10 +205,25 @@ def _legend_html(
             f"<span>{esc(label('below_target', lang))}</span>"
             f"<span>{esc(label('above_target', lang))}</span></div>"
         )
+    if overlays:
+        rows.append("<div style='margin-top:6px'></div>")
+        for ov in overlays:
+            kinds = set(ov.gdf.geom_type.unique())
+            swatch = _swatch(
+                ov.color,
+                line=kinds <= LINEAR,
+                point=kinds <= {"Point", "MultiPoint"},
+                dashed=ov.dashed,
+            )
+            rows.append(f"<div>{swatch}{esc(ov.name)}</div>")
+    if gcj02:
+        rows.append(
+            f"<div style='margin-top:6px;font-size:11px;color:#555'>{esc(label('gcj02_note', lang))}</div>"
+        )
     body = "".join(rows)
     return (
         "<div style='background:rgba(255,255,255,0.9);padding:6px 10px;border-radius:4px;"
-        "box-shadow:0 0 4px rgba(0,0,0,0.3);font:12px/1.4 sans-serif;color:#222'>"
+        "box-shadow:0 0 4px rgba(0,0,0,0.3);font-size:12px;line-height:1.4;color:#222'>"
         f"{body}</div>"
     )
 
@@ -348,81 +231,48 @@ def _legend_html(
 # --------------------------------------------------------------------------- layers
 
 
-def _overlay_layer(obj: object, name: str, types: frozenset[str]) -> gpd.GeoDataFrame | None:
-    """Check a layer drawn for reference only (buildings, streets).
-
-    Lenient on purpose: features without geometry or of another type are dropped and
-    counted in the log, invalid geometries are drawn as they are (Leaflet does not
-    mind). Returns None when nothing is left to draw.
-    """
-    if isinstance(obj, gpd.GeoSeries):
-        obj = gpd.GeoDataFrame(geometry=obj)
-    if not isinstance(obj, gpd.GeoDataFrame):
-        msg = f"{name} must be a GeoDataFrame, got {type(obj).__name__}"
-        raise InputError(msg)
-    if obj.crs is None:
-        msg = (
-            f"{name} layer has no CRS (coordinate reference system); set it with "
-            "gdf.set_crs(EPSG) if you know it (e.g. 4326 for longitude/latitude)"
-        )
-        raise CRSError(msg)
-    geom = obj.geometry.values
-    keep = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
-    keep &= np.isin(shapely.get_type_id(geom), [_TYPE_IDS[t] for t in types])
-    if not keep.all():
-        log.info("%s: %d features without %s geometry not drawn", name, int((~keep).sum()), name)
-    if not keep.any():
-        log.warning("%s layer has nothing to draw: not added to the map", name)
+def _phone_html(phone: str | None) -> str | None:
+    if phone is None:
         return None
-    return obj[keep]
+    digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+    shown = html.escape(phone, quote=False)
+    return f'<a href="tel:{digits}">{shown}</a>' if digits else shown
 
 
-def _grid_properties(
-    gdf: gpd.GeoDataFrame,
-    households: pd.Series,
-    deviation: np.ndarray | None,
-    lang: str,
-) -> tuple[list[dict], list[str], list[str]]:
-    """Tooltip properties of each grid, and the tooltip fields and aliases."""
-    n = len(gdf)
-    columns: dict[str, list[Any]] = {
-        "grid_id": [_plain(v) for v in gdf["grid_id"]],
-    }
+def _grid_properties(data: GridData) -> tuple[list[dict], list[str], list[str]]:
+    """Properties of each grid, and the fields of the tooltip and of the popup."""
+    gdf = data.gdf
+    columns: dict[str, list[Any]] = {"grid_id": [plain(v) for v in gdf["grid_id"]]}
     if "community_id" in gdf.columns:
-        columns["community_id"] = [_plain(v) for v in gdf["community_id"]]
-    columns["households"] = [_count(v) for v in households.to_numpy(dtype=float)]
+        columns["community_id"] = [plain(v) for v in gdf["community_id"]]
+    columns["households"] = [count(v) for v in data.households.to_numpy(dtype=float)]
     if "buildings" in gdf.columns:
         counts = pd.to_numeric(gdf["buildings"], errors="coerce").to_numpy(dtype=float)
-        columns["buildings"] = [_count(v) for v in counts]
-    if "area_m2" in gdf.columns:
-        area = pd.to_numeric(gdf["area_m2"], errors="coerce").to_numpy(dtype=float)
-    else:
-        metric = gdf.to_crs(gdf.estimate_utm_crs()) if gdf.crs.is_geographic else gdf
-        area = metric.geometry.area.to_numpy(dtype=float)
-    columns["area_ha"] = [round(a / 10_000, 2) if math.isfinite(a) else None for a in area]
-    if deviation is not None:
-        columns["deviation"] = [f"{d:+.1%}" if math.isfinite(d) else None for d in deviation]
-    fields = list(columns)
-    aliases = [label(f, lang) for f in fields]
-    props = [{f: columns[f][i] for f in fields} for i in range(n)]
-    return props, fields, aliases
-
-
-def _deviation(
-    gdf: gpd.GeoDataFrame, households: pd.Series, target: float | None
-) -> np.ndarray | None:
-    """households / target − 1, else the grids' own ``deviation`` column, else None."""
-    if target is not None:
-        return households.to_numpy(dtype=float) / target - 1.0
-    if "deviation" in gdf.columns:
-        return pd.to_numeric(gdf["deviation"], errors="coerce").to_numpy(dtype=float)
-    return None
+        columns["buildings"] = [count(v) for v in counts]
+    columns["area_ha"] = [round(a / 10_000, 2) if math.isfinite(a) else None for a in data.area_m2]
+    if data.deviation is not None:
+        columns["deviation"] = [f"{d:+.1%}" if math.isfinite(d) else None for d in data.deviation]
+    if data.has("worker"):
+        columns["worker"] = [plain(text(v)) for v in gdf["worker"]]
+    if data.has("phone"):
+        columns["phone"] = [_phone_html(text(v)) for v in gdf["phone"]]
+    popup_fields = list(columns)
+    tooltip_fields = [
+        f for f in ("grid_id", "community_id", "households", "deviation", "worker") if f in columns
+    ]
+    props = [{f: columns[f][i] for f in popup_fields} for i in range(len(gdf))]
+    return props, tooltip_fields, popup_fields
 
 
 def _add_buildings(
-    m: folium.Map, buildings: gpd.GeoDataFrame, *, lang: str, max_buildings: int
+    m: folium.Map,
+    buildings: gpd.GeoDataFrame,
+    *,
+    lang: str,
+    max_buildings: int,
+    project: Any,
 ) -> None:
-    bld = _overlay_layer(buildings, "buildings", POLYGONAL)
+    bld = overlay_layer(buildings, "buildings", POLYGONAL)
     if bld is None:
         return
     if len(bld) > max_buildings:
@@ -438,11 +288,11 @@ def _add_buildings(
     for f in fields:
         if f == "households":
             counts = check_counts(bld[f], "buildings households", allow_missing=True)
-            cols[f] = [_count(v) for v in counts.to_numpy(dtype=float)]
+            cols[f] = [count(v) for v in counts.to_numpy(dtype=float)]
         else:
-            cols[f] = [_plain(v) for v in bld[f]]
+            cols[f] = [plain(v) for v in bld[f]]
     props = [{f: cols[f][i] for f in fields} for i in range(len(bld))]
-    data = _feature_collection(_geometries(_to_4326(bld)), props)
+    data = _feature_collection(_geometries(project(bld)), props)
     show = len(bld) <= _BUILDINGS_SHOWN_MAX
     tooltip = (
         folium.GeoJsonTooltip(
@@ -461,21 +311,115 @@ def _add_buildings(
     log.info("buildings layer: %d buildings%s", len(bld), "" if show else " (off by default)")
 
 
-def _add_streets(m: folium.Map, streets: gpd.GeoDataFrame, *, lang: str) -> None:
-    st = _overlay_layer(streets, "streets", LINEAR)
+def _add_streets(m: folium.Map, streets: gpd.GeoDataFrame, *, lang: str, project: Any) -> None:
+    st = overlay_layer(streets, "streets", LINEAR)
     if st is None:
         return
-    data = _feature_collection(_geometries(_to_4326(st)), [{} for _ in range(len(st))])
+    name_col = "name" if "name" in st.columns else None
+    props = [{"name": plain(v)} for v in st[name_col]] if name_col else [{} for _ in range(len(st))]
+    data = _feature_collection(_geometries(project(st)), props)
+    tooltip = (
+        folium.GeoJsonTooltip(fields=["name"], aliases=[label("name", lang)]) if name_col else None
+    )
     folium.GeoJson(
         data,
         name=label("streets_layer", lang),
         style_function=lambda _f: dict(_STREET_STYLE),
+        tooltip=tooltip,
         show=False,
     ).add_to(m)
     log.info("streets layer: %d lines (off by default)", len(st))
 
 
+def _add_overlay(m: folium.Map, ov: PreparedOverlay, *, lang: str, project: Any) -> None:
+    gdf = ov.gdf
+    props = [
+        {f: plain(v) for f, v in zip(ov.fields, row, strict=True)}
+        for row in gdf[ov.fields].itertuples(index=False)
+    ]
+    data = _feature_collection(_geometries(project(gdf)), props)
+    polygon_style = {
+        "color": ov.color,
+        "weight": 2,
+        "opacity": 0.95,
+        "fillColor": ov.color,
+        "fillOpacity": ov.fill_opacity,
+        "className": "gridgeo-overlay",
+    }
+    if ov.dashed:
+        polygon_style["dashArray"] = "6 4"
+    line_style = {"color": ov.color, "weight": 3, "opacity": 0.9, "className": "gridgeo-overlay"}
+    point_style = {
+        "color": "#ffffff",
+        "weight": 1.5,
+        "fill": True,
+        "fillColor": ov.color,
+        "fillOpacity": 0.95,
+        "className": "gridgeo-overlay",
+    }
+    kinds = {f["id"]: f["geometry"]["type"] for f in data["features"]}
+
+    def style(feature: dict) -> dict:
+        kind = kinds[feature["id"]]
+        if "Point" in kind:
+            return dict(point_style)
+        return dict(line_style if "Line" in kind else polygon_style)
+
+    has_points = any("Point" in k for k in kinds.values())
+    tooltip = (
+        folium.GeoJsonTooltip(
+            fields=ov.fields, aliases=[_alias(f, lang) for f in ov.fields], localize=True
+        )
+        if ov.fields
+        else None
+    )
+    folium.GeoJson(
+        data,
+        name=ov.name,
+        style_function=style,
+        tooltip=tooltip,
+        show=ov.show,
+        marker=folium.CircleMarker(radius=6) if has_points else None,
+    ).add_to(m)
+    log.info("overlay %r: %d features", ov.name, len(gdf))
+
+
+def _label_rows(
+    data: GridData, gdf_ll: gpd.GeoDataFrame, column: str
+) -> list[tuple[float, float, str]]:
+    points = shapely.point_on_surface(np.asarray(gdf_ll.geometry.values))
+    rows = []
+    for pt, value in zip(points, data.gdf[column], strict=True):
+        t = text(value)
+        if t is not None:
+            rows.append((float(pt.y), float(pt.x), html.escape(t, quote=False)))
+    return rows
+
+
 # --------------------------------------------------------------------------- public
+
+
+def _resolve_basemap(basemap: Any, tiles: Any) -> Any:
+    """The basemap, honouring the older ``tiles=`` keyword."""
+    if tiles is _UNSET:
+        return basemap if isinstance(basemap, folium.TileLayer) else check_basemap(basemap)
+    if basemap is not _UNSET:
+        msg = "give basemap= or tiles=, not both (tiles= is the older name)"
+        raise InputError(msg)
+    if tiles is None:
+        return "none"
+    if isinstance(tiles, str) and tiles.lower() in ("openstreetmap", "osm"):
+        return "osm"
+    if isinstance(tiles, folium.TileLayer):
+        return tiles
+    try:
+        return folium.TileLayer(tiles)
+    except ValueError as exc:  # e.g. a custom tile URL without attribution
+        msg = (
+            f"tiles={tiles!r} cannot be used: {exc}; pass basemap='osm', 'tianditu-vec', "
+            "'gaode' or 'none', or a folium.TileLayer(url, attr=...)"
+        )
+        raise InputError(msg) from exc
 
 
 def grid_map(
@@ -483,30 +427,45 @@ def grid_map(
     *,
     buildings: gpd.GeoDataFrame | None = None,
     streets: gpd.GeoDataFrame | None = None,
+    overlays: Mapping[str, gpd.GeoDataFrame | Overlay] | None = None,
     target: float | None = None,
     lang: str = "en",
     color_by: str = "neighbours",
-    tiles: str | None = "OpenStreetMap",
+    basemap: str | folium.TileLayer | None = _UNSET,
+    tk: str | None = None,
+    inline_assets: bool = True,
+    labels: bool | str = True,
     title: str | None = None,
+    attribution: str | None = OSM_ATTRIBUTION,
     max_buildings: int = 50_000,
+    tiles: str | None = _UNSET,
 ) -> folium.Map:
     """Draw a grid plan on an interactive web map.
 
-    The map holds the grids (coloured, with a tooltip per grid), optionally the
-    buildings and streets, a layer switcher, a legend, and is zoomed to the grids.
+    The map holds the grids (coloured, a tooltip on hover, a popup on click with the
+    grid's figures and its grid worker), their codes as labels, optionally the
+    buildings, streets and any extra layers, a layer switcher, a legend and a scale,
+    and is zoomed to the grids.
 
     Parameters
     ----------
     grids : GeoDataFrame
         One (Multi)Polygon per grid, in any CRS, with columns ``grid_id`` and
         ``households``; optional ``buildings`` (count), ``area_m2`` (computed from the
-        geometry when absent), ``community_id`` and ``deviation``.
+        geometry when absent), ``community_id``, ``deviation``, and ``worker`` /
+        ``phone`` (the grid worker, 网格员, and their phone: shown in the popup).
     buildings : GeoDataFrame, optional
         Building polygons; the columns ``grid_id``, ``households`` and ``name`` are shown
         in their tooltip when present. Drawn in grey; the layer is switched off at
         first when there are more than 5,000 buildings.
     streets : GeoDataFrame, optional
-        Street lines; drawn as a layer that is switched off at first.
+        Street lines (tooltip: ``name``); a layer switched off at first.
+    overlays : dict of {str: GeoDataFrame or Overlay}, optional
+        Extra layers by name, drawn over the grids in the given order: street-front
+        zones, audit findings, points of interest … Points, lines or polygons in any
+        CRS; colours from :data:`~gridgeo.render.colors.OVERLAY_PALETTE` unless given
+        with :class:`~gridgeo.render.Overlay`. The names appear in the layer control and
+        the legend as they are, so write them in the map's language.
     target : float, optional
         Target households per grid. Adds "deviation from target" (households / target
         − 1, as a signed percent) to the tooltips and the target to the legend.
@@ -517,24 +476,46 @@ def grid_map(
         (:func:`neighbour_colors`). ``"deviation"``: a diverging scale, blue below
         target, white at target, red above, saturated at ±50 %; needs ``target`` (or a
         ``deviation`` column in ``grids``).
-    tiles : str or None, default "OpenStreetMap"
-        Basemap, as accepted by :class:`folium.Map` (a name or a tile URL template);
-        None for no basemap (e.g. offline use).
+    basemap : str or folium.TileLayer, default "osm"
+        ``"osm"`` (OpenStreetMap; needs internet), ``"tianditu-vec"`` /
+        ``"tianditu-img"`` (天地图 vector or imagery with its place-name layer; needs
+        internet and a key, ``tk`` or ``$TIANDITU_TOKEN``), ``"gaode"`` / ``"amap"``
+        (高德; needs internet; every layer is converted from WGS 84 to GCJ-02 so that
+        it lines up with the tiles), ``"none"`` (blank; needs nothing), or a
+        :class:`folium.TileLayer`. See :mod:`gridgeo.render.basemaps`.
+    tk : str, optional
+        Tianditu key (written into the HTML: use a browser key bound to your site).
+    inline_assets : bool, default True
+        Put Leaflet's JS and CSS inside the HTML (~160 kB), so that the page needs no
+        CDN: with ``basemap="none"`` the file opens with no network at all. False links
+        Leaflet from jsDelivr instead, which is blocked in mainland China and on
+        intranets.
+    labels : bool or str, default True
+        Label each grid with its ``grid_id`` (or with the named column) in a
+        switchable layer; labels hide when zoomed out too far to read. False: none.
     title : str, optional
         Heading of the legend and title of the HTML page.
+    attribution : str or None, default "© OpenStreetMap contributors"
+        Credit for the data, shown in the map corner (the OSM basemap credits OSM
+        itself); None for none.
     max_buildings : int, default 50_000
         If there are more buildings, the buildings layer is left out (and a warning
         logged) to keep the HTML file small enough for a browser.
+    tiles : str or None, optional
+        Older name of ``basemap``: None is ``"none"``, ``"OpenStreetMap"`` is
+        ``"osm"``, any other folium tile name or URL is used as it is.
 
     Returns
     -------
     folium.Map
+        Grid polygons carry the CSS class ``gridgeo-grid`` (drawn as SVG paths unless
+        there are over 10,000 features, then on one canvas).
 
     Raises
     ------
     InputError
-        For an unknown ``lang`` or ``color_by``, a non-positive ``target``, or
-        ``color_by="deviation"`` without a target.
+        For an unknown ``lang``, ``color_by`` or ``basemap``, a Tianditu basemap without
+        a key, a non-positive ``target``, or ``color_by="deviation"`` without a target.
     EmptyLayerError, CRSError, GeometryError, MissingColumnError, HouseholdsError
         If a layer is empty, has no CRS, bad geometries, or lacks a required column.
 
@@ -543,102 +524,136 @@ def grid_map(
     >>> import geopandas as gpd
     >>> from shapely import box
     >>> grids = gpd.GeoDataFrame(
-    ...     {"grid_id": ["G0001"], "households": [300]},
+    ...     {"grid_id": ["G0001"], "households": [300], "worker": ["王芳"]},
     ...     geometry=[box(0, 0, 100, 100)], crs="EPSG:32650",
     ... )
-    >>> m = grid_map(grids, target=300, color_by="deviation", tiles=None)
-    >>> [type(c).__name__ for c in m._children.values()][:2]
-    ['GeoJson', 'LayerControl']
+    >>> m = grid_map(grids, target=300, color_by="deviation", basemap="none", lang="zh")
+    >>> [type(c).__name__ for c in m._children.values()][:3]
+    ['GeoJson', 'GridLabels', 'LayerControl']
+    >>> html = m.get_root().render()
+    >>> "cdn.jsdelivr.net" in html, "<script src=" in html
+    (False, False)
     """
     lang = check_lang(lang)
-    if color_by == "neighbors":
-        color_by = "neighbours"
-    if color_by not in _COLOR_BY:
-        msg = f"color_by must be 'neighbours' or 'deviation', got {color_by!r}"
-        raise InputError(msg)
-    if target is not None:
-        target = check_positive(target, "target")
+    if basemap is _UNSET and tiles is _UNSET:
+        basemap = "osm"
+    basemap = _resolve_basemap(basemap, tiles)
     if isinstance(max_buildings, bool) or not isinstance(max_buildings, int | np.integer):
         msg = f"max_buildings must be a whole number, got {max_buildings!r}"
         raise InputError(msg)
     if title is not None and not isinstance(title, str):
         msg = f"title must be a string, got {type(title).__name__}"
         raise InputError(msg)
-
-    gdf = check_layer(grids, "grids", geom_types=POLYGONAL)
-    check_column(gdf, "grid_id", "grids")
-    check_column(gdf, "households", "grids")
-    households = check_counts(gdf["households"], "grids households")
-    deviation = _deviation(gdf, households, target)
-
-    if color_by == "deviation":
-        if deviation is None:
-            msg = (
-                "color_by='deviation' needs the target households per grid: pass target=, "
-                "e.g. grid_map(grids, target=300, color_by='deviation')"
-            )
-            raise InputError(msg)
-        colors = deviation_colors(deviation)
-    else:
-        colors = _neighbour_colors(gdf, palette=DEFAULT_PALETTE, tolerance=0.5)
-
-    props, fields, aliases = _grid_properties(gdf, households, deviation, lang)
-    gdf4326 = _to_4326(gdf)
-    data = _feature_collection(_geometries(gdf4326), props)
-    color_list = [str(c) for c in colors]
-
-    minx, miny, maxx, maxy = (float(v) for v in gdf4326.total_bounds)
-    try:
-        m = folium.Map(
-            location=[(miny + maxy) / 2, (minx + maxx) / 2],
-            zoom_start=14,
-            tiles=tiles,
-            control_scale=True,
-            prefer_canvas=True,
-        )
-    except ValueError as exc:  # e.g. a custom tile URL without attribution
+    tile_layers = basemap_layers(basemap, lang=lang, tk=tk)  # a missing key fails early
+    data = prepare_grids(grids, target=target, color_by=color_by)
+    label_column = "grid_id" if labels is True else labels
+    if isinstance(label_column, str) and label_column not in data.gdf.columns:
         msg = (
-            f"tiles={tiles!r} cannot be used: {exc}; pass a folium tile name such as "
-            "'OpenStreetMap', or add the attribution with folium.TileLayer(url, attr=...)"
+            f"labels={labels!r}: grids have no column {labels!r}; columns: {list(data.gdf.columns)}"
         )
-        raise InputError(msg) from exc
+        raise InputError(msg)
+    prepared = prepare_overlays(overlays)
+
+    gcj = is_gcj02(basemap)
+
+    def project(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        return gcj02_geometries(gdf) if gcj else _to_4326(gdf)
+
+    props, tooltip_fields, popup_fields = _grid_properties(data)
+    gdf_ll = project(data.gdf)
+    fc = _feature_collection(_geometries(gdf_ll), props)
+    colors = data.colors
+
+    n_features = len(data.gdf) + sum(len(ov.gdf) for ov in prepared)
+    if buildings is not None and isinstance(buildings, gpd.GeoDataFrame | gpd.GeoSeries):
+        n_features += min(len(buildings), int(max_buildings))
+    canvas = n_features > _CANVAS_FROM
+
+    minx, miny, maxx, maxy = (float(v) for v in gdf_ll.total_bounds)
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=14,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=canvas,
+        zoom_snap=0.25,
+    )
+    for layer in tile_layers:
+        layer.add_to(m)
+    if inline_assets:
+        _assets.use_inline_leaflet(m)
+    else:
+        _assets.use_cdn_leaflet(m)
+    root = m.get_root()
+    root.header.add_child(
+        folium.Element(page_style(blank_background=not tile_layers)), name="gridgeo_css"
+    )
     if title:
-        m.get_root().header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+        root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
 
     def style(feature: dict) -> dict:
-        return {**_GRID_STYLE, "fillColor": color_list[feature["id"]]}
+        return {**_GRID_STYLE, "fillColor": colors[feature["id"]]}
 
+    credit = None if basemap == "osm" or not attribution else html.escape(attribution)
     folium.GeoJson(
-        data,
+        fc,
         name=label("grids_layer", lang),
         style_function=style,
         highlight_function=lambda _f: dict(_GRID_HIGHLIGHT),
-        tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, localize=True, sticky=True),
+        tooltip=folium.GeoJsonTooltip(
+            fields=tooltip_fields,
+            aliases=[label(f, lang) for f in tooltip_fields],
+            localize=True,
+            sticky=True,
+        ),
+        popup=folium.GeoJsonPopup(
+            fields=popup_fields, aliases=[label(f, lang) for f in popup_fields], localize=True
+        ),
+        attribution=credit,
     ).add_to(m)
 
+    if label_column:
+        width = float(np.sqrt(np.nanmedian(data.area_m2))) if len(data.area_m2) else math.nan
+        GridLabels(
+            _label_rows(data, gdf_ll, label_column),
+            name=label("labels_layer", lang),
+            min_zoom=label_min_zoom(width, (miny + maxy) / 2),
+            show=len(data.gdf) <= _LABELS_SHOWN_MAX,
+        ).add_to(m)
     if buildings is not None:
-        _add_buildings(m, buildings, lang=lang, max_buildings=int(max_buildings))
+        _add_buildings(m, buildings, lang=lang, max_buildings=int(max_buildings), project=project)
     if streets is not None:
-        _add_streets(m, streets, lang=lang)
+        _add_streets(m, streets, lang=lang, project=project)
+    for ov in prepared:
+        _add_overlay(m, ov, lang=lang, project=project)
 
     folium.LayerControl(collapsed=False).add_to(m)
-    _Legend(
+    Legend(
         _legend_html(
             lang=lang,
             title=title,
-            n_grids=len(gdf),
-            total_households=float(households.sum()),
-            target=target,
-            color_by=color_by,
+            n_grids=len(data.gdf),
+            total_households=float(data.households.sum()),
+            target=data.target,
+            color_by=data.color_by,
+            overlays=prepared,
+            gcj02=gcj,
         )
     ).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
-    log.info("grid map: %d grids, colour by %s, lang %s", len(gdf), color_by, lang)
+    log.info(
+        "grid map: %d grids, colour by %s, basemap %s%s, lang %s",
+        len(data.gdf),
+        data.color_by,
+        basemap if isinstance(basemap, str) else "custom",
+        " (GCJ-02)" if gcj else "",
+        lang,
+    )
     return m
 
 
 def save_map(m: folium.Map, path: str | PathLike[str]) -> Path:
-    """Write a map to a standalone HTML file.
+    """Write a map to a standalone HTML file (UTF-8).
 
     Parameters
     ----------

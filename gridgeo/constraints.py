@@ -1,0 +1,238 @@
+"""Planning rules beyond the street blocks: hard barriers, dedicated grids, the rural rule.
+
+- **Hard barriers** (railways, rivers and water, chosen street classes such as
+  motorways): they cut blocks, and no grid joins units across them.
+- **Dedicated grids** (专属网格): campuses, hospitals, schools, industrial parks, parks —
+  each zone becomes one grid of its own, whatever its households.
+- **Rural rule**: a rural community (an attribute, or a statistical urban–rural code
+  starting with 2) becomes one grid per village unless it holds more than a cap.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from ._errors import InputError
+from ._validate import POLYGONAL, check_column, check_layer
+
+__all__ = [
+    "BARRIER_STREETS",
+    "DEDICATED_KINDS",
+    "barrier_lines",
+    "cut_barrier_edges",
+    "dedicated_zones",
+    "rural_flags",
+    "zone_of",
+]
+
+log = logging.getLogger(__name__)
+
+#: Street classes that no grid crosses by default (expressways cut neighbourhoods).
+BARRIER_STREETS = frozenset({"motorway", "trunk"})
+
+#: OSM land-use values that make a dedicated grid by default (``landuse`` layer of
+#: :func:`gridgeo.read_osm`: its ``value`` column).
+DEDICATED_KINDS = frozenset({"university", "college", "school", "hospital", "industrial", "park"})
+
+
+def barrier_lines(
+    streets: gpd.GeoDataFrame | None,
+    barriers: gpd.GeoDataFrame | None,
+    *,
+    barrier_streets: frozenset[str] | set[str] = BARRIER_STREETS,
+) -> np.ndarray:
+    """Lines no grid may cross: barrier lines, edges of barrier areas, barrier streets.
+
+    Barriers marked ``tunnel`` (e.g. subways) are left out: they do not divide the
+    ground. Inputs must share one metric CRS.
+    """
+    parts = []
+    if barriers is not None and len(barriers):
+        b = barriers
+        if "tunnel" in b.columns:
+            b = b[~b["tunnel"].fillna(False).astype(bool)]
+        g = b.geometry.values
+        poly = np.isin(shapely.get_type_id(g), [3, 6])
+        parts.append(np.where(poly, shapely.boundary(g), g))
+    if streets is not None and len(streets) and barrier_streets and "highway" in streets.columns:
+        sel = streets["highway"].astype("string").isin(list(barrier_streets)).to_numpy()
+        if "tunnel" in streets.columns:
+            tunnel = streets["tunnel"].astype("string").fillna("no").str.lower()
+            sel &= tunnel.isin(["no", "false", "0", ""]).to_numpy()
+        parts.append(streets.geometry.values[sel])
+    if not parts:
+        return np.array([], dtype=object)
+    lines = shapely.get_parts(np.concatenate(parts))
+    return lines[~shapely.is_empty(lines)]
+
+
+def cut_barrier_edges(
+    geometry: np.ndarray,
+    weights: np.ndarray,
+    adj: sparse.csr_matrix,
+    lines: np.ndarray,
+    *,
+    tolerance: float = 1.0,
+) -> tuple[sparse.csr_matrix, int]:
+    """Remove adjacency edges whose shared boundary runs along a barrier.
+
+    An edge goes when more than half of the boundary the two units share lies within
+    ``tolerance`` metres of a barrier line. A group of units left without weight and
+    without any neighbour (a river, a railway yard) keeps one edge — its longest — so it
+    joins the grid of one bank instead of becoming an empty grid.
+
+    Returns the new adjacency and the number of edges removed.
+    """
+    if len(lines) == 0 or adj.nnz == 0:
+        return adj, 0
+    zone = shapely.buffer(shapely.union_all(lines), tolerance, cap_style="flat")
+    shapely.prepare(zone)
+    near = shapely.intersects(geometry, zone)
+    coo = sparse.triu(adj, k=1).tocoo()
+    cand = near[coo.row] & near[coo.col]
+    i, j = coo.row[cand], coo.col[cand]
+    shared = shapely.intersection(shapely.boundary(geometry[i]), shapely.boundary(geometry[j]))
+    length = shapely.length(shared)
+    on_barrier = shapely.length(shapely.intersection(shared, zone))
+    cut = (length > 0) & (on_barrier > 0.5 * length)
+    if not cut.any():
+        return adj, 0
+    drop = sparse.csr_matrix((np.ones(cut.sum()), (i[cut], j[cut])), shape=adj.shape)
+    drop = drop + drop.T
+    kept = adj - adj.multiply(drop > 0)
+    kept.eliminate_zeros()
+    kept = kept.tocsr()
+    # weightless groups cut off on all sides hang on to one neighbour
+    n_comp, comp = csgraph.connected_components(kept, directed=False)
+    comp_w = np.bincount(comp, weights=weights, minlength=n_comp)
+    ci, cj = coo.row[cand][cut], coo.col[cand][cut]
+    lengths = length[cut]
+    restore = []
+    for c in np.flatnonzero(comp_w == 0):
+        touching = np.flatnonzero((comp[ci] == c) ^ (comp[cj] == c))
+        if len(touching):
+            k = touching[np.argmax(lengths[touching])]
+            restore.append((ci[k], cj[k], lengths[k]))
+    if restore:
+        r = np.array(restore)
+        ri, rj = r[:, 0].astype(int), r[:, 1].astype(int)
+        back = sparse.csr_matrix(
+            (np.r_[r[:, 2], r[:, 2]], (np.r_[ri, rj], np.r_[rj, ri])), shape=adj.shape
+        )
+        kept = (kept + back).tocsr()
+    n_cut = int(cut.sum()) - len(restore)
+    log.info(
+        "barriers: %d unit adjacencies cut (%d weightless groups kept on one side)",
+        n_cut,
+        len(restore),
+    )
+    return kept, n_cut
+
+
+def dedicated_zones(
+    layer: gpd.GeoDataFrame,
+    *,
+    kinds: frozenset[str] | set[str] | None = DEDICATED_KINDS,
+    min_area: float = 10_000.0,
+) -> gpd.GeoDataFrame:
+    """Zones that become dedicated grids: ``zone_id``, ``kind``, ``name`` and a polygon.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        Polygons: the ``landuse`` layer of :func:`gridgeo.read_osm` (its ``value``
+        column is the OSM value: university, hospital …) or a layer of the planner's own
+        with an optional ``kind`` and ``name`` column.
+    kinds : set of str, optional
+        Values kept (``None`` keeps every polygon — for a planner's own layer).
+    min_area : float, default 10000
+        Zones smaller than this (m², one hectare) stay part of ordinary grids. Measured in
+        a metric CRS chosen for the layer.
+
+    Returns
+    -------
+    GeoDataFrame in the layer's CRS; overlapping zones are resolved by keeping the
+    larger one whole and cutting the smaller.
+    """
+    layer = check_layer(layer, "dedicated zones", geom_types=POLYGONAL)
+    kind = (
+        layer["value"]
+        if "value" in layer.columns
+        else layer.get("kind", pd.Series("dedicated", index=layer.index))
+    )
+    keep = np.ones(len(layer), dtype=bool)
+    if kinds is not None:
+        keep &= kind.astype("string").isin(list(kinds)).fillna(False).to_numpy()
+    zones = gpd.GeoDataFrame(
+        {
+            "kind": kind.astype("string").fillna("dedicated").to_numpy()[keep],
+            "name": (
+                layer["name"] if "name" in layer.columns else pd.Series(None, index=layer.index)
+            ).to_numpy()[keep],
+        },
+        geometry=layer.geometry.values[keep],
+        crs=layer.crs,
+    )
+    if zones.empty:
+        return zones.assign(zone_id=np.array([], dtype=np.int64))
+    metric = zones.crs if zones.crs.is_projected else zones.estimate_utm_crs()
+    area = zones.to_crs(metric).area.to_numpy()
+    zones = zones[area >= min_area].iloc[np.argsort(-area[area >= min_area], kind="stable")]
+    # larger zones first; each later zone loses what earlier ones hold
+    geoms = list(zones.geometry.values)
+    for a in range(len(geoms)):
+        for b in range(a):
+            if (
+                geoms[a] is not None
+                and geoms[b] is not None
+                and shapely.intersects(geoms[a], geoms[b])
+            ):
+                rest = shapely.difference(geoms[a], geoms[b])
+                geoms[a] = None if rest.is_empty or rest.area == 0 else rest
+    zones = zones.assign(geometry=geoms)
+    zones = zones[zones.geometry.notna()].reset_index(drop=True)
+    zones.insert(0, "zone_id", np.arange(len(zones)))
+    log.info("%d dedicated zones (%s)", len(zones), ", ".join(sorted(set(zones["kind"]))) or "none")
+    return zones
+
+
+def zone_of(polygons: np.ndarray, zones: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Zone id holding each polygon's representative point (−1 outside every zone)."""
+    out = np.full(len(polygons), -1, dtype=np.int64)
+    if zones is None or len(zones) == 0:
+        return out
+    pts = shapely.point_on_surface(polygons)
+    p, z = shapely.STRtree(zones.geometry.values).query(pts, predicate="within")
+    out[p] = zones["zone_id"].to_numpy()[z]
+    return out
+
+
+def rural_flags(boundaries: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    """Which communities are rural: a boolean column, or an urban–rural code starting with 2.
+
+    The statistical urban–rural classification codes (城乡分类代码) 111–123 are urban and
+    210/220 rural; a column of 12-digit division codes is not such a code and is refused.
+    """
+    check_column(boundaries, column, "boundaries")
+    values = boundaries[column]
+    if values.dtype == bool:
+        return values.to_numpy()
+    text = values.astype("string").str.strip().str.lower()
+    if text.isin(["true", "false", "yes", "no", "1", "0", "rural", "urban", "农村", "城镇"]).all():
+        return text.isin(["true", "yes", "1", "rural", "农村"]).to_numpy()
+    codes = text.str.extract(r"^(\d{3})$")[0]
+    if codes.isna().any():
+        bad = values[codes.isna()].iloc[0]
+        msg = (
+            f"boundaries column {column!r} must hold rural flags (true/false) or 3-digit "
+            f"urban–rural codes (111…123 urban, 210/220 rural), got {bad!r}"
+        )
+        raise InputError(msg)
+    return codes.str.startswith("2").to_numpy()
