@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import _cli_map
+from . import _cli_coverage, _cli_map
 from ._errors import GridgeoError, InputError
 
 __all__ = ["main"]
@@ -302,6 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "map":
             return _cli_map.run(args)
+        if args.command == "coverage":
+            return _cli_coverage.run(args)
         if args.command == "partition":
             return _run_partition(args)
         return _run_demo(args)

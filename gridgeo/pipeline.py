@@ -433,6 +433,19 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
             geometry=grid_geom,
             crs=metric,
         )
+        by_grid = pd.DataFrame({"zone": ws.zone, "rural": ws.rural, "whole": ws.whole}).groupby(
+            labels
+        )
+        zone = by_grid["zone"].max().to_numpy()
+        grids["grid_type"] = np.where(
+            zone >= 0, "dedicated", np.where(by_grid["rural"].any(), "rural", "basic")
+        )
+        if ws.zones is not None and len(ws.zones):
+            info = ws.zones.set_index("zone_id")
+            grids["zone_kind"] = np.where(zone >= 0, info["kind"].reindex(zone).to_numpy(), None)
+            grids["zone_name"] = np.where(zone >= 0, info["name"].reindex(zone).to_numpy(), None)
+        if ws.weight_expression is not None:
+            grids["weight"] = np.bincount(labels, weights=ws.weights)[grid_label]
         seq = reading_order(grids)
         grids = grids.iloc[np.argsort(seq, kind="stable")].reset_index(drop=True)
         old_to_new = np.empty(len(seq), dtype=np.int64)

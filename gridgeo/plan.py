@@ -111,8 +111,9 @@ class Plan:
         ``min``/``median``/``max`` households per grid, ``within_10pct``,
         ``within_20pct``, ``within_25pct`` (share of grids within ±10/20/25 % of the
         target), ``within_tolerance``, ``indivisible_grids`` (grids over the upper bound
-        because one building alone is), ``within_10pct_divisible`` and
-        ``within_25pct_divisible`` (the same shares among the other grids),
+        because one building alone is), ``dedicated_grids``, ``rural_grids``,
+        ``within_10pct_basic`` and ``within_25pct_basic`` (the same shares among basic
+        grids — not dedicated, not rural, not indivisible — on the balanced weight),
         ``empty_grids``, ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
         ``boundary_on_streets``, ``area_km2``, ``crs``, ``seconds``.
         """
@@ -125,7 +126,13 @@ class Plan:
             if "indivisible" in self.grids
             else np.zeros(len(hh), dtype=bool)
         )
-        divisible_dev = dev[~indivisible]
+        basic = (
+            (self.grids["grid_type"] == "basic").to_numpy()
+            if "grid_type" in self.grids
+            else np.ones(len(hh), dtype=bool)
+        )
+        balanced = self.grids["weight"].to_numpy(dtype=float) if "weight" in self.grids else hh
+        divisible_dev = np.abs(balanced / self.target - 1)[basic & ~indivisible]
         return {
             "target": self.target,
             "tolerance": self.tolerance,
@@ -141,10 +148,16 @@ class Plan:
             "within_25pct": float(np.mean(dev <= 0.25 + eps)) if len(hh) else 0.0,
             "within_tolerance": float(np.mean(dev <= self.tolerance + eps)) if len(hh) else 0.0,
             "indivisible_grids": int(indivisible.sum()),
-            "within_10pct_divisible": float(np.mean(divisible_dev <= 0.10 + eps))
+            "dedicated_grids": int((self.grids["grid_type"] == "dedicated").sum())
+            if "grid_type" in self.grids
+            else 0,
+            "rural_grids": int((self.grids["grid_type"] == "rural").sum())
+            if "grid_type" in self.grids
+            else 0,
+            "within_10pct_basic": float(np.mean(divisible_dev <= 0.10 + eps))
             if len(divisible_dev)
             else 1.0,
-            "within_25pct_divisible": float(np.mean(divisible_dev <= 0.25 + eps))
+            "within_25pct_basic": float(np.mean(divisible_dev <= 0.25 + eps))
             if len(divisible_dev)
             else 1.0,
             "empty_grids": int((hh == 0).sum()),
