@@ -25,6 +25,7 @@ from ._validate import POLYGONAL, check_column, check_layer
 __all__ = [
     "BARRIER_STREETS",
     "DEDICATED_KINDS",
+    "NOT_BARRIERS",
     "barrier_lines",
     "cut_barrier_edges",
     "dedicated_zones",
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 #: Street classes that no grid crosses by default (expressways cut neighbourhoods).
 BARRIER_STREETS = frozenset({"motorway", "trunk"})
+
+#: OSM railway/waterway values that are not barriers although tagged so.
+NOT_BARRIERS = frozenset({"tram", "funicular", "miniature", "stream", "ditch", "drain"})
 
 #: OSM land-use values that make a dedicated grid by default (``landuse`` layer of
 #: :func:`gridgeo.read_osm`: its ``value`` column).
@@ -51,13 +55,16 @@ def barrier_lines(
     """Lines no grid may cross: barrier lines, edges of barrier areas, barrier streets.
 
     Barriers marked ``tunnel`` (e.g. subways) are left out: they do not divide the
-    ground. Inputs must share one metric CRS.
+    ground; so are OSM values in :data:`NOT_BARRIERS` (trams run in the street, streams
+    and ditches are stepped over). Inputs must share one metric CRS.
     """
     parts = []
     if barriers is not None and len(barriers):
         b = barriers
         if "tunnel" in b.columns:
             b = b[~b["tunnel"].fillna(False).astype(bool)]
+        if "value" in b.columns:  # OSM barriers: trams run in the street, they divide nothing
+            b = b[~b["value"].astype("string").isin(list(NOT_BARRIERS)).fillna(False).to_numpy()]
         g = b.geometry.values
         poly = np.isin(shapely.get_type_id(g), [3, 6])
         parts.append(np.where(poly, shapely.boundary(g), g))

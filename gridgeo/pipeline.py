@@ -404,6 +404,7 @@ def partition(
             band=ws.band,
             groups=ws.groups,
             whole=ws.whole,
+            blocks=ws.units.block,
             random_state=random_state,
         )
 

@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--random-state", type=int, default=0)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    head = f"{'dataset':18s} {'buildings':>9s} {'grids':>6s} {'households':>10s} {'±10%':>6s} {'±20%':>6s} {'min':>5s} {'median':>6s} {'max':>5s} {'read s':>7s} {'plan s':>7s}"
+    head = f"{'dataset':18s} {'buildings':>9s} {'grids':>6s} {'households':>10s} {'±10%':>6s} {'±20%':>6s} {'min':>5s} {'median':>6s} {'max':>5s} {'PP':>5s} {'street':>6s} {'read s':>7s} {'plan s':>7s}"
     print(head)
     print("-" * len(head))
     for name, extra in CASES.items():
@@ -51,7 +51,7 @@ def main() -> None:
         print(
             f"{name:18s} {s['buildings']:9d} {s['n_grids']:6d} {s['households']:10d} "
             f"{s['within_10pct']:6.1%} {s['within_20pct']:6.1%} {s['min']:5d} {s['median']:6.0f} {s['max']:5d} "
-            f"{t1 - t0:7.2f} {t2 - t1:7.2f}"
+            f"{s['polsby_popper_mean']:5.2f} {s['boundary_on_streets']:6.1%} {t1 - t0:7.2f} {t2 - t1:7.2f}"
         )
 
 

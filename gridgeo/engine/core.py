@@ -7,7 +7,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._errors import InputError
-from .refine import rebalance, recombine
+from .refine import rebalance, recombine, smooth
 from .tree import Band, check_graph, split_component
 
 __all__ = ["partition_graph"]
@@ -23,6 +23,7 @@ def partition_graph(
     attempts: int = 20,
     refine: bool = True,
     whole: np.ndarray | None = None,
+    blocks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label nodes so that each label is connected with a weight inside ``band``.
 
@@ -45,6 +46,9 @@ def partition_graph(
         Nodes whose connected group becomes exactly one part whatever its weight
         (dedicated grids, villages under the rural rule). Give such nodes a group of
         their own so that they are not joined to other nodes.
+    blocks : ndarray, optional
+        Block of each node. When given, boundaries that cut through blocks are then
+        slid toward streets (:func:`~gridgeo.engine.refine.smooth`).
     refine : bool, default True
         Afterwards, repair parts that are out of band: redraw each together with its
         neighbours (:func:`~gridgeo.engine.refine.recombine`), then move single boundary
@@ -99,6 +103,8 @@ def partition_graph(
     if refine:
         labels = recombine(labels, weights, adj, band=band, rng=rng)
         labels = rebalance(labels, weights, adj, band=band)
+        if blocks is not None:
+            labels = smooth(labels, weights, adj, blocks, band=band)
     # renumber by first occurrence: stable, readable ids
     _, first = np.unique(labels, return_index=True)
     rank = np.empty(len(first), dtype=np.int64)

@@ -20,7 +20,7 @@ from scipy import sparse
 
 from .tree import Band, split_component
 
-__all__ = ["off_band", "rebalance", "recombine"]
+__all__ = ["off_band", "rebalance", "recombine", "smooth"]
 
 log = logging.getLogger(__name__)
 
@@ -238,4 +238,85 @@ def rebalance(
         if not progress:
             break
     log.debug("rebalance: %d moves", moved)
+    return labels
+
+
+def smooth(
+    labels: np.ndarray,
+    weights: np.ndarray,
+    adjacency: sparse.csr_matrix,
+    unit_block: np.ndarray,
+    *,
+    band: Band,
+    max_passes: int = 10,
+) -> np.ndarray:
+    """Shorten the grid boundaries that run through blocks rather than along streets.
+
+    A unit whose block is shared with another part moves to that part when more of its
+    boundary inside the block faces that part than its own, as long as neither part
+    leaves the band (or gets further from it) and its old part stays connected. Grid
+    boundaries thus slide toward streets (街巷定界) and grids get more compact.
+
+    Parameters
+    ----------
+    labels, weights, adjacency, band
+        As for :func:`rebalance`.
+    unit_block : ndarray
+        Block of each unit: units of different blocks meet along streets.
+    max_passes : int, default 10
+
+    Returns
+    -------
+    ndarray
+        New labels.
+    """
+    labels = np.asarray(labels).copy()
+    w = np.asarray(weights, dtype=float)
+    adj = sparse.csr_matrix(adjacency)
+    W = np.bincount(labels, weights=w)
+    blk = np.asarray(unit_block)
+
+    def off(x: float) -> float:
+        return max(0.0, band.lower - x, x - band.upper)
+
+    nbrs = [adj.indices[adj.indptr[i] : adj.indptr[i + 1]] for i in range(len(w))]
+    lens = [adj.data[adj.indptr[i] : adj.indptr[i + 1]] for i in range(len(w))]
+    members: dict[int, set[int]] = {}
+    for i, g in enumerate(labels):
+        members.setdefault(int(g), set()).add(i)
+    # candidates: units with a neighbour of the same block in another part
+    coo = adj.tocoo()
+    inner_cut = (blk[coo.row] == blk[coo.col]) & (labels[coo.row] != labels[coo.col])
+    todo = sorted(set(coo.row[inner_cut].tolist()))
+    moved = 0
+    for _ in range(max_passes):
+        changed = set()
+        for u in todo:
+            g = int(labels[u])
+            facing: dict[int, float] = {}
+            for v, length in zip(nbrs[u], lens[u], strict=True):
+                if blk[v] == blk[u]:
+                    facing[int(labels[v])] = facing.get(int(labels[v]), 0.0) + length
+            own = facing.get(g, 0.0)
+            best = max(((length - own, -h) for h, length in facing.items() if h != g), default=None)
+            if best is None or best[0] <= 1e-9:
+                continue
+            h = -best[1]
+            if off(W[g] - w[u]) > off(W[g]) + 1e-9 or off(W[h] + w[u]) > off(W[h]) + 1e-9:
+                continue
+            if not _connected_without(members[g], u, nbrs):
+                continue
+            members[g].discard(u)
+            members[h].add(u)
+            labels[u] = h
+            W[g] -= w[u]
+            W[h] += w[u]
+            moved += 1
+            changed.update(int(v) for v in nbrs[u])
+        if not changed:
+            break
+        todo = sorted(
+            v for v in changed if any(blk[x] == blk[v] and labels[x] != labels[v] for x in nbrs[v])
+        )
+    log.debug("smooth: %d moves", moved)
     return labels
