@@ -112,7 +112,56 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
         metavar="COL",
         help="column of --boundaries with each community's households",
     )
+    r = p.add_argument_group(
+        "planning rules (with --osm, barriers and dedicated zones come from the extract)"
+    )
+    r.add_argument(
+        "--barriers",
+        metavar="FILE",
+        help="hard barriers no grid crosses: railways, rivers, water (lines or polygons)",
+    )
+    r.add_argument(
+        "--no-barriers", action="store_true", help="ignore railways and water from the OSM extract"
+    )
+    r.add_argument(
+        "--barrier-streets",
+        metavar="CLASSES",
+        default="motorway,trunk",
+        help="street classes no grid crosses, comma-separated, '' for none (default: motorway,trunk)",
+    )
+    r.add_argument(
+        "--dedicated",
+        metavar="FILE",
+        help="zones that become grids of their own (campus, hospital, park …): polygons with optional kind, name",
+    )
+    r.add_argument(
+        "--no-dedicated",
+        action="store_true",
+        help="no dedicated grids from the OSM extract's land use",
+    )
+    r.add_argument(
+        "--rural-column",
+        metavar="COL",
+        help="column of --boundaries marking rural communities (true/false or urban-rural code, 2xx = rural)",
+    )
+    r.add_argument(
+        "--rural-cap",
+        metavar="N",
+        type=float,
+        default=1000,
+        help="a rural community above this many households is divided (default: 1000)",
+    )
+    r.add_argument(
+        "--weight",
+        metavar="EXPR",
+        help="balance grids on an expression of building columns, e.g. 'households + 2 * shops'",
+    )
     g = p.add_argument_group("grids")
+    g.add_argument(
+        "--band",
+        metavar="LO-HI",
+        help="accepted households per grid as a range, e.g. 300-500 (overrides --target and --tolerance)",
+    )
     g.add_argument(
         "--target", metavar="N", type=float, default=300, help="households per grid (default: 300)"
     )
@@ -215,11 +264,32 @@ def _load_inputs(args: argparse.Namespace) -> dict:
             layers = download_osm(bbox=_bbox(args.bbox))
         kw["streets"] = layers.streets
         kw["buildings"] = layers.buildings if len(layers.buildings) else None
+        if not args.no_barriers and len(layers.barriers):
+            kw["barriers"] = layers.barriers
+        if not args.no_dedicated and len(layers.landuse):
+            kw["dedicated"] = layers.landuse
+        if len(layers.pois):
+            kw["pois"] = layers.pois
     if args.population:
         kw["population"] = read_layer(args.population, name="population grid")
     if args.boundaries:
         kw["boundaries"] = read_layer(args.boundaries, name="boundaries")
+    if args.barriers:
+        kw["barriers"] = read_layer(args.barriers, name="barriers")
+    if args.dedicated:
+        kw["dedicated"] = read_layer(args.dedicated, name="dedicated zones")
     return kw
+
+
+def _band(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in text.replace("–", "-").split("-"))
+    except ValueError:
+        msg = f"--band must be two numbers LO-HI such as 300-500, got {text!r}"
+        raise InputError(msg) from None
+    return lo, hi
 
 
 def _run_partition(args: argparse.Namespace) -> int:
@@ -244,6 +314,14 @@ def _run_partition(args: argparse.Namespace) -> int:
         boundary_households=args.boundary_households,
         crs=crs,
         random_state=args.random_state,
+        barriers=kw.get("barriers"),
+        barrier_streets=frozenset(c.strip() for c in args.barrier_streets.split(",") if c.strip()),
+        dedicated=kw.get("dedicated"),
+        rural_column=args.rural_column,
+        rural_cap=args.rural_cap,
+        weight=args.weight,
+        pois=kw.get("pois"),
+        band=_band(args.band),
         household_options=HouseholdOptions(
             persons_per_household=args.persons_per_household,
             floor_area_per_household=args.floor_area,
@@ -271,14 +349,18 @@ def _run_demo(args: argparse.Namespace) -> int:
     print("Helsinki centre: OpenStreetMap buildings, households from the HSY 2020 population grid")
     layers = read_osm(datasets.get_path("helsinki"))
     population = read_layer(datasets.get_path("helsinki_population"), name="population grid")
-    plan = partition(layers.streets, layers.buildings, population=population, target=args.target)
+    rules = {"barriers": layers.barriers, "dedicated": layers.landuse, "pois": layers.pois}
+    plan = partition(
+        layers.streets, layers.buildings, population=population, target=args.target, **rules
+    )
     _report(plan, plan.to_files(out / "helsinki"))
     print()
     print(
         "北京望京 Beijing Wangjing: OpenStreetMap buildings, households estimated from footprints"
     )
     layers = read_osm(datasets.get_path("beijing_wangjing"))
-    plan = partition(layers.streets, layers.buildings, target=args.target)
+    rules = {"barriers": layers.barriers, "dedicated": layers.landuse, "pois": layers.pois}
+    plan = partition(layers.streets, layers.buildings, target=args.target, **rules)
     _report(plan, plan.to_files(out / "beijing_wangjing", lang="zh"), lang="zh")
     print()
     print(

@@ -26,6 +26,7 @@ __all__ = [
     "BARRIER_STREETS",
     "DEDICATED_KINDS",
     "NOT_BARRIERS",
+    "attach_orphans",
     "barrier_lines",
     "cut_barrier_edges",
     "dedicated_zones",
@@ -82,7 +83,6 @@ def barrier_lines(
 
 def cut_barrier_edges(
     geometry: np.ndarray,
-    weights: np.ndarray,
     adj: sparse.csr_matrix,
     lines: np.ndarray,
     *,
@@ -92,8 +92,8 @@ def cut_barrier_edges(
 
     An edge goes when more than half of the boundary the two units share lies within
     ``tolerance`` metres of a barrier line. A group of units left without weight and
-    without any neighbour (a river, a railway yard) keeps one edge — its longest — so it
-    joins the grid of one bank instead of becoming an empty grid.
+    without households is given to a neighbouring grid afterwards
+    (:func:`attach_orphans`).
 
     Returns the new adjacency and the number of edges removed.
     """
@@ -116,31 +116,63 @@ def cut_barrier_edges(
     kept = adj - adj.multiply(drop > 0)
     kept.eliminate_zeros()
     kept = kept.tocsr()
-    # weightless groups cut off on all sides hang on to one neighbour
-    n_comp, comp = csgraph.connected_components(kept, directed=False)
-    comp_w = np.bincount(comp, weights=weights, minlength=n_comp)
-    ci, cj = coo.row[cand][cut], coo.col[cand][cut]
-    lengths = length[cut]
-    restore = []
-    for c in np.flatnonzero(comp_w == 0):
-        touching = np.flatnonzero((comp[ci] == c) ^ (comp[cj] == c))
-        if len(touching):
-            k = touching[np.argmax(lengths[touching])]
-            restore.append((ci[k], cj[k], lengths[k]))
-    if restore:
-        r = np.array(restore)
-        ri, rj = r[:, 0].astype(int), r[:, 1].astype(int)
-        back = sparse.csr_matrix(
-            (np.r_[r[:, 2], r[:, 2]], (np.r_[ri, rj], np.r_[rj, ri])), shape=adj.shape
-        )
-        kept = (kept + back).tocsr()
-    n_cut = int(cut.sum()) - len(restore)
-    log.info(
-        "barriers: %d unit adjacencies cut (%d weightless groups kept on one side)",
-        n_cut,
-        len(restore),
-    )
+    n_cut = int(cut.sum())
+    log.info("barriers: %d unit adjacencies cut", n_cut)
     return kept, n_cut
+
+
+def attach_orphans(
+    labels: np.ndarray,
+    weights: np.ndarray,
+    full: sparse.csr_matrix,
+    cut: sparse.csr_matrix,
+    groups: np.ndarray,
+    communities: np.ndarray | None = None,
+) -> np.ndarray:
+    """Give weightless pieces cut off by barriers to a grid they touch.
+
+    A railway corridor or a strip of water between barriers holds nobody; on its own it
+    would be an empty grid. Each such piece (a connected group of ``cut`` without weight)
+    takes the label of a unit it shares a boundary with in ``full`` (the adjacency before
+    barriers were cut), reached breadth-first from grids with households, so every grid
+    stays one piece and no grid joins households across a barrier. The main piece of
+    each group (a dedicated zone, a community) keeps its own grid even when empty.
+    """
+    labels = np.asarray(labels).copy()
+    coo = cut.tocoo()
+    same = groups[coo.row] == groups[coo.col]
+    inner = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=cut.shape)
+    n_comp, comp = csgraph.connected_components(inner, directed=False)
+    comp_w = np.bincount(comp, weights=weights, minlength=n_comp)
+    comp_n = np.bincount(comp, minlength=n_comp)
+    # the main piece of each group (most weight, then most units) is never an orphan:
+    # an empty dedicated zone or an empty community keeps its own grid
+    order = np.lexsort((-comp_n[comp], -comp_w[comp], groups))
+    first = order[np.r_[True, groups[order][1:] != groups[order][:-1]]]
+    main = np.zeros(n_comp, dtype=bool)
+    main[comp[first]] = True
+    orphan = (comp_w[comp] == 0) & ~main[comp]
+    if not orphan.any():
+        return labels
+    done = ~orphan
+    # first within the group, then within the community (a dedicated zone's grid takes
+    # in the land left over beside it: 属地兜底)
+    for key in (groups, communities if communities is not None else groups):
+        frontier = list(np.flatnonzero(done))
+        while frontier:
+            nxt = []
+            for u in frontier:
+                for v in full.indices[full.indptr[u] : full.indptr[u + 1]]:
+                    if not done[v] and key[v] == key[u]:
+                        done[v] = True
+                        labels[v] = labels[u]
+                        nxt.append(v)
+            frontier = nxt
+    log.info(
+        "%d weightless units cut off by barriers joined a neighbouring grid",
+        int(orphan.sum() - (~done).sum()),
+    )
+    return labels
 
 
 def dedicated_zones(

@@ -28,6 +28,7 @@ from .blocks import NON_CUTTING, assign_to_polygons, cutting_streets, street_blo
 from .constraints import (
     BARRIER_STREETS,
     DEDICATED_KINDS,
+    attach_orphans,
     barrier_lines,
     cut_barrier_edges,
     dedicated_zones,
@@ -75,6 +76,7 @@ class Workspace:
     band: Band
     target: float
     tolerance: float
+    full_adjacency: sparse.csr_matrix
     weights: np.ndarray
     groups: np.ndarray
     whole: np.ndarray
@@ -320,7 +322,8 @@ def prepare(
         )
         adj = adjacency(units.geometry)
         units, adj = merge_isolated(units, adj)
-        adj, _ = cut_barrier_edges(units.geometry, units.households, adj, lines)
+        full_adj = adj
+        adj, _ = cut_barrier_edges(units.geometry, adj, lines)
 
     unit_weight = units.households.astype(float)
     if weight is not None:
@@ -340,6 +343,7 @@ def prepare(
         whole |= rural & (comm_hh <= rural_cap)
 
     return Workspace(
+        full_adjacency=full_adj,
         weights=unit_weight,
         groups=groups,
         whole=whole,
@@ -406,6 +410,14 @@ def partition(
             whole=ws.whole,
             blocks=ws.units.block,
             random_state=random_state,
+        )
+        labels = attach_orphans(
+            labels,
+            ws.weights,
+            ws.full_adjacency,
+            ws.adjacency,
+            ws.groups,
+            ws.units.community,
         )
 
     plan = assemble(ws, labels)

@@ -114,6 +114,7 @@ class Plan:
         because one building alone is), ``dedicated_grids``, ``rural_grids``,
         ``within_10pct_basic`` and ``within_25pct_basic`` (the same shares among basic
         grids — not dedicated, not rural, not indivisible — on the balanced weight),
+        ``basic_min`` / ``basic_median`` / ``basic_max`` (their households),
         ``empty_grids``, ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
         ``boundary_on_streets``, ``area_km2``, ``crs``, ``seconds``.
         """
@@ -132,7 +133,9 @@ class Plan:
             else np.ones(len(hh), dtype=bool)
         )
         balanced = self.grids["weight"].to_numpy(dtype=float) if "weight" in self.grids else hh
-        divisible_dev = np.abs(balanced / self.target - 1)[basic & ~indivisible]
+        plain = basic & ~indivisible
+        divisible_dev = np.abs(balanced / self.target - 1)[plain]
+        basic_hh = hh[plain] if plain.any() else np.zeros(1)
         return {
             "target": self.target,
             "tolerance": self.tolerance,
@@ -160,6 +163,9 @@ class Plan:
             "within_25pct_basic": float(np.mean(divisible_dev <= 0.25 + eps))
             if len(divisible_dev)
             else 1.0,
+            "basic_min": int(basic_hh.min()),
+            "basic_median": float(np.median(basic_hh)),
+            "basic_max": int(basic_hh.max()),
             "empty_grids": int((hh == 0).sum()),
             "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
             "polsby_popper_p10": float(np.percentile(pp, 10)) if len(pp) else 0.0,
@@ -170,20 +176,49 @@ class Plan:
         }
 
     def describe(self, *, lang: str = "en") -> str:
-        """A short plain-language summary (``lang`` "en" or "zh")."""
+        """A short plain-language summary (``lang`` "en" or "zh").
+
+        Household figures speak of basic grids: dedicated and rural grids are exempt
+        from the target by rule, and grids holding one building that alone exceeds the
+        band are counted apart.
+        """
         s = self.summary()
+        n_basic = s["n_grids"] - s["dedicated_grids"] - s["rural_grids"]
         if lang == "zh":
-            return (
-                f"共划分 {s['n_grids']} 个网格，覆盖 {s['households']} 户、{s['buildings']} 栋楼，"
-                f"面积 {s['area_km2']:.2f} 平方公里。目标每格 {s['target']:g} 户："
-                f"每格 {s['min']}–{s['max']} 户（中位数 {s['median']:g}），"
-                f"{s['within_10pct']:.0%} 的网格在目标 ±10% 以内。用时 {s['seconds']:.1f} 秒。"
+            kinds = f"基础网格 {n_basic} 个"
+            if s["dedicated_grids"]:
+                kinds += f"、专属网格 {s['dedicated_grids']} 个"
+            if s["rural_grids"]:
+                kinds += f"、村网格 {s['rural_grids']} 个"
+            extra = (
+                f"另有 {s['indivisible_grids']} 个网格含单栋超限楼宇。"
+                if s["indivisible_grids"]
+                else ""
             )
+            kinds = f"（{kinds}）" if n_basic < s["n_grids"] else ""
+            return (
+                f"共划分 {s['n_grids']} 个网格{kinds}，覆盖 {s['households']} 户、"
+                f"{s['buildings']} 栋楼，面积 {s['area_km2']:.2f} 平方公里。目标每格 {s['target']:g} 户："
+                f"基础网格每格 {s['basic_min']}–{s['basic_max']} 户（中位数 {s['basic_median']:g}），"
+                f"{s['within_10pct_basic']:.0%} 在目标 ±10% 以内。{extra}用时 {s['seconds']:.1f} 秒。"
+            )
+        kinds = f"{n_basic} basic"
+        if s["dedicated_grids"]:
+            kinds += f", {s['dedicated_grids']} dedicated"
+        if s["rural_grids"]:
+            kinds += f", {s['rural_grids']} rural"
+        extra = (
+            f" ({s['indivisible_grids']} grids holding one building that alone exceeds the band are not counted.)"
+            if s["indivisible_grids"]
+            else ""
+        )
+        kinds = f" ({kinds})" if n_basic < s["n_grids"] else ""
         return (
-            f"{s['n_grids']} grids cover {s['households']} households in {s['buildings']} "
+            f"{s['n_grids']} grids{kinds} cover {s['households']} households in {s['buildings']} "
             f"buildings over {s['area_km2']:.2f} km². Target {s['target']:g} households per grid: "
-            f"grids hold {s['min']}–{s['max']} (median {s['median']:g}); "
-            f"{s['within_10pct']:.0%} are within ±10 % of the target. Took {s['seconds']:.1f} s."
+            f"basic grids hold {s['basic_min']}–{s['basic_max']} (median {s['basic_median']:g}); "
+            f"{s['within_10pct_basic']:.0%} are within ±10 % of the target.{extra} "
+            f"Took {s['seconds']:.1f} s."
         )
 
     def explore(self, **kwargs: Any):
