@@ -126,8 +126,8 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--barrier-streets",
         metavar="CLASSES",
-        default="motorway,trunk",
-        help="street classes no grid crosses, comma-separated, '' for none (default: motorway,trunk)",
+        default="motorway",
+        help="street classes no grid crosses, comma-separated, '' for none (default: motorway)",
     )
     r.add_argument(
         "--dedicated",

@@ -36,8 +36,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Street classes that no grid crosses by default (expressways cut neighbourhoods).
-BARRIER_STREETS = frozenset({"motorway", "trunk"})
+#: Street classes that no grid crosses by default: expressways cut neighbourhoods apart
+#: (trunk roads are often urban arterials with crossings; add them when they divide).
+BARRIER_STREETS = frozenset({"motorway"})
 
 #: OSM railway/waterway values that are not barriers although tagged so.
 NOT_BARRIERS = frozenset({"tram", "funicular", "miniature", "stream", "ditch", "drain"})

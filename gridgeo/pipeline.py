@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
+from scipy.sparse import csgraph
 
 from ._errors import InputError
 from ._progress import step
@@ -148,7 +149,7 @@ def prepare(
         Hard barriers: lines or polygons (railways, rivers, water; the ``barriers``
         layer of :func:`gridgeo.read_osm`) that cut blocks and that no grid crosses.
         Features with a true ``tunnel`` column are ignored.
-    barrier_streets : set of str, default {"motorway", "trunk"}
+    barrier_streets : set of str, default {"motorway"}
         Street classes that no grid crosses either (an empty set for none).
     dedicated : GeoDataFrame, optional
         Zones that become grids of their own whatever their households (专属网格):
@@ -487,6 +488,20 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
             heaviest = np.zeros(len(grids))
             np.maximum.at(heaviest, unit_grid, units.households)
         grids["indivisible"] = heaviest > band.upper
+        # grids whose piece of land (cut off by barriers or community lines) holds a
+        # weight no number of grids can share inside the band
+        coo = ws.adjacency.tocoo()
+        same = ws.groups[coo.row] == ws.groups[coo.col]
+        inner = sparse.csr_matrix(
+            (coo.data[same], (coo.row[same], coo.col[same])), shape=ws.adjacency.shape
+        )
+        _, comp = csgraph.connected_components(inner, directed=False)
+        comp_w = np.bincount(comp, weights=ws.weights)
+        k = np.array([band.parts_for(x) if x > 0 else 1 for x in comp_w])
+        stuck = (comp_w > 0) & ((comp_w / k < band.lower - 1e-9) | (comp_w / k > band.upper + 1e-9))
+        stuck_grid = np.zeros(len(grids), dtype=bool)
+        np.logical_or.at(stuck_grid, unit_grid, stuck[comp])
+        grids["constrained"] = stuck_grid & ~grids["indivisible"].to_numpy()
         units_gdf = gpd.GeoDataFrame(
             {
                 "block_id": units.block,

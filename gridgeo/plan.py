@@ -111,9 +111,12 @@ class Plan:
         ``min``/``median``/``max`` households per grid, ``within_10pct``,
         ``within_20pct``, ``within_25pct`` (share of grids within ±10/20/25 % of the
         target), ``within_tolerance``, ``indivisible_grids`` (grids over the upper bound
-        because one building alone is), ``dedicated_grids``, ``rural_grids``,
+        because one building alone is), ``constrained_grids`` (basic grids on a piece
+        of land, enclosed by barriers or community lines, whose households no number of
+        grids can share inside the band), ``dedicated_grids``, ``rural_grids``,
         ``within_10pct_basic`` and ``within_25pct_basic`` (the same shares among basic
-        grids — not dedicated, not rural, not indivisible — on the balanced weight),
+        grids — not dedicated, rural, indivisible or constrained — on the balanced
+        weight),
         ``basic_min`` / ``basic_median`` / ``basic_max`` (their households),
         ``empty_grids``, ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
         ``boundary_on_streets``, ``area_km2``, ``crs``, ``seconds``.
@@ -133,7 +136,12 @@ class Plan:
             else np.ones(len(hh), dtype=bool)
         )
         balanced = self.grids["weight"].to_numpy(dtype=float) if "weight" in self.grids else hh
-        plain = basic & ~indivisible
+        constrained = (
+            self.grids["constrained"].to_numpy(dtype=bool)
+            if "constrained" in self.grids
+            else np.zeros(len(hh), dtype=bool)
+        )
+        plain = basic & ~indivisible & ~constrained
         divisible_dev = np.abs(balanced / self.target - 1)[plain]
         basic_hh = hh[plain] if plain.any() else np.zeros(1)
         return {
@@ -151,6 +159,7 @@ class Plan:
             "within_25pct": float(np.mean(dev <= 0.25 + eps)) if len(hh) else 0.0,
             "within_tolerance": float(np.mean(dev <= self.tolerance + eps)) if len(hh) else 0.0,
             "indivisible_grids": int(indivisible.sum()),
+            "constrained_grids": int((constrained & basic).sum()),
             "dedicated_grids": int((self.grids["grid_type"] == "dedicated").sum())
             if "grid_type" in self.grids
             else 0,
@@ -213,6 +222,11 @@ class Plan:
             else ""
         )
         kinds = f" ({kinds})" if n_basic < s["n_grids"] else ""
+        if s["constrained_grids"]:
+            extra += (
+                f" ({s['constrained_grids']} grids lie on land enclosed by barriers or community lines"
+                " whose households cannot be shared within the band: not counted.)"
+            )
         return (
             f"{s['n_grids']} grids{kinds} cover {s['households']} households in {s['buildings']} "
             f"buildings over {s['area_km2']:.2f} km². Target {s['target']:g} households per grid: "
