@@ -108,8 +108,9 @@ def check_layer(
             )
             raise GeometryError(msg)
         fixed = shapely.make_valid(geom[invalid])
-        if types is not None:
-            fixed = np.array([_keep_types(g, types) for g in fixed], dtype=object)
+        family = types if types is not None else _family(geom[~invalid])
+        if family is not None:  # make_valid may add lines to polygons: keep the layer's kind
+            fixed = np.array([_keep_types(g, family) for g in fixed], dtype=object)
         geom = geom.copy()
         geom[invalid] = fixed
         gone = shapely.is_empty(geom) | shapely.is_missing(geom)
@@ -137,6 +138,19 @@ def check_layer(
                 )
                 raise GeometryError(msg)
     return gdf
+
+
+def _family(geoms: np.ndarray) -> frozenset[str] | None:
+    """The geometry family (polygonal, linear, points) all of ``geoms`` share, if any."""
+    found = set(shapely.get_type_id(geoms).tolist())
+    for family, ids in (
+        (POLYGONAL, {3, 6}),
+        (LINEAR, {1, 2, 5}),
+        (frozenset({"Point", "MultiPoint"}), {0, 4}),
+    ):
+        if found and found <= ids:
+            return family
+    return None
 
 
 def _keep_types(geom: shapely.Geometry, types: set[str]) -> shapely.Geometry:

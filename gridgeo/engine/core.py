@@ -20,7 +20,7 @@ def partition_graph(
     band: Band,
     groups: np.ndarray | None = None,
     random_state: int | np.random.Generator | None = 0,
-    attempts: int = 20,
+    attempts: int = 8,
     refine: bool = True,
     whole: np.ndarray | None = None,
     blocks: np.ndarray | None = None,
@@ -40,8 +40,9 @@ def partition_graph(
         A group per node (community): parts never mix groups.
     random_state : int or numpy Generator, default 0
         Seed of the random spanning trees; same input and seed, same labels.
-    attempts : int, default 20
-        Spanning trees drawn per split before settling for the most balanced cut.
+    attempts : int, default 8
+        Spanning trees drawn per split before settling for the most balanced cut (the
+        repair afterwards makes more attempts cheaper than they are worth).
     whole : ndarray of bool, optional
         Nodes whose connected group becomes exactly one part whatever its weight
         (dedicated grids, villages under the rural rule). Give such nodes a group of
