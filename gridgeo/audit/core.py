@@ -1,0 +1,352 @@
+"""The audit itself: checks the inputs, then builds every finding (see
+:mod:`gridgeo.audit` for the rules)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .._errors import InputError
+from .._validate import LINEAR, POLYGONAL, check_column, check_fraction, check_layer, check_positive
+from ..blocks import assign_to_polygons
+from ..crs import metric_crs, to_metric
+from ..households import HouseholdOptions, building_households
+from ..streetfront.analysis import check_poi_layer, grid_ids_and_types
+from ..streetfront.options import StreetFrontOptions, with_depth
+from ._common import _non_negative, _pick, _text_ids
+from .buildings import _add_counts, _largest_part
+from .findings import (
+    _community_of_grids,
+    _figures,
+    _gaps_layer,
+    _grid_load,
+    _street_front,
+    _uncovered_zones,
+)
+from .polygons import _merge_duplicates, _overlaps, _pieces, _polygon_parts, _study_area
+from .register import _check_register, _double_counting
+from .result import Audit
+
+__all__ = ["audit"]
+
+log = logging.getLogger(__name__)
+
+
+def audit(
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame | None = None,
+    *,
+    pois: gpd.GeoDataFrame | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
+    boundary_id: str | None = None,
+    grid_id: str | None = None,
+    grid_type: str | None = None,
+    building_id: str | None = None,
+    households_column: str | None = None,
+    household_options: HouseholdOptions | None = None,
+    register: pd.DataFrame | None = None,
+    register_key: str | None = None,
+    register_grid: str | None = None,
+    target: float = 300,
+    tolerance: float = 0.1,
+    frontage_depth: float | None = None,
+    street_front: StreetFrontOptions | None = None,
+    study_area: str = "filled",
+    min_area: float = 1.0,
+    sliver_width: float = 1.0,
+    split_share: float = 0.05,
+    zone_distance: float = 20.0,
+    crs: Any = None,
+) -> Audit:
+    """Audit the coverage of a grid plan (see the module notes for every rule).
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        The plan: one polygon per grid (any CRS). Rows sharing a grid id are merged.
+    buildings : GeoDataFrame
+        Building footprints (any CRS).
+    streets : GeoDataFrame, optional
+        Street lines; needed for street-front zones (without them those layers are
+        empty).
+    pois : GeoDataFrame, optional
+        Shops and services (points or polygons), e.g. the ``pois`` of
+        :func:`gridgeo.read_osm`; commercial buildings count as shops too.
+    boundaries : GeoDataFrame, optional
+        Community polygons: the area to cover.
+    boundary_id : str, optional
+        Column of ``boundaries`` identifying the communities (default: row labels).
+    grid_id : str, optional
+        Column of ``grids`` with the grid id (default ``grid_id`` if present, else
+        the row labels).
+    grid_type : str, optional
+        Column of ``grids`` with the grid type (default ``grid_type`` if present);
+        ``street_front``, ``沿街`` … mark street-front micro-grids (see
+        :func:`gridgeo.streetfront.is_street_front_type`).
+    building_id : str, optional
+        Column of ``buildings`` identifying them in the outputs and the register
+        (default ``osm_id`` if present, else the row labels).
+    households_column : str, optional
+        Column of ``buildings`` with households; else estimated with
+        :func:`gridgeo.building_households`.
+    household_options : HouseholdOptions, optional
+        Settings of that estimate.
+    register : DataFrame, optional
+        Register of buildings or addresses and their grids (see :func:`read_register`).
+    register_key, register_grid : str, optional
+        Its key and grid columns (default: ``building_id``/``osm_id``/``address``/
+        ``地址`` …, and ``grid_id``/``网格编号`` …). The key matches ``building_id``.
+    target : float, default 300
+        Households per grid.
+    tolerance : float, default 0.1
+        Accepted relative deviation from ``target``.
+    frontage_depth : float, optional
+        Depth of the street frontage in metres (default 30, see
+        :class:`gridgeo.streetfront.StreetFrontOptions`).
+    street_front : StreetFrontOptions, optional
+        The other street-front settings.
+    study_area : {"filled", "hull"}, default "filled"
+        Area to cover when no boundaries are given.
+    min_area : float, default 1
+        Gaps and overlaps under this many m² are ignored.
+    sliver_width : float, default 1
+        Gaps and overlaps narrower than this (metres) everywhere are ignored.
+    split_share : float, default 0.05
+        Parts of a footprint under this share are digitising noise.
+    zone_distance : float, default 20
+        Uncovered buildings closer than this (metres) are in one zone.
+    crs : int, str or pyproj.CRS, optional
+        Metric CRS to compute in (default: :func:`gridgeo.crs.metric_crs`).
+
+    Returns
+    -------
+    Audit
+
+    Raises
+    ------
+    InputError
+        A layer, column or setting is unusable (the message says how to fix it), or
+        the grids and buildings do not overlap at all.
+    """
+    t0 = time.perf_counter()
+    target = check_positive(target, "target")
+    tolerance = check_fraction(tolerance, "tolerance")
+    split_share = check_fraction(split_share, "split_share", upper=0.5)
+    zone_distance = check_positive(zone_distance, "zone_distance")
+    min_area = _non_negative(min_area, "min_area")
+    sliver_width = _non_negative(sliver_width, "sliver_width")
+    if study_area not in ("filled", "hull"):
+        msg = f"study_area must be 'filled' or 'hull', got {study_area!r}"
+        raise InputError(msg)
+    opt = with_depth(street_front, frontage_depth)
+    grids = check_layer(_polygon_parts(grids), "grids", geom_types=POLYGONAL)
+    buildings = check_layer(_polygon_parts(buildings), "buildings", geom_types=POLYGONAL)
+    streets = None if streets is None else check_layer(streets, "streets", geom_types=LINEAR)
+    pois = None if pois is None else check_poi_layer(pois)
+    if boundaries is not None:
+        boundaries = check_layer(_polygon_parts(boundaries), "boundaries", geom_types=POLYGONAL)
+        if boundary_id is not None:
+            check_column(boundaries, boundary_id, "boundaries")
+    elif boundary_id is not None:
+        raise InputError("boundary_id needs a boundaries layer (--boundaries)")
+    for col in (households_column, building_id):
+        if col is not None:
+            check_column(buildings, col, "buildings")
+    if register is not None:
+        register, register_key, register_grid = _check_register(
+            register, register_key, register_grid
+        )
+    ids, dedicated = grid_ids_and_types(grids, grid_id, grid_type, opt)
+    notes: list[str] = []
+
+    metric = metric_crs([grids, buildings, streets, pois, boundaries], crs=crs)
+    grids, buildings = to_metric(grids, metric), to_metric(buildings, metric)
+    streets = None if streets is None else to_metric(streets, metric)
+    pois = None if pois is None else to_metric(pois, metric)
+    boundaries = None if boundaries is None else to_metric(boundaries, metric)
+
+    grid_geom, ids, dedicated, type_text, dup = _merge_duplicates(grids, ids, dedicated, grid_type)
+    if dup:
+        notes.append(
+            f"{len(dup)} grid ids appear on several rows and were merged: {', '.join(dup[:5])}"
+        )
+    shapely.prepare(grid_geom)
+    area = _study_area(grid_geom, boundaries, study_area)
+
+    hh = building_households(buildings, column=households_column, options=household_options)
+    hh = hh.to_numpy(dtype=np.int64)
+    if building_id is not None:
+        bkey = _text_ids(buildings[building_id]).to_numpy(dtype=object)
+    elif "osm_id" in buildings.columns:
+        bkey = _text_ids(buildings["osm_id"]).to_numpy(dtype=object)
+    else:
+        bkey = np.asarray([str(v) for v in buildings.index], dtype=object)
+
+    # --- overlaps and gaps (polygons)
+    pair_polys, overlaps, overlap_land, ignored_o = _overlaps(
+        grid_geom, ids, min_area, sliver_width, metric
+    )
+    gaps_geom, ignored_g = _pieces(
+        shapely.difference(area, shapely.union_all(grid_geom)), min_area, sliver_width
+    )
+
+    # --- buildings
+    bgeom = buildings.geometry.to_numpy()
+    # the per-building joins are looked up on the package at call time:
+    # gridgeo.distributed replaces gridgeo.audit._building_cover and ._share_in there
+    joins = sys.modules[__package__]
+    cov = joins._building_cover(bgeom, grid_geom, pair_polys, split_share)
+    shapely.prepare(area)
+    rep = shapely.point_on_surface(bgeom)
+    inside = shapely.contains_xy(area, shapely.get_x(rep), shapely.get_y(rep))
+    in_scope = cov["largest"] >= 0 if boundaries is not None else np.ones(len(bgeom), dtype=bool)
+    in_scope = in_scope | inside
+    uncovered = cov["uncovered"] & in_scope
+    grid_of = np.where(uncovered | ~in_scope, -1, cov["largest"])
+    grid_of[~in_scope] = -1
+    if len(bgeom) and (cov["largest"] < 0).all():
+        msg = (
+            f"none of the {len(bgeom)} buildings lies in any of the {len(grid_geom)} grids: "
+            "check that both layers cover the same area and that their CRS are right "
+            "(e.g. coordinates in metres labelled EPSG:4326)"
+        )
+        raise InputError(msg)
+
+    # a building is counted in an overlap when half its footprint or more is in one;
+    # it goes to the pair of grids holding the largest part of it
+    in_overlap = joins._share_in(bgeom, overlap_land) >= 0.5
+    overlap_of = np.full(len(bgeom), -1, dtype=np.int64)
+    hit = np.flatnonzero(in_overlap)
+    overlap_of[hit] = _largest_part(bgeom[hit], overlaps.geometry.to_numpy(), at_least=0.0)
+    overlap_ids = overlaps["overlap_id"].to_numpy(dtype=object)
+    _add_counts(overlaps, overlap_of, hh)
+    overlaps["severity"] = np.where(
+        overlaps["buildings"] > 0, "high", np.where(overlaps["area_m2"] >= 100, "medium", "low")
+    )
+
+    gaps = _gaps_layer(gaps_geom, grid_geom, ids, metric)
+    gap_of = np.full(len(bgeom), -1)
+    unc = np.flatnonzero(uncovered)
+    gap_of[unc] = assign_to_polygons(bgeom[unc], gaps.geometry.to_numpy())
+    _add_counts(gaps, np.where(uncovered, gap_of, -1), hh)
+    gaps["severity"] = np.where(
+        gaps["households"] > 0, "high", np.where(gaps["area_m2"] >= 1000, "medium", "low")
+    )
+
+    zones, zone_of = _uncovered_zones(
+        bgeom, unc, hh, zone_distance, grid_geom, ids, gaps, target, metric
+    )
+
+    gap_ids = gaps["gap_id"].to_numpy(dtype=object)
+    zone_ids = zones["zone_id"].to_numpy(dtype=object)
+    largest = cov["largest"]
+    audited = gpd.GeoDataFrame(
+        {
+            "building_id": bkey,
+            "households": hh,
+            "grid_id": _pick(ids, grid_of),
+            "share": np.round(cov["share"], 4),
+            "covered_share": np.round(cov["covered"], 4),
+            "n_grids": cov["n_grids"],
+            "split_by_boundary": cov["split"] & in_scope,
+            "uncovered": uncovered,
+            "in_scope": in_scope,
+            "overlap_id": _pick(overlap_ids, overlap_of),
+            "zone_id": _pick(zone_ids, zone_of),
+        },
+        geometry=bgeom,
+        crs=metric,
+        index=buildings.index,
+    )
+    ub = audited[uncovered]
+    uncovered_buildings = gpd.GeoDataFrame(
+        {
+            "building_id": ub["building_id"].to_numpy(dtype=object),
+            "households": ub["households"].to_numpy(),
+            "zone_id": ub["zone_id"].to_numpy(dtype=object),
+            "gap_id": _pick(gap_ids, gap_of[uncovered]),
+            "covered_share": ub["covered_share"].to_numpy(),
+            "largest_grid": _pick(ids, largest[uncovered]),
+        },
+        geometry=ub.geometry.to_numpy(),
+        crs=metric,
+    )
+
+    # --- street front
+    sf = _street_front(
+        streets, pois, buildings[in_scope], grid_geom, ids, dedicated, area, boundaries, opt
+    )
+    sf_zones = sf.zones.copy()
+    sf_zones["severity"] = sf_zones["status"].map(
+        {"uncovered": "high", "mixed": "medium", "dedicated": "ok"}
+    )
+
+    load = _grid_load(
+        grid_geom, ids, dedicated, type_text, grid_of, hh, sf.shops, target, tolerance, metric
+    )
+    if boundaries is not None:
+        _community_of_grids(load, boundaries, boundary_id)
+
+    double = None
+    reg_figures: dict[str, Any] = {}
+    if register is not None:
+        double, reg_figures = _double_counting(
+            register, register_key, register_grid, audited, ids, metric
+        )
+
+    figures = _figures(
+        audited=audited,
+        dedicated=dedicated,
+        zones=zones,
+        overlaps=overlaps,
+        overlap_area=float(shapely.area(overlap_land).sum()),
+        ignored_overlaps=ignored_o,
+        gaps=gaps,
+        ignored_gaps=ignored_g,
+        load=load,
+        street_front=sf,
+        register=reg_figures,
+        target=target,
+        tolerance=tolerance,
+        crs=metric,
+        settings={
+            "min_area_m2": min_area,
+            "sliver_width_m": sliver_width,
+            "split_share": split_share,
+            "zone_distance_m": zone_distance,
+            "study_area": "boundaries" if boundaries is not None else study_area,
+            "frontage_depth_m": opt.frontage_depth,
+            "zone_gap_m": opt.zone_gap,
+            "micro_grid_shops": opt.micro_grid_shops,
+            "micro_grid_length_m": opt.micro_grid_length,
+        },
+    )
+    figures["notes"] = notes
+    figures["seconds"] = round(time.perf_counter() - t0, 3)
+    result = Audit(
+        buildings=audited,
+        uncovered_buildings=uncovered_buildings,
+        uncovered_zones=zones,
+        overlaps=overlaps,
+        gaps=gaps,
+        street_front_zones=sf_zones,
+        proposed_micro_grids=sf.micro_grids,
+        grid_load=load,
+        shops=sf.shops,
+        double_counted=double,
+        figures=figures,
+        target=target,
+        tolerance=tolerance,
+        study_area=area,
+        notes=notes,
+    )
+    log.info("coverage audit done in %.2f s", figures["seconds"])
+    return result

@@ -1,0 +1,205 @@
+"""Reading GIS layers (GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet) and
+writing layers into one GeoPackage."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+import shapely
+
+from .._errors import GridgeoError, InputError, ReadError
+from .._validate import check_layer
+from ._common import _OSM_SUFFIXES, PathLike, _check_file, _first_line
+
+__all__ = ["read_layer", "write_layers"]
+
+log = logging.getLogger(__name__)
+
+_LAYER_FORMATS = {
+    ".gpkg": "GeoPackage",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".shp": "Shapefile",
+    ".zip": "zipped Shapefile",
+    ".fgb": "FlatGeobuf",
+    ".parquet": "GeoParquet",
+    ".geoparquet": "GeoParquet",
+}
+_LAYER_FORMATS_TEXT = (
+    "GeoPackage (.gpkg), GeoJSON (.geojson, .json), Shapefile (.shp or zipped .zip), "
+    "FlatGeobuf (.fgb) or GeoParquet (.parquet, .geoparquet)"
+)
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_layer(
+    path: PathLike, *, layer: str | None = None, name: str = "layer"
+) -> gpd.GeoDataFrame:
+    """Read a GIS layer and validate it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A GeoPackage (``.gpkg``), GeoJSON (``.geojson``, ``.json``), Shapefile (``.shp``
+        or zipped ``.zip``), FlatGeobuf (``.fgb``) or GeoParquet (``.parquet``,
+        ``.geoparquet``) file.
+    layer : str, optional
+        Layer to read; required when the file holds several layers.
+    name : str, default "layer"
+        How the layer is called in messages (``"buildings"``, ``"population"``).
+
+    Returns
+    -------
+    GeoDataFrame
+        Checked by :func:`gridgeo._validate.check_layer`: it has a CRS, no missing
+        geometries, and invalid geometries are repaired.
+
+    Raises
+    ------
+    ReadError
+        The file is missing, has an unsupported extension, or cannot be read.
+    InputError
+        The file holds several layers and ``layer`` is not given, or ``layer`` is not in
+        the file; :class:`~gridgeo._errors.CRSError`,
+        :class:`~gridgeo._errors.EmptyLayerError` or
+        :class:`~gridgeo._errors.GeometryError` from the checks.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if path.name.lower().endswith(_OSM_SUFFIXES):
+        msg = f"{path} is an OpenStreetMap extract; read it with gridgeo.io.read_osm instead"
+        raise ReadError(msg)
+    if suffix not in _LAYER_FORMATS:
+        msg = (
+            f"cannot read {path}: unsupported file type {suffix or '(no extension)'!r}; "
+            f"convert it to one of {_LAYER_FORMATS_TEXT}"
+        )
+        raise ReadError(msg)
+    _check_file(path, _LAYER_FORMATS_TEXT)
+    kind = _LAYER_FORMATS[suffix]
+    if kind == "GeoParquet":
+        if layer is not None:
+            log.warning("%s: GeoParquet files hold one layer; ignoring layer=%r", path, layer)
+        gdf = _read_parquet(path)
+    else:
+        gdf = _read_ogr(path, layer, kind)
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = (
+            f"{name} file {path} has no geometry column (it is a plain table); give a "
+            "layer with geometries"
+        )
+        raise InputError(msg)
+    return check_layer(gdf, name)
+
+
+def _read_parquet(path: Path) -> gpd.GeoDataFrame:
+    try:
+        return gpd.read_parquet(path)
+    except (OSError, ValueError, TypeError, ImportError) as exc:
+        msg = (
+            f"cannot read {path}: {_first_line(exc)}; check that it is a GeoParquet file "
+            "(written with GeoDataFrame.to_parquet, which stores the geometry metadata)"
+        )
+        raise ReadError(msg) from None
+
+
+def _read_ogr(path: Path, layer: str | None, kind: str) -> gpd.GeoDataFrame:
+    hint = f"check that it is a valid {kind} file (re-export it, e.g. with QGIS or ogr2ogr)"
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        msg = f"cannot read {path}: {_first_line(exc)}; {hint}"
+        raise ReadError(msg) from None
+    if not names:
+        msg = f"{path} holds no layers; {hint}"
+        raise ReadError(msg)
+    if layer is None and len(names) > 1:
+        msg = (
+            f"{path} holds {len(names)} layers ({', '.join(names)}); choose one with "
+            f"layer=NAME (--layer NAME on the command line)"
+        )
+        raise InputError(msg)
+    if layer is not None and layer not in names:
+        msg = f"{path} has no layer {layer!r}; available layers: {', '.join(names)}"
+        raise InputError(msg)
+    try:
+        return pyogrio.read_dataframe(path, layer=layer or names[0], on_invalid="fix")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+        msg = f"cannot read {path}: {_first_line(exc)}; {hint}"
+        raise ReadError(msg) from None
+    except shapely.errors.GEOSException as exc:
+        msg = f"cannot read the geometries of {path}: {_first_line(exc)}; {hint}"
+        raise ReadError(msg) from None
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def write_layers(path: PathLike, layers: Mapping[str, gpd.GeoDataFrame]) -> Path:
+    """Write layers into one GeoPackage, one layer per key.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output ``.gpkg`` file; parent folders are created and an existing file is
+        replaced.
+    layers : mapping of str to GeoDataFrame
+        Layer name → layer. Empty layers are written too (with their columns).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    InputError
+        ``layers`` is empty or holds something other than GeoDataFrames.
+    ReadError
+        The file cannot be written (permissions, disk full, path is a directory).
+    """
+    path = Path(path)
+    if not isinstance(layers, Mapping) or not layers:
+        msg = "layers must be a non-empty dict of {layer name: GeoDataFrame}; nothing to write"
+        raise InputError(msg)
+    for key, gdf in layers.items():
+        if not isinstance(key, str) or not key:
+            msg = f"layer names must be non-empty strings, got {key!r}; rename the dict keys"
+            raise InputError(msg)
+        if not isinstance(gdf, gpd.GeoDataFrame):
+            msg = (
+                f"layer {key!r} must be a GeoDataFrame, got {type(gdf).__name__}; wrap it "
+                "with geopandas.GeoDataFrame(df, geometry=..., crs=...)"
+            )
+            raise InputError(msg)
+    if path.suffix.lower() != ".gpkg":
+        log.warning("%s: writing a GeoPackage although the name does not end in .gpkg", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.unlink()
+        for key, gdf in layers.items():
+            _write_one(path, key, gdf)
+    except (OSError, pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        if isinstance(exc, GridgeoError):
+            raise
+        msg = (
+            f"cannot write {path}: {_first_line(exc)}; check that the folder is writable "
+            "and the path is not an open or existing directory"
+        )
+        raise ReadError(msg) from None
+    log.info("wrote %d layers to %s", len(layers), path)
+    return path
+
+
+def _write_one(path: Path, key: str, gdf: gpd.GeoDataFrame) -> None:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*'crs' was not provided", category=UserWarning)
+        gdf.to_file(path, layer=key, driver="GPKG", engine="pyogrio")
