@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = ["progress", "step"]
 

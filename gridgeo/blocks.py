@@ -20,6 +20,11 @@ __all__ = ["NON_CUTTING", "assign_to_polygons", "cutting_streets", "street_block
 
 log = logging.getLogger(__name__)
 
+#: Precision grid (metres) street lines are snapped to before noding.
+SNAP = 1e-3
+#: Faces smaller than this (m²) are rounding slivers, not blocks.
+MIN_FACE = 1e-3
+
 #: Highway classes that do not cut blocks by default: paths inside blocks, service
 #: roads, and ways that are not streets.
 NON_CUTTING = frozenset(
@@ -80,7 +85,8 @@ def study_area(
     if area.is_empty or area.area <= 0:
         msg = "the study area has no area: give streets that span an area, or boundaries"
         raise GeometryError(msg)
-    return shapely.make_valid(area)
+    # on the same precision grid as the street lines, so blocks tile it exactly
+    return shapely.set_precision(shapely.make_valid(area), SNAP)
 
 
 def street_blocks(
@@ -121,9 +127,12 @@ def street_blocks(
         parts.append(np.where(poly, shapely.boundary(bg), bg))
     lines = np.concatenate([np.asarray(p, dtype=object) for p in parts])
     lines = lines[~shapely.is_empty(lines)]
-    noded = shapely.node(shapely.multilinestrings(shapely.get_parts(lines)))
+    # a 1 mm precision grid snaps ends that miss a crossing street by rounding noise
+    # (after reprojection, or in CAD layers), so every street cuts
+    merged = shapely.set_precision(shapely.multilinestrings(shapely.get_parts(lines)), SNAP)
+    noded = shapely.node(merged)
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
-    faces = faces[shapely.area(faces) > 0]
+    faces = faces[shapely.area(faces) > MIN_FACE]
     # keep faces inside the study area, clipped to it
     shapely.prepare(area)
     xy = shapely.get_coordinates(shapely.point_on_surface(faces))

@@ -114,8 +114,9 @@ def make_units(
         out_block.append(np.full(len(pieces), b))
         n_units += len(pieces)
     block_of = np.concatenate(out_block)
+    geometry = np.concatenate(out_geom)
     units = Units(
-        geometry=np.concatenate(out_geom),
+        geometry=geometry,
         households=np.concatenate(out_hh).astype(np.int64),
         block=block_of,
         community=community[block_of],
@@ -151,16 +152,16 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
     cells = shapely.get_parts(
         shapely.voronoi_polygons(shapely.multipoints(coords), extend_to=block, ordered=True)
     )
+    odd = shapely.get_type_id(cells) != 3  # GEOS may return a cell with a zero-length line
+    if odd.any():
+        cells[odd] = [_polygon_part(c) for c in cells[odd]]
     # dissolve cells by building, clip to the block
     order = np.argsort(which, kind="stable")
     cells, which = cells[order], which[order]
     starts = np.r_[0, np.flatnonzero(np.diff(which)) + 1]
     owners = which[starts]
     merged = np.array(
-        [
-            shapely.coverage_union_all(cells[s:e])
-            for s, e in zip(starts, np.r_[starts[1:], len(cells)], strict=True)
-        ],
+        [_dissolve(cells[s:e]) for s, e in zip(starts, np.r_[starts[1:], len(cells)], strict=True)],
         dtype=object,
     )
     out = ~shapely.within(merged, block)
@@ -187,6 +188,20 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
         owner[lost] = shapely.STRtree(pieces).nearest(shapely.point_on_surface(buildings[lost]))
     hh = np.bincount(owner, weights=households, minlength=len(pieces)).astype(np.int64)
     return pieces, hh, owner
+
+
+def _polygon_part(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal part of a geometry collection (an empty polygon if none)."""
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def _dissolve(cells: np.ndarray) -> shapely.Geometry:
+    """Union of Voronoi cells: the fast coverage union, or a full overlay when it refuses."""
+    try:
+        return shapely.coverage_union_all(cells)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(cells)
 
 
 def _lattice(block, households: int, piece_size: float):

@@ -48,8 +48,9 @@ def partition_graph(
         (dedicated grids, villages under the rural rule). Give such nodes a group of
         their own so that they are not joined to other nodes.
     blocks : ndarray, optional
-        Block of each node. When given, boundaries that cut through blocks are then
-        slid toward streets (:func:`~gridgeo.engine.refine.smooth`).
+        Block of each node. When given, cuts between blocks (along streets) are
+        preferred, and boundaries that still cut through blocks are slid toward streets
+        (:func:`~gridgeo.engine.refine.smooth`).
     refine : bool, default True
         Afterwards, repair parts that are out of band: redraw each together with its
         neighbours (:func:`~gridgeo.engine.refine.recombine`), then move single boundary
@@ -98,11 +99,19 @@ def partition_graph(
             local = np.zeros(len(nodes), dtype=np.int64)
         else:
             sub = adj[nodes][:, nodes].tocsr()
-            local = split_component(sub, weights[nodes], k, band=band, rng=rng, attempts=attempts)
+            local = split_component(
+                sub,
+                weights[nodes],
+                k,
+                band=band,
+                rng=rng,
+                attempts=attempts,
+                blocks=None if blocks is None else blocks[nodes],
+            )
         labels[nodes] = local + next_label
         next_label += int(local.max()) + 1
     if refine:
-        labels = recombine(labels, weights, adj, band=band, rng=rng)
+        labels = recombine(labels, weights, adj, band=band, rng=rng, blocks=blocks)
         labels = rebalance(labels, weights, adj, band=band)
         if blocks is not None:
             labels = smooth(labels, weights, adj, blocks, band=band)

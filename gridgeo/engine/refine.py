@@ -47,6 +47,7 @@ def recombine(
     attempts: int = 5,
     rounds: int = 3,
     max_rings: int = 3,
+    blocks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Redraw each out-of-band part together with its neighbouring parts.
 
@@ -65,6 +66,8 @@ def recombine(
     max_rings : int, default 3
         The region grows by rings of neighbouring parts (at most this many) until its
         weight can be divided into parts inside the band.
+    blocks : ndarray, optional
+        Block of each node: cuts along streets are preferred when redrawing.
 
     Returns
     -------
@@ -111,7 +114,15 @@ def recombine(
             total = w[nodes].sum()
             k = band.parts_for(total)
             sub = adj[nodes][:, nodes].tocsr()
-            local = split_component(sub, w[nodes], k, band=band, rng=rng, attempts=attempts)
+            local = split_component(
+                sub,
+                w[nodes],
+                k,
+                band=band,
+                rng=rng,
+                attempts=attempts,
+                blocks=None if blocks is None else blocks[nodes],
+            )
             new_w = np.bincount(local, weights=w[nodes])
             after = float(off_band(new_w, band).sum())
             if after >= before - 1e-9:

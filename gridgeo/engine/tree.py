@@ -75,7 +75,8 @@ class _Splitter:
 
     # the bisection of one component; see split_component
 
-    def __init__(self, adj, weights, band: Band, rng, attempts: int) -> None:
+    def __init__(self, adj, weights, band: Band, rng, attempts: int, blocks=None) -> None:
+        self.blocks = None if blocks is None else np.asarray(blocks)
         self.adj = adj
         self.w = weights
         self.band = band
@@ -133,11 +134,16 @@ class _Splitter:
     def _bisect(self, nodes: np.ndarray, k: int):
         sub_adj = self.adj[nodes][:, nodes]
         upper = sparse.triu(sub_adj, k=1).tocsr()
+        cross = None
+        if self.blocks is not None:  # edges between blocks: along streets
+            b = self.blocks[nodes]
+            rows = np.repeat(np.arange(upper.shape[0]), np.diff(upper.indptr))
+            cross = (b[rows] != b[upper.indices]).astype(float)
         w = self.w[nodes]
         total = w.sum()
         best = None
         for _ in range(self.attempts):
-            parent, order = self._random_tree(upper)
+            parent, order = self._random_tree(upper, cross)
             sub = w.copy()
             for v in order[:0:-1]:  # leaves first, root excluded
                 sub[parent[v]] += sub[v]
@@ -145,7 +151,11 @@ class _Splitter:
             s = sub[cand]
             ok, ka, kb = self._feasible(s, total, k)
             if ok.any():
-                pick = self.rng.choice(np.flatnonzero(ok))
+                good = np.flatnonzero(ok)
+                if self.blocks is not None:  # prefer a cut along streets when there is one
+                    along = good[b[cand[good]] != b[parent[cand[good]]]]
+                    good = along if len(along) else good
+                pick = self.rng.choice(good)
                 v = cand[pick]
                 return self._side(parent, order, v), int(ka[pick]), int(kb[pick])
             # remember the least bad cut: both sides non-empty, averages nearest the band
@@ -173,9 +183,16 @@ class _Splitter:
         bad[(sub <= 0) | (rest <= 0)] = np.inf
         return ka, kb, bad
 
-    def _random_tree(self, upper: sparse.csr_matrix):
-        """A random spanning tree: the minimum spanning tree under random edge weights."""
+    def _random_tree(self, upper: sparse.csr_matrix, cross: np.ndarray | None = None):
+        """A random spanning tree: the minimum spanning tree under random edge weights.
+
+        With ``cross`` (1 for edges between blocks), edges inside blocks weigh less than
+        any edge between blocks, so each block's units hang together in the tree and the
+        tree's edges between blocks — the cuts that follow streets — join whole blocks.
+        """
         upper.data = self.rng.random(upper.nnz) + 1e-9
+        if cross is not None:
+            upper.data += cross
         tree = csgraph.minimum_spanning_tree(upper)
         order, parent = csgraph.breadth_first_order(
             tree, 0, directed=False, return_predecessors=True
@@ -202,12 +219,14 @@ def split_component(
     band: Band,
     rng: np.random.Generator,
     attempts: int = 20,
+    blocks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Recursive spanning-tree bisection of one connected graph into about ``k`` parts.
 
     Returns local labels 0…k'−1 (k' may differ from ``k`` when a side cannot be split
-    further or is better split into another number of parts).
+    further or is better split into another number of parts). With ``blocks`` (block of
+    each node), cuts between blocks — along streets — are preferred.
     """
-    splitter = _Splitter(adj, np.asarray(weights, dtype=float), band, rng, attempts)
+    splitter = _Splitter(adj, np.asarray(weights, dtype=float), band, rng, attempts, blocks)
     splitter.split(np.arange(len(weights)), k)
     return splitter.labels
