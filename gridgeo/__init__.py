@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from . import crs, datasets
+from . import codes, crs, datasets, hierarchy, staffing
 from ._errors import (
     CRSError,
     DownloadError,
@@ -25,6 +25,7 @@ from ._errors import (
     MissingColumnError,
     ReadError,
 )
+from .adjust import Rebalance, rebalance
 from .households import HouseholdOptions, building_households
 from .io import OSMLayers, download_osm, read_layer, read_osm
 from .pipeline import partition
@@ -44,8 +45,13 @@ __all__ = [
     "MissingColumnError",
     "OSMLayers",
     "Plan",
+    "Rebalance",
     "ReadError",
     "building_households",
+    "codes",
+    "hierarchy",
+    "rebalance",
+    "staffing",
     "crs",
     "datasets",
     "download_osm",

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import _cli_coverage, _cli_map
+from . import _cli_coverage, _cli_map, _cli_rebalance
+from ._cli_rebalance import code_options
 from ._errors import GridgeoError, InputError
 
 __all__ = ["main"]
@@ -184,6 +185,9 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
         default=0,
         help="seed: same input and seed, same plan (default: 0)",
     )
+    from ._cli_rebalance import add_code_arguments
+
+    add_code_arguments(p.add_argument_group("grid codes (统一编码)"))
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
     o.add_argument(
@@ -226,6 +230,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--target", metavar="N", type=float, default=300, help="households per grid (default: 300)"
     )
+    _cli_coverage.add_parser(sub)
+    _cli_map.add_parser(sub)
+    _cli_rebalance.add_parser(sub)
     return parser
 
 
@@ -314,6 +321,7 @@ def _run_partition(args: argparse.Namespace) -> int:
         boundary_households=args.boundary_households,
         crs=crs,
         random_state=args.random_state,
+        codes=code_options(args),
         barriers=kw.get("barriers"),
         barrier_streets=frozenset(c.strip() for c in args.barrier_streets.split(",") if c.strip()),
         dedicated=kw.get("dedicated"),
@@ -386,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cli_map.run(args)
         if args.command == "coverage":
             return _cli_coverage.run(args)
+        if args.command == "rebalance":
+            return _cli_rebalance.run(args)
         if args.command == "partition":
             return _run_partition(args)
         return _run_demo(args)

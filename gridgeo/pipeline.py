@@ -372,6 +372,7 @@ def partition(
     buildings: gpd.GeoDataFrame | None = None,
     *,
     random_state: int | None = 0,
+    codes: dict[str, Any] | None = None,
     **options: Any,
 ) -> Plan:
     """Draw community grids of about ``target`` households from streets and buildings.
@@ -382,6 +383,10 @@ def partition(
         As in :func:`prepare`.
     random_state : int, default 0
         Seed; the same input and seed give the same plan.
+    codes : dict, optional
+        Give every grid a standard code (统一编码): keyword arguments of
+        :func:`gridgeo.codes.assign_codes`, e.g. ``{"scheme": "db11", "admin_code":
+        "110105", "street_code": "001"}`` for 15-digit DB11/T 2157 codes.
     **options
         Every keyword option of :func:`prepare`: ``target`` (default 300),
         ``tolerance`` (0.1), ``households_column``, ``population``,
@@ -422,6 +427,10 @@ def partition(
         )
 
     plan = assemble(ws, labels)
+    if codes:
+        from .codes import assign_codes
+
+        plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
     log.info(plan.describe())
     return plan
 

@@ -288,6 +288,12 @@ class Plan:
             b = _plain_columns(self.buildings)
             b.to_file(paths["gpkg"], layer="buildings", driver="GPKG", engine="pyogrio")
         self.grids.to_crs(4326).to_file(paths["geojson"], driver="GeoJSON", engine="pyogrio")
+        from .staffing import StaffingRules, staffing_table, write_staffing_csv
+
+        table = staffing_table(
+            self.grids, buildings=self.buildings, rules=StaffingRules(target=self.target)
+        )
+        paths["staffing"] = write_staffing_csv(table, out / "staffing.csv")
         paths["summary"].write_text(
             json.dumps(self.summary(), indent=2, ensure_ascii=False), encoding="utf-8"
         )

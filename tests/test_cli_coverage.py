@@ -203,7 +203,8 @@ def test_wired_into_main(files, tmp_path, capsys):
             code = exit_.code
         assert code == 2
         err = capsys.readouterr().err
-        assert "error:" in err
+        assert "gridgeo: error:" in err, err  # the CLI's own one-line error, not argparse's
+        assert "invalid choice" not in err
         assert "Traceback" not in err
     finally:
         root.handlers[:] = handlers

@@ -256,6 +256,9 @@ def _grid_properties(data: GridData) -> tuple[list[dict], list[str], list[str]]:
         columns["worker"] = [plain(text(v)) for v in gdf["worker"]]
     if data.has("phone"):
         columns["phone"] = [_phone_html(text(v)) for v in gdf["phone"]]
+    for col in ("code", "workers", "liaisons", "liaison_budget_yuan", "workload_index"):
+        if data.has(col):
+            columns[col] = [plain(v) for v in gdf[col]]
     popup_fields = list(columns)
     tooltip_fields = [
         f for f in ("grid_id", "community_id", "households", "deviation", "worker") if f in columns

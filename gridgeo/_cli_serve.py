@@ -1,0 +1,116 @@
+"""``gridgeo serve``: the HTTP API (partition and audit jobs) on uvicorn.
+
+Wired into :mod:`gridgeo.cli` with :func:`add_parser` and :func:`run`; every error is a
+:class:`~gridgeo._errors.GridgeoError` that the CLI prints on one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run"]
+
+log = logging.getLogger(__name__)
+
+_EPILOG = """examples:
+  gridgeo serve                                   # http://127.0.0.1:8765/docs
+  gridgeo serve --data-dir /srv/gridgeo --port 8080
+  GRIDGEO_TOKEN=s3cret-token gridgeo serve --host 0.0.0.0   # other hosts need a token
+
+endpoints: POST /jobs/partition, /jobs/audit (GeoJSON), /jobs/partition/upload,
+/jobs/audit/upload (GeoPackage or zipped Shapefile); GET /jobs/{id} (status, progress),
+GET /jobs/{id}/results/{geojson|gpkg|map|summary|csv}; the schema at /openapi.json.
+With a token, send it as "Authorization: Bearer TOKEN" or "X-API-Token: TOKEN".
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` command to the ``gridgeo`` sub-command parsers.
+
+    Parameters
+    ----------
+    subparsers
+        The object returned by ``ArgumentParser.add_subparsers()``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``serve`` parser.
+    """
+    from .service.config import DEFAULT_PORT
+
+    p = subparsers.add_parser(
+        "serve",
+        help="start the HTTP API: submit partition and audit jobs, poll them, fetch results",
+        description=(
+            "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run in a worker, not in "
+            "the requests; jobs and results are kept under --data-dir, so a restart loses "
+            "nothing finished. Listening on anything but loopback needs an API token."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default="gridgeo-data",
+        help="where jobs and results are kept (default: ./gridgeo-data)",
+    )
+    p.add_argument(
+        "--token",
+        metavar="T",
+        help="API token required on /jobs (default: $GRIDGEO_TOKEN; required off loopback)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        metavar="N",
+        type=float,
+        default=100.0,
+        help="largest request body in MiB (default: 100)",
+    )
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=1,
+        help="jobs run at the same time, each in a worker process (default: 1)",
+    )
+    p.add_argument(
+        "--max-queue",
+        metavar="N",
+        type=int,
+        default=64,
+        help="jobs waiting or running at most; more get 503 (default: 64)",
+    )
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gridgeo serve`` with parsed arguments until interrupted; returns 0.
+
+    Raises
+    ------
+    GridgeoError
+        Unusable settings, e.g. a non-loopback ``--host`` without a token.
+    """
+    from .service import ServiceConfig, serve
+
+    config = ServiceConfig(
+        data_dir=Path(args.data_dir),
+        host=args.host,
+        port=args.port,
+        token=args.token or os.environ.get("GRIDGEO_TOKEN") or None,
+        max_upload_mb=args.max_upload_mb,
+        workers=args.workers,
+        max_queue=args.max_queue,
+    ).check()
+    log.info("serving on http://%s:%d (data in %s)", args.host, args.port, config.data_dir)
+    level = logging.getLogger("gridgeo").getEffectiveLevel()
+    serve(config, log_level="warning" if level > logging.INFO else "info")
+    return 0

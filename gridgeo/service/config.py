@@ -1,0 +1,108 @@
+"""Settings of the HTTP service, checked before it starts."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._errors import InputError
+
+__all__ = ["DEFAULT_PORT", "ServiceConfig", "is_loopback"]
+
+DEFAULT_PORT = 8765
+_MB = 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+@dataclass
+class ServiceConfig:
+    """Settings of ``gridgeo serve``.
+
+    Attributes
+    ----------
+    data_dir : Path
+        Where jobs (``jobs.sqlite``) and their inputs and results live.
+    host : str, default "127.0.0.1"
+        Address to listen on. Anything but loopback needs a ``token``.
+    port : int, default 8765
+    token : str, optional
+        API token: when set, every ``/jobs`` request must carry it as
+        ``Authorization: Bearer TOKEN`` or ``X-API-Token: TOKEN``. Default: the
+        ``GRIDGEO_TOKEN`` environment variable.
+    max_upload_mb : float, default 100
+        Largest request body (GeoJSON or upload), in MiB; larger ones get 413.
+    max_unzipped_mb : float, optional
+        Largest total size of a zip archive's contents (default: 10 × ``max_upload_mb``).
+    workers : int, default 1
+        Jobs run at the same time, each in a worker process; the others wait in the
+        queue.
+    max_queue : int, default 64
+        Jobs waiting or running at most; further submissions get 503.
+    """
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    token: str | None = field(default_factory=lambda: os.environ.get("GRIDGEO_TOKEN") or None)
+    max_upload_mb: float = 100.0
+    max_unzipped_mb: float | None = None
+    workers: int = 1
+    max_queue: int = 64
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * _MB)
+
+    @property
+    def max_unzipped_bytes(self) -> int:
+        mb = self.max_unzipped_mb if self.max_unzipped_mb is not None else 10 * self.max_upload_mb
+        return int(mb * _MB)
+
+    def check(self) -> ServiceConfig:
+        """Raise :class:`~gridgeo.InputError` for unusable settings; returns itself.
+
+        Refuses a non-loopback ``host`` without a token: the API would be open to the
+        network.
+        """
+        if not is_loopback(self.host) and not self.token:
+            msg = (
+                f"refusing to listen on {self.host} without an API token: pass --token T "
+                "(or set GRIDGEO_TOKEN), or listen on 127.0.0.1"
+            )
+            raise InputError(msg)
+        if self.token is not None and len(self.token) < 8:
+            raise InputError("the API token must be at least 8 characters long")
+        if not 0 < self.port < 65536:
+            raise InputError(f"port must be between 1 and 65535, got {self.port}")
+        if not self.max_upload_mb > 0:
+            raise InputError(f"max upload must be more than 0 MiB, got {self.max_upload_mb}")
+        if self.max_unzipped_mb is not None and not self.max_unzipped_mb > 0:
+            raise InputError(
+                f"max unzipped size must be more than 0 MiB, got {self.max_unzipped_mb}"
+            )
+        if self.workers < 1:
+            raise InputError(f"workers must be 1 or more, got {self.workers}")
+        if self.max_queue < 1:
+            raise InputError(f"max_queue must be 1 or more, got {self.max_queue}")
+        return self

@@ -1,0 +1,539 @@
+"""The HTTP service, end to end: real uvicorn servers on 127.0.0.1, real Kouvola data.
+
+Servers run as subprocesses (``python -m gridgeo.service``) on free loopback ports with
+temporary data directories. No traffic leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+
+import pyogrio
+import pytest
+from hypothesis import HealthCheck, settings
+
+pytest.importorskip("fastapi")
+httpx = pytest.importorskip("httpx")
+schemathesis = pytest.importorskip("schemathesis")
+
+import gridgeo  # noqa: E402
+from gridgeo.service import ServiceConfig  # noqa: E402
+from gridgeo.service.security import UploadError, extract_shapefiles  # noqa: E402
+
+TOKEN = "test-token-0123456789"
+LOOPBACK = "127.0.0.1"
+
+
+# ---------------------------------------------------------------------------- servers
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, **kwargs) -> httpx.Response:
+    """GET straight to the loopback server (no proxy from the environment)."""
+    with httpx.Client(trust_env=False, timeout=5) as c:
+        return c.get(url, **kwargs)
+
+
+class Server:
+    """``python -m gridgeo.service`` in a subprocess on a free loopback port."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> Server:
+        port = _free_port()
+        self.url = f"http://{LOOPBACK}:{port}"
+        cmd = [sys.executable, "-m", "gridgeo.service", "--host", LOOPBACK, "--port", str(port)]
+        cmd += ["--data-dir", str(self.data_dir), *self.args]
+        self.log = open(self.data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        return self
+
+    def wait(self, timeout: float = 60) -> Server:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self._log()}")
+            try:
+                if _get(self.url + "/health").status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self._log()}")
+
+    def _log(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")[-3000:]
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+    def client(self, **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, headers=headers, trust_env=False)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    """A plain server and a guarded one (token, 1 MiB limit), started side by side."""
+    root = tmp_path_factory.mktemp("service")
+    plain = Server(root / "plain").start()
+    guarded = Server(
+        root / "guarded", "--token", TOKEN, "--max-upload-mb", "1", "--max-queue", "100000"
+    ).start()
+    try:
+        yield {"plain": plain.wait(), "guarded": guarded.wait()}
+    finally:
+        plain.stop()
+        guarded.stop()
+
+
+@pytest.fixture(scope="module")
+def plain(servers):
+    with servers["plain"].client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def guarded(servers):
+    with servers["guarded"].client(Authorization=f"Bearer {TOKEN}") as c:
+        yield c
+
+
+# ------------------------------------------------------------------------------- data
+
+
+@pytest.fixture(scope="module")
+def kouvola():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return gridgeo.read_osm(gridgeo.datasets.get_path("kouvola"))
+
+
+def _fc(gdf, columns) -> dict:
+    return json.loads(gdf[[*columns, "geometry"]].to_json(drop_id=True))
+
+
+_BUILDING_COLUMNS = ["osm_id", "building", "building_levels", "building_flats", "height"]
+
+
+def _wait(client: httpx.Client, job_id: str, timeout: float = 180) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        assert 0 <= job["progress"] <= 1
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def _submit(client: httpx.Client, path: str, **kwargs) -> dict:
+    r = client.post(path, **kwargs)
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/jobs/{r.json()['id']}"
+    return r.json()
+
+
+# ------------------------------------------------------------------------ end to end
+
+
+def test_partition_then_audit_through_http(plain, kouvola, tmp_path):
+    body = {
+        "streets": _fc(kouvola.streets, ["highway"]),
+        "buildings": _fc(kouvola.buildings, _BUILDING_COLUMNS),
+        "options": {"target": 300, "random_state": 0},
+    }
+    job = _submit(plain, "/jobs/partition", json=body)
+    assert job["status"] in ("queued", "running") and job["kind"] == "partition"
+    done = _wait(plain, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["progress"] == 1 and done["stage"] == "done"
+    local = gridgeo.partition(kouvola.streets, kouvola.buildings, target=300, random_state=0)
+    assert done["summary"]["n_grids"] == len(local.grids)
+    assert done["summary"]["households"] == int(local.grids.households.sum())
+    assert {r["name"] for r in done["results"]} == {"geojson", "gpkg", "map", "summary"}
+
+    geo = plain.get(f"/jobs/{job['id']}/results/geojson")
+    assert geo.status_code == 200 and geo.headers["content-type"] == "application/geo+json"
+    grids = geo.json()
+    assert len(grids["features"]) == done["summary"]["n_grids"]
+    gpkg = plain.get(f"/jobs/{job['id']}/results/gpkg")
+    (tmp_path / "plan.gpkg").write_bytes(gpkg.content)
+    assert {str(row[0]) for row in pyogrio.list_layers(tmp_path / "plan.gpkg")} == {
+        "grids",
+        "buildings",
+    }
+    page = plain.get(f"/jobs/{job['id']}/results/map")
+    assert page.headers["content-type"].startswith("text/html") and b"leaflet" in page.content
+    assert "sandbox" in page.headers["content-security-policy"]
+    assert plain.get(f"/jobs/{job['id']}/results/summary").json()["n_grids"] == len(local.grids)
+    assert plain.get(f"/jobs/{job['id']}/results/csv").status_code == 404  # audits only
+
+    # audit the plan with its first grid left out: its households are uncovered
+    grids["features"] = grids["features"][1:]
+    audit_body = {
+        "grids": grids,
+        "buildings": body["buildings"],
+        "streets": body["streets"],
+        "options": {"map": False},
+    }
+    job = _submit(plain, "/jobs/audit", json=audit_body)
+    done = _wait(plain, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["summary"]["grids"] == len(local.grids) - 1
+    assert done["summary"]["uncovered_households"] > 0
+    assert {r["name"] for r in done["results"]} == {"geojson", "gpkg", "summary", "csv"}
+    csv = plain.get(f"/jobs/{job['id']}/results/csv")
+    assert csv.status_code == 200 and csv.content.startswith(b"\xef\xbb\xbf")
+    findings = plain.get(f"/jobs/{job['id']}/results/geojson").json()
+    assert "uncovered_zones" in {f["properties"]["layer"] for f in findings["features"]}
+    assert plain.get(f"/jobs/{job['id']}/results/map").status_code == 404  # map=False
+
+    listed = plain.get("/jobs", params={"status": "succeeded"}).json()
+    assert job["id"] in [j["id"] for j in listed["jobs"]]
+
+
+def test_uploads_geopackage_and_zipped_shapefile(servers, plain, kouvola, tmp_path):
+    gpkg = tmp_path / "in.gpkg"
+    kouvola.streets[["highway", "geometry"]].to_file(gpkg, layer="roads", engine="pyogrio")
+    kouvola.buildings[[*_BUILDING_COLUMNS, "geometry"]].to_file(
+        gpkg, layer="buildings", engine="pyogrio"
+    )
+    with open(gpkg, "rb") as f:
+        job = _submit(
+            plain,
+            "/jobs/partition/upload",
+            files={"file": ("whatever.bin", f)},
+            data={"streets_layer": "roads", "target": "300", "map": "false"},
+        )
+    gpkg_job = _wait(plain, job["id"])
+    assert gpkg_job["status"] == "succeeded", gpkg_job["error"]
+    assert "map" not in {r["name"] for r in gpkg_job["results"]}
+
+    shp = tmp_path / "shp"
+    shp.mkdir()
+    kouvola.streets[["highway", "geometry"]].to_file(shp / "streets.shp", engine="pyogrio")
+    houses = kouvola.buildings.iloc[::3]
+    houses[["building", "geometry"]].to_file(shp / "houses.shp", engine="pyogrio")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(shp.iterdir()):
+            zf.write(p, f"data/{p.name}")
+    job = _submit(
+        plain,
+        "/jobs/partition/upload",
+        files={"file": ("x.zip", archive.getvalue())},
+        data={"buildings_layer": "houses", "map": "false"},
+    )
+    zip_job = _wait(plain, job["id"])
+    assert zip_job["status"] == "succeeded", zip_job["error"]
+    assert zip_job["summary"]["buildings"] == len(houses)
+
+    # audit upload: the plan's own GeoPackage (layers grids and buildings) covers everything
+    plan_gpkg = plain.get(f"/jobs/{gpkg_job['id']}/results/gpkg").content
+    audit_job = _submit(
+        plain,
+        "/jobs/audit/upload",
+        files={"file": ("plan", plan_gpkg)},
+        data={"households_column": "households", "map": "false"},
+    )
+    audited = _wait(plain, audit_job["id"])
+    assert audited["status"] == "succeeded", audited["error"]
+    assert audited["summary"]["uncovered_buildings"] == 0 and audited["summary"]["gaps"] == 0
+    assert audited["summary"]["households"] == gpkg_job["summary"]["households"]
+
+    # a layer that is not there: 422 naming the layers
+    with open(gpkg, "rb") as f:
+        r = plain.post("/jobs/partition/upload", files={"file": ("a.gpkg", f)})
+    assert r.status_code == 422 and "'roads'" in r.json()["detail"]
+    r = plain.post(
+        "/jobs/partition/upload", files={"file": ("a.txt", b"hello")}, data={"target": "300"}
+    )
+    assert r.status_code == 415
+    r = plain.post(
+        "/jobs/partition/upload",
+        files={"file": ("a.zip", archive.getvalue())},
+        data={"tagret": "1"},
+    )
+    assert r.status_code == 422 and "tagret" in r.json()["detail"]
+
+    # the job's inputs are gone once it finished; its results stay until deleted
+    job_dir = servers["plain"].data_dir / "jobs" / job["id"]
+    assert not (job_dir / "inputs").exists() and (job_dir / "results" / "grids.gpkg").is_file()
+    assert plain.delete(f"/jobs/{job['id']}").status_code == 204
+    assert plain.get(f"/jobs/{job['id']}").status_code == 404
+    assert not job_dir.exists()
+
+
+def test_clear_4xx_errors(plain, kouvola):
+    streets = _fc(kouvola.streets.iloc[:20], ["highway"])
+    r = plain.post("/jobs/partition", json={"streets": {"type": "Feature"}})
+    assert r.status_code == 422
+    # a gridgeo error: polygons given as streets
+    r = plain.post("/jobs/partition", json={"streets": _fc(kouvola.buildings.iloc[:5], [])})
+    assert r.status_code == 422
+    assert r.json()["error"] == "GeometryError" and "streets" in r.json()["detail"]
+    r = plain.post("/jobs/partition", json={"streets": streets, "options": {"target": -1}})
+    assert r.status_code == 422
+    r = plain.post("/jobs/partition", json={"streets": streets, "options": {"tagret": 3}})
+    assert r.status_code == 422
+    bad = json.loads(json.dumps(streets))
+    bad["features"][0]["geometry"]["coordinates"] = [[1e9, 1e9], [1e9 + 1, 1e9]]
+    r = plain.post("/jobs/partition", json={"streets": bad})
+    assert r.status_code == 422 and "input_crs" in r.json()["detail"]
+    bad["features"][0]["geometry"]["coordinates"] = [[1]]
+    r = plain.post("/jobs/partition", json={"streets": bad})
+    assert r.status_code == 422 and "feature 0" in r.json()["detail"]
+    junk = b"SQLite format 3\x00" + bytes(range(256)) * 8
+    r = plain.post("/jobs/audit/upload", files={"file": ("x.gpkg", junk)})
+    assert r.status_code == 422 and "GeoPackage" in r.json()["detail"]
+    assert plain.get("/jobs/" + "0" * 32).status_code == 404
+    assert plain.get("/jobs/../../etc/passwd").status_code == 404
+    assert plain.get("/jobs/not-a-job-id").status_code == 422
+    assert plain.get("/jobs/" + "0" * 32 + "/results/secret").status_code == 422
+
+    # a job whose error only shows when it runs: failed, with the message
+    job = _submit(
+        plain,
+        "/jobs/partition",
+        json={"streets": streets, "options": {"households_column": "hh"}},
+    )
+    done = _wait(plain, job["id"])
+    assert done["status"] == "failed" and done["error"]["type"] == "InputError"
+    assert "buildings" in done["error"]["message"]
+    r = plain.get(f"/jobs/{job['id']}/results/geojson")
+    assert r.status_code == 409 and "failed" in r.json()["detail"]
+
+
+def test_token_required_and_loopback_only_without_one(servers, guarded):
+    url = servers["guarded"].url
+    assert _get(url + "/health").status_code == 200
+    assert _get(url + "/jobs").status_code == 401
+    r = _get(url + "/jobs", headers={"Authorization": "Bearer wrong-token-000"})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert _get(url + "/jobs", headers={"X-API-Token": TOKEN}).status_code == 200
+    assert guarded.get("/jobs").status_code == 200
+    with pytest.raises(gridgeo.InputError, match="without an API token"):
+        ServiceConfig(Path("unused"), host="0.0.0.0", token=None).check()
+    ServiceConfig(Path("unused"), host="0.0.0.0", token=TOKEN).check()
+    # the command refuses before binding anything
+    import argparse
+
+    from gridgeo._cli_serve import add_parser, run
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    args = add_parser(sub).parse_args(["--host", "192.0.2.1", "--data-dir", "unused"])
+    env = os.environ.pop("GRIDGEO_TOKEN", None)
+    try:
+        with pytest.raises(gridgeo.InputError, match="refusing to listen on 192.0.2.1"):
+            run(args)
+    finally:
+        if env is not None:
+            os.environ["GRIDGEO_TOKEN"] = env
+
+
+def test_oversize_bodies_get_413(guarded):
+    big = b"SQLite format 3\x00" + os.urandom(2 * 1024 * 1024)
+    r = guarded.post("/jobs/partition/upload", files={"file": ("big.gpkg", big)})
+    assert r.status_code == 413 and "limit is 1 MiB" in r.json()["detail"]
+    payload = json.dumps(
+        {"streets": {"type": "FeatureCollection", "features": []}, "x": "a" * 2**21}
+    )
+    r = guarded.post(
+        "/jobs/partition", content=payload, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+    def chunks():  # no Content-Length: counted while streaming
+        for _ in range(40):
+            yield b"a" * 65536
+
+    r = guarded.post(
+        "/jobs/partition", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+
+def _zip(members: dict[str, bytes], *, attrs: dict[str, int] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            if attrs and name in attrs:
+                info.external_attr = attrs[name] << 16
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def test_zip_traversal_links_and_bombs_refused(plain, tmp_path):
+    traversal = _zip({"../../evil.shp": b"x", "../../evil.dbf": b"x"})
+    r = plain.post("/jobs/partition/upload", files={"file": ("t.zip", traversal)})
+    assert r.status_code == 422 and "path traversal" in r.json()["detail"]
+    absolute = _zip({"/tmp/evil.shp": b"x"})
+    r = plain.post("/jobs/partition/upload", files={"file": ("t.zip", absolute)})
+    assert r.status_code == 422 and "path traversal" in r.json()["detail"]
+    link = _zip({"a.shp": b"/etc/passwd"}, attrs={"a.shp": 0o120777})
+    r = plain.post("/jobs/partition/upload", files={"file": ("t.zip", link)})
+    assert r.status_code == 422 and "symbolic link" in r.json()["detail"]
+    bomb = _zip({"a.shp": b"\0" * (64 * 1024 * 1024), "a.dbf": b"", "a.shx": b""})
+    assert len(bomb) < 1024 * 1024
+    r = plain.post("/jobs/partition/upload", files={"file": ("b.zip", bomb)})
+    assert r.status_code == 413 and "zip bomb" in r.json()["detail"]
+    # unit level: the total limit, and a header that lies about its size
+    many = _zip({f"l{i}.shp": os.urandom(300_000) for i in range(4)})
+    with pytest.raises(UploadError, match="unpacks to"):
+        extract_shapefiles(_write(tmp_path / "m.zip", many), tmp_path / "out", max_total=10**6)
+    liar = bytearray(_zip({"a.shp": os.urandom(5000), "a.dbf": b"", "a.shx": b""}))
+    pos = liar.find(b"PK\x01\x02")  # central directory of a.shp: declare 10 bytes
+    liar[pos + 24 : pos + 28] = (10).to_bytes(4, "little")
+    with pytest.raises(UploadError):
+        extract_shapefiles(
+            _write(tmp_path / "l.zip", bytes(liar)), tmp_path / "o2", max_total=10**9
+        )
+    assert not any((tmp_path.parent).glob("evil*"))
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_restart_keeps_finished_jobs_and_fails_unfinished(kouvola, tmp_path):
+    body = {  # a quarter of the buildings: a shorter job
+        "streets": _fc(kouvola.streets, ["highway"]),
+        "buildings": _fc(kouvola.buildings.iloc[::4], _BUILDING_COLUMNS),
+        "options": {"map": False},
+    }
+    server = Server(tmp_path / "data").start().wait()
+    try:
+        with server.client() as c:
+            done = _wait(c, _submit(c, "/jobs/partition", json=body)["id"])
+            assert done["status"] == "succeeded"
+            running = _submit(c, "/jobs/partition", json=body)["id"]
+            queued = _submit(c, "/jobs/partition", json=body)["id"]
+    finally:
+        server.stop(kill=True)  # a crash: nothing is cleaned up
+    server = Server(tmp_path / "data").start().wait()
+    try:
+        with server.client() as c:
+            again = c.get(f"/jobs/{done['id']}").json()
+            assert again["status"] == "succeeded" and again["summary"] == done["summary"]
+            assert c.get(f"/jobs/{done['id']}/results/geojson").status_code == 200
+            for job_id in (running, queued):
+                job = c.get(f"/jobs/{job_id}").json()
+                assert job["status"] == "failed" and job["error"]["type"] == "Interrupted"
+            assert c.get("/health").json()["jobs"]["failed"] == 2
+    finally:
+        server.stop()
+
+
+# -------------------------------------------------------------------------- fuzzing
+
+
+def _openapi() -> dict:
+    """The schema of the application, as the server builds it (no server needed)."""
+    from gridgeo.service import create_app
+
+    with tempfile.TemporaryDirectory() as d:
+        return create_app(ServiceConfig(Path(d))).openapi()
+
+
+OPENAPI = _openapi()
+schema = schemathesis.openapi.from_dict(
+    OPENAPI,
+    config=schemathesis.Config.from_dict(
+        {
+            "generation": {"max-examples": 20},
+            "phases": {"coverage": {"enabled": False}, "stateful": {"enabled": False}},
+        }
+    ),
+)
+
+
+def test_served_schema_is_the_fuzzed_one(plain):
+    assert plain.get("/openapi.json").json() == json.loads(json.dumps(OPENAPI))
+
+
+@schema.parametrize()
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+def test_fuzz_openapi_no_server_errors(case, servers):
+    """Generated requests for every operation against the real server: never a 5xx."""
+    import requests
+    from schemathesis.checks import not_a_server_error
+
+    session = requests.Session()
+    session.trust_env = False  # straight to 127.0.0.1, whatever proxy the environment names
+    case.call_and_validate(
+        session=session,
+        base_url=servers["guarded"].url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        checks=[not_a_server_error],
+        timeout=60,
+    )
+
+
+# ------------------------------------------------------------------- in-process parts
+
+
+def test_store_recovers_unfinished_jobs_and_worker_bounds_the_queue(tmp_path):
+    from gridgeo.service.store import JobStore
+    from gridgeo.service.worker import QueueFull, Worker
+
+    store = JobStore(tmp_path / "data")
+    ids = [store.new_id() for _ in range(3)]
+    for job_id in ids:
+        store.create(job_id, "partition", {"inputs": {}, "options": {}})
+    store.start(ids[1])
+    store.progress(ids[1], 0.5, "partitioning")
+    store.progress(ids[1], 0.2, "later")  # progress never goes back
+    assert store.get(ids[1]).progress == 0.5 and store.get(ids[1]).stage == "later"
+    assert store.fail(ids[2], "InputError", "no")
+    assert not store.fail(ids[2], "InputError", "again")  # ended jobs stay as they ended
+    assert sorted(JobStore(tmp_path / "data").recover()) == sorted(ids[:2])
+    assert {store.get(i).status for i in ids} == {"failed"}
+    assert store.get(ids[0]).error_type == "Interrupted"
+    assert not store.succeed(ids[1], {}, {})  # a late process cannot revive a failed job
+    assert store.get("../" + ids[0]) is None
+    with pytest.raises(ValueError, match="not a job id"):
+        store.job_dir("../../etc")
+
+    worker = Worker(store, processes=1, max_queue=2, warm=False)
+    worker.reserve()
+    worker.reserve()
+    with pytest.raises(QueueFull):
+        worker.reserve()
+    worker.release()
+    worker.reserve()
+    worker.shutdown()
+    with pytest.raises(QueueFull):
+        worker.reserve()
