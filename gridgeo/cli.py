@@ -343,7 +343,7 @@ def _run_partition(args: argparse.Namespace) -> int:
 
 def _report(plan, paths: dict, *, lang: str = "en") -> None:
     print(plan.describe(lang=lang))
-    for key in ("gpkg", "geojson", "summary", "map"):
+    for key in ("gpkg", "geojson", "summary", "staffing", "map"):
         if key in paths:
             print(f"  {key:8s} {paths[key]}")
 
