@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import _cli_coverage, _cli_map, _cli_rebalance
+from . import _cli_coverage, _cli_map, _cli_rebalance, _cli_serve
 from ._cli_rebalance import code_options
 from ._errors import GridgeoError, InputError
 
@@ -233,6 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     _cli_coverage.add_parser(sub)
     _cli_map.add_parser(sub)
     _cli_rebalance.add_parser(sub)
+    _cli_serve.add_parser(sub)
     return parser
 
 
@@ -396,6 +397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cli_coverage.run(args)
         if args.command == "rebalance":
             return _cli_rebalance.run(args)
+        if args.command == "serve":
+            return _cli_serve.run(args)
         if args.command == "partition":
             return _run_partition(args)
         return _run_demo(args)

@@ -372,6 +372,7 @@ def partition(
     n_workers: int = 2,
     tile_grids: float | None = TILE_GRIDS,
     random_state: int = 0,
+    codes: dict[str, Any] | None = None,
     **options: Any,
 ) -> Plan:
     """Draw community grids with the partition spread over Dask workers.
@@ -393,6 +394,8 @@ def partition(
     random_state : int, default 0
         Seed: the same input, seed and ``tile_grids`` give the same plan on any
         scheduler.
+    codes : dict, optional
+        Standard grid codes, as in :func:`gridgeo.partition`.
     **options
         Every keyword option of :func:`gridgeo.pipeline.prepare` (``target``,
         ``tolerance``, ``boundaries``, ``population`` …).
@@ -417,6 +420,10 @@ def partition(
         n_workers=n_workers,
     )
     plan = assemble(ws, labels)
+    if codes:
+        from .codes import assign_codes
+
+        plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
     log.info(plan.describe())
     return plan
 
@@ -475,7 +482,8 @@ def _client(scheduler: Any, n_workers: int) -> Iterator[Client | None]:
                 n_workers=n_workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address="127.0.0.1:0",  # HTTP routes on loopback only
+                worker_dashboard_address="127.0.0.1:0",
                 host="127.0.0.1",
                 silence_logs=logging.ERROR,
             ) as cluster,

@@ -2,7 +2,7 @@
 
 Real data: Monaco split by its real quarters (communities), Kouvola split into tiles of
 blocks with the seams repaired, and the Kouvola audit's joins on dask-geopandas. The
-cluster runs in this process (``processes=False``: in-process transport, no sockets);
+cluster runs in this process (``processes=False``; its HTTP routes listen on 127.0.0.1);
 ``scripts/bench_distributed.py`` checks worker processes on the Wuhan network.
 """
 
@@ -31,7 +31,8 @@ def client():
             n_workers=2,
             threads_per_worker=1,
             processes=False,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # HTTP routes on loopback only
+            worker_dashboard_address="127.0.0.1:0",
         ) as cluster,
         Client(cluster) as c,
     ):
