@@ -295,7 +295,7 @@ def test_partition_prints_the_summary(kouvola_run):
     )
     assert lines[0].startswith(expected), lines[0]
     assert "Target 300 households per grid" in lines[0]
-    assert [ln.split()[0] for ln in lines[1:]] == ["gpkg", "geojson", "summary", "map"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["gpkg", "geojson", "summary", "staffing", "map"]
     assert lines[-1].endswith("map.html")
 
 

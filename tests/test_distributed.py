@@ -8,14 +8,12 @@ cluster runs in this process (``processes=False``; its HTTP routes listen on 127
 
 from __future__ import annotations
 
+import dask_geopandas  # noqa: F401  (the test extra installs it: a missing one must fail)
+import distributed  # noqa: F401
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
-
-pytest.importorskip("distributed")
-pytest.importorskip("dask_geopandas")
-
 from distributed import Client, LocalCluster, get_task_stream  # noqa: E402
 
 import gridgeo  # noqa: E402

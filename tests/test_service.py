@@ -18,13 +18,12 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import fastapi  # noqa: F401  (the test extra installs it: a missing one must fail)
+import httpx
 import pyogrio
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, settings
-
-pytest.importorskip("fastapi")
-httpx = pytest.importorskip("httpx")
-schemathesis = pytest.importorskip("schemathesis")
 
 import gridgeo  # noqa: E402
 from gridgeo.service import ServiceConfig  # noqa: E402
