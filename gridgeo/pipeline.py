@@ -49,7 +49,7 @@ from .metrics import boundary_on_streets
 from .plan import Plan, dissolve_units
 from .units import Units, adjacency, make_units, merge_isolated
 
-__all__ = ["Workspace", "assemble", "partition", "prepare", "reading_order"]
+__all__ = ["Workspace", "assemble", "label_units", "partition", "prepare", "reading_order"]
 
 log = logging.getLogger(__name__)
 
@@ -408,24 +408,7 @@ def partition(
     """
     ws = prepare(streets, buildings, **options)
     with step("partitioning"):
-        labels = partition_graph(
-            ws.weights,
-            ws.adjacency,
-            band=ws.band,
-            groups=ws.groups,
-            whole=ws.whole,
-            blocks=ws.units.block,
-            random_state=random_state,
-        )
-        labels = attach_orphans(
-            labels,
-            ws.weights,
-            ws.full_adjacency,
-            ws.adjacency,
-            ws.groups,
-            ws.units.community,
-        )
-
+        labels = label_units(ws, random_state=random_state)
     plan = assemble(ws, labels)
     if codes:
         from .codes import assign_codes
@@ -433,6 +416,27 @@ def partition(
         plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
     log.info(plan.describe())
     return plan
+
+
+def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
+    """The grid label of every unit of a workspace: the engine, then weightless leftovers.
+
+    :func:`gridgeo.engine.partition_graph` on the units (groups, dedicated and rural
+    units kept whole, cuts along streets preferred), then pieces without households that
+    barriers cut off join a neighbouring grid (:func:`gridgeo.constraints.attach_orphans`).
+    """
+    labels = partition_graph(
+        ws.weights,
+        ws.adjacency,
+        band=ws.band,
+        groups=ws.groups,
+        whole=ws.whole,
+        blocks=ws.units.block,
+        random_state=random_state,
+    )
+    return attach_orphans(
+        labels, ws.weights, ws.full_adjacency, ws.adjacency, ws.groups, ws.units.community
+    )
 
 
 def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
