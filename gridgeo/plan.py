@@ -224,10 +224,12 @@ class Plan:
             if s["rural_grids"]:
                 kinds += f"、村网格 {s['rural_grids']} 个"
             extra = (
-                f"另有 {s['indivisible_grids']} 个网格含单栋超限楼宇。"
+                f"（{s['indivisible_grids']} 个网格含单栋超限楼宇，不计入。）"
                 if s["indivisible_grids"]
                 else ""
             )
+            if s["constrained_grids"]:
+                extra += f"（{s['constrained_grids']} 个网格所在地块被障碍或社区界线围住，户数无法均分，不计入。）"
             kinds = f"（{kinds}）" if n_basic < s["n_grids"] else ""
             return (
                 f"共划分 {s['n_grids']} 个网格{kinds}，覆盖 {s['households']} 户、"

@@ -174,3 +174,20 @@ def test_any_input_crs(osm):
         plan.summary()["households"]
         == gridgeo.partition(layers.streets, layers.buildings).summary()["households"]
     )
+
+
+def test_describe_counts_exempt_grids_apart(plans):
+    """Beijing holds towers that alone exceed the band: both summaries say they are not counted."""
+    plan = plans("beijing_wangjing")
+    s = plan.summary()
+    assert s["indivisible_grids"] >= 1
+    big = plan.grids[plan.grids["indivisible"]]
+    assert (big["households"] > 330).all()
+    en, zh = plan.describe(), plan.describe(lang="zh")
+    assert f"{s['indivisible_grids']} grids holding one building" in en and "not counted" in en
+    assert f"{s['indivisible_grids']} 个网格含单栋超限楼宇，不计入" in zh
+    basic = plan.grids[(plan.grids["grid_type"] == "basic") & ~plan.grids["indivisible"]]
+    assert s["basic_max"] == basic["households"].max()
+    assert s["within_10pct_basic"] == pytest.approx(
+        (abs(basic["households"] / 300 - 1) <= 0.1 + 1e-9).mean()
+    )
