@@ -553,10 +553,14 @@ def reading_order(grids: gpd.GeoDataFrame) -> np.ndarray:
     """
     if len(grids) == 0:
         return np.array([], dtype=np.int64)
-    pts = shapely.point_on_surface(grids.geometry.values)
-    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    geoms = grids.geometry.values
+    empty = shapely.is_empty(geoms) | shapely.is_missing(geoms)
+    pts = shapely.point_on_surface(np.where(empty, shapely.Point(0, 0), geoms))
+    x = np.where(empty, np.inf, shapely.get_x(pts))  # an empty grid is numbered last
+    y = np.where(empty, -np.inf, shapely.get_y(pts))
     row_h = max(np.sqrt(np.median(grids.area)), 1.0)
-    row = np.floor((y.max() - y) / row_h)
+    top = y[~empty].max() if (~empty).any() else 0.0
+    row = np.where(empty, np.inf, np.floor((top - y) / row_h))
     comm = pd.factorize(grids["community_id"], sort=True)[0]
     order = np.lexsort((x, row, comm))
     rank = np.empty(len(order), dtype=np.int64)

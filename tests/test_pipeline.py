@@ -191,3 +191,14 @@ def test_describe_counts_exempt_grids_apart(plans):
     assert s["within_10pct_basic"] == pytest.approx(
         (abs(basic["households"] / 300 - 1) <= 0.1 + 1e-9).mean()
     )
+
+
+def test_reading_order_numbers_rows_and_puts_empty_grids_last():
+    import geopandas as gpd
+
+    boxes = [shapely.box(x, y, x + 10, y + 10) for y in (10, 0) for x in (0, 10, 20)]
+    g = gpd.GeoDataFrame({"community_id": [0] * 7}, geometry=boxes + [shapely.Polygon()], crs=32650)
+    # north row west→east, then south row, the empty grid last
+    assert gridgeo.pipeline.reading_order(g).tolist() == [0, 1, 2, 3, 4, 5, 6]
+    shuffled = g.iloc[[4, 6, 0, 5, 2, 1, 3]].reset_index(drop=True)
+    assert gridgeo.pipeline.reading_order(shuffled).tolist() == [4, 6, 0, 5, 2, 1, 3]
