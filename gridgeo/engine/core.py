@@ -8,7 +8,7 @@ from scipy.sparse import csgraph
 
 from .._errors import InputError
 from .refine import rebalance, recombine, smooth
-from .tree import Band, check_graph, split_component
+from .tree import Band, check_graph, split_parts
 
 __all__ = ["partition_graph"]
 
@@ -88,33 +88,19 @@ def partition_graph(
             msg = f"whole has {len(whole)} entries but there are {n} weights"
             raise InputError(msg)
     n_comp, comp = csgraph.connected_components(adj, directed=False)
-    labels = np.full(n, -1, dtype=np.int64)
     order = np.argsort(comp, kind="stable")
     bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
-    next_label = 0
+    parts = []
     for c in range(n_comp):
         nodes = order[bounds[c] : bounds[c + 1]]
         k = 1 if whole is not None and whole[nodes].any() else band.parts_for(weights[nodes].sum())
-        if k == 1 or len(nodes) == 1:
-            local = np.zeros(len(nodes), dtype=np.int64)
-        else:
-            sub = adj[nodes][:, nodes].tocsr()
-            local = split_component(
-                sub,
-                weights[nodes],
-                k,
-                band=band,
-                rng=rng,
-                attempts=attempts,
-                blocks=None if blocks is None else blocks[nodes],
-            )
-        labels[nodes] = local + next_label
-        next_label += int(local.max()) + 1
+        parts.append((nodes, k))
+    # every component at once: the bisection runs level by level over all of them
+    labels = split_parts(adj, weights, parts, band=band, rng=rng, attempts=attempts, blocks=blocks)
     if refine:
         labels = recombine(labels, weights, adj, band=band, rng=rng, blocks=blocks)
         labels = rebalance(labels, weights, adj, band=band)
-        if blocks is not None:
-            labels = smooth(labels, weights, adj, blocks, band=band)
+        labels = smooth(labels, weights, adj, blocks, band=band)
     # renumber by first occurrence: stable, readable ids
     _, first = np.unique(labels, return_index=True)
     rank = np.empty(len(first), dtype=np.int64)

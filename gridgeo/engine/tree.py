@@ -21,7 +21,7 @@ from scipy.sparse import csgraph
 
 from .._errors import InputError
 
-__all__ = ["Band", "check_graph", "split_component"]
+__all__ = ["Band", "check_graph", "split_component", "split_parts"]
 
 log = logging.getLogger(__name__)
 
@@ -71,37 +71,80 @@ def check_graph(weights: np.ndarray, adjacency: sparse.spmatrix) -> sparse.csr_m
 
 
 class _Splitter:
-    """Recursive bisection state: the graph, the band, the generator, the labels."""
+    """Level-synchronous recursive bisection of many parts at once.
 
-    # the bisection of one component; see split_component
+    All parts still to be split are handled together, level by level: one random
+    spanning forest (a virtual root joined to one node of each part), one depth-first
+    order, and vectorised sums over it give, for every tree edge of every part, the
+    weights of both sides and the length of the boundary the cut would draw. Python
+    loops run over tree levels and bisection levels only, never over parts or nodes.
+    """
 
-    def __init__(self, adj, weights, band: Band, rng, attempts: int, blocks=None) -> None:
-        self.blocks = None if blocks is None else np.asarray(blocks)
-        self.adj = adj
-        self.w = weights
+    def __init__(
+        self, adj, weights, band: Band, rng, attempts: int, blocks=None, trees: int = 2
+    ) -> None:
+        self.w = np.asarray(weights, dtype=float)
         self.band = band
         self.rng = rng
-        self.attempts = attempts
-        self.labels = np.full(len(weights), -1, dtype=np.int64)
+        self.attempts = max(1, attempts)
+        self.trees = max(1, trees)
+        self.labels = np.full(len(self.w), -1, dtype=np.int64)
         self.next_label = 0
         self.fallbacks = 0
+        upper = sparse.triu(adj, k=1).tocoo()
+        self.u = upper.row.astype(np.int64)
+        self.v = upper.col.astype(np.int64)
+        # what an edge costs when it becomes a boundary between parts: its shared length
+        # (the adjacency value), doubled inside a block, where no street runs
+        cost = upper.data.astype(float)
+        cross = np.ones(len(self.u), dtype=bool)
+        if blocks is not None:
+            blocks = np.asarray(blocks)
+            cross = blocks[self.u] != blocks[self.v]
+            cost = np.where(cross, cost, 2 * cost)
+        self.cost, self.cross = cost, cross
 
-    def split(self, nodes: np.ndarray, k: int) -> None:
-        stack = [(nodes, k)]
-        while stack:
-            nodes, k = stack.pop()
-            if k <= 1 or len(nodes) == 1:
-                self.labels[nodes] = self.next_label
-                self.next_label += 1
-                continue
-            cut = self._bisect(nodes, k)
-            if cut is None:  # every cut leaves a side without weight: keep it whole
-                self.labels[nodes] = self.next_label
-                self.next_label += 1
-                continue
-            side, ka, kb = cut
-            stack.append((nodes[~side], kb))
-            stack.append((nodes[side], ka))
+    def split(self, parts: list[tuple[np.ndarray, int]]) -> None:
+        """Split each (nodes, k) into about k labelled parts."""
+        n = len(self.w)
+        part = np.full(n, -1, dtype=np.int64)  # part of each node still to split
+        k_of: list[int] = []
+        for nodes, k in parts:
+            part[nodes] = len(k_of)
+            k_of.append(int(k))
+        kpart = np.asarray(k_of, dtype=np.int64)
+        while True:
+            nodes = np.flatnonzero(part >= 0)
+            if not len(nodes):
+                break
+            size = np.bincount(part[nodes], minlength=len(kpart))
+            done = (kpart <= 1) | (size <= 1)
+            finished = nodes[done[part[nodes]]]
+            if len(finished):
+                self._finish(finished, part[finished])
+                part[finished] = -1
+                nodes = np.flatnonzero(part >= 0)
+                if not len(nodes):
+                    break
+            side, ka, kb, ok = self._bisect_level(nodes, part[nodes], kpart)
+            # parts with no usable cut stay whole
+            stuck = nodes[~ok[part[nodes]]]
+            if len(stuck):
+                self._finish(stuck, part[stuck])
+                part[stuck] = -1
+            # the cut-off side of each part becomes a new part
+            moving = side & (part >= 0)
+            old = np.unique(part[moving])
+            new_id = np.full(len(kpart), -1, dtype=np.int64)
+            new_id[old] = len(kpart) + np.arange(len(old))
+            part[moving] = new_id[part[moving]]
+            kpart = np.concatenate([kb, ka[old]])
+            kpart[old] = kb[old]
+
+    def _finish(self, nodes: np.ndarray, pids: np.ndarray) -> None:
+        _, local = np.unique(pids, return_inverse=True)
+        self.labels[nodes] = self.next_label + local
+        self.next_label += int(local.max()) + 1
 
     def _counts(self, x: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Part count nearest ``want`` that keeps weight ``x`` divisible in band, and if ok.
@@ -121,55 +164,17 @@ class _Splitter:
         k = np.where(use_one, 1, multi)
         return k, use_one | multi_ok
 
-    def _feasible(self, sub: np.ndarray, total: float, k: int):
+    def _feasible(self, sub: np.ndarray, total: np.ndarray, k: np.ndarray):
         """For each subtree weight, part counts (ka, kb) keeping both sides divisible."""
-        want = np.clip(np.round(sub / total * k), 1, k - 1)
+        want = np.clip(np.round(sub / np.maximum(total, 1e-300) * k), 1, k - 1)
         ka, ok_a = self._counts(sub, want)
         kb, ok_b = self._counts(total - sub, k - ka)
         ok = ok_a & ok_b
         # keep the bisection balanced so depth stays logarithmic
-        ok &= np.minimum(ka, kb) >= max(1, k // 4)
+        ok &= np.minimum(ka, kb) >= np.maximum(1, k // 4)
         return ok, ka, kb
 
-    def _bisect(self, nodes: np.ndarray, k: int):
-        sub_adj = self.adj[nodes][:, nodes]
-        upper = sparse.triu(sub_adj, k=1).tocsr()
-        cross = None
-        if self.blocks is not None:  # edges between blocks: along streets
-            b = self.blocks[nodes]
-            rows = np.repeat(np.arange(upper.shape[0]), np.diff(upper.indptr))
-            cross = (b[rows] != b[upper.indices]).astype(float)
-        w = self.w[nodes]
-        total = w.sum()
-        best = None
-        for _ in range(self.attempts):
-            parent, order = self._random_tree(upper, cross)
-            sub = w.copy()
-            for v in order[:0:-1]:  # leaves first, root excluded
-                sub[parent[v]] += sub[v]
-            cand = order[1:]
-            s = sub[cand]
-            ok, ka, kb = self._feasible(s, total, k)
-            if ok.any():
-                good = np.flatnonzero(ok)
-                if self.blocks is not None:  # prefer a cut along streets when there is one
-                    along = good[b[cand[good]] != b[parent[cand[good]]]]
-                    good = along if len(along) else good
-                pick = self.rng.choice(good)
-                v = cand[pick]
-                return self._side(parent, order, v), int(ka[pick]), int(kb[pick])
-            # remember the least bad cut: both sides non-empty, averages nearest the band
-            ka_f, kb_f, bad = self._badness(s, total)
-            i = int(np.argmin(bad))
-            if best is None or bad[i] < best[0]:
-                best = (bad[i], parent, order, cand[i], int(ka_f[i]), int(kb_f[i]))
-        self.fallbacks += 1
-        bad, parent, order, v, ka, kb = best
-        if not np.isfinite(bad):
-            return None
-        return self._side(parent, order, v), ka, kb
-
-    def _badness(self, sub: np.ndarray, total: float):
+    def _badness(self, sub: np.ndarray, total: np.ndarray):
         """Part counts and distance from the band of both sides of each cut (lower is better)."""
         b = self.band
         rest = total - sub
@@ -183,32 +188,207 @@ class _Splitter:
         bad[(sub <= 0) | (rest <= 0)] = np.inf
         return ka, kb, bad
 
-    def _random_tree(self, upper: sparse.csr_matrix, cross: np.ndarray | None = None):
-        """A random spanning tree: the minimum spanning tree under random edge weights.
+    def _bisect_level(self, nodes: np.ndarray, pid: np.ndarray, kpart: np.ndarray):
+        """One cut per part: both sides divisible in band, the shortest boundary.
 
-        With ``cross`` (1 for edges between blocks), edges inside blocks weigh less than
-        any edge between blocks, so each block's units hang together in the tree and the
-        tree's edges between blocks — the cuts that follow streets — join whole blocks.
+        Spanning trees are drawn until each part has had ``trees`` trees with feasible
+        cuts, or ``attempts`` trees in all; the feasible cut with the cheapest boundary
+        wins. A part without any feasible cut takes its least unbalanced one (a
+        fallback). Returns the side mask (over all nodes), the part counts of the side
+        and of the rest per part id, and whether each part got a cut.
         """
-        upper.data = self.rng.random(upper.nnz) + 1e-9
-        if cross is not None:
-            upper.data += cross
-        tree = csgraph.minimum_spanning_tree(upper)
-        order, parent = csgraph.breadth_first_order(
-            tree, 0, directed=False, return_predecessors=True
-        )
-        return parent, order
+        n_ids = len(kpart)
+        total = np.bincount(pid, weights=self.w[nodes], minlength=n_ids)
+        best = np.full(n_ids, np.inf)  # boundary cost of the best feasible cut
+        bad_best = np.full(n_ids, np.inf)  # badness of the least bad cut, if none is
+        ka = np.ones(n_ids, dtype=np.int64)
+        kb = np.ones(n_ids, dtype=np.int64)
+        side = np.zeros(len(self.w), dtype=bool)
+        found = np.zeros(n_ids, dtype=np.int64)
+        active = np.zeros(n_ids, dtype=bool)
+        active[pid] = True
+        # the edges inside the parts of this level
+        part_of = np.full(len(self.w), -1, dtype=np.int64)
+        part_of[nodes] = pid
+        pu = part_of[self.u]
+        inner = (pu >= 0) & (pu == part_of[self.v])
+        level_edges = (self.u[inner], self.v[inner], self.cost[inner], self.cross[inner])
+        edge_pid = pu[inner]
+        for _ in range(self.attempts):
+            todo = active & (found < self.trees)
+            if not todo.any():
+                break
+            sel, esel = todo[pid], todo[edge_pid]
+            edges = tuple(x[esel] for x in level_edges)
+            forest = self._forest(nodes[sel], pid[sel], edges)
+            order, size, sub, cut, cand_pid = forest
+            s = sub
+            ok, fa, fb = self._feasible(s, total[cand_pid], kpart[cand_pid])
+            # feasible: cheapest boundary per part
+            improved = np.zeros(len(ok), dtype=bool)
+            if ok.any():
+                idx = np.flatnonzero(ok)
+                first = _argmin_by(cut[idx], cand_pid[idx])
+                idx = idx[first]
+                g = cand_pid[idx]
+                found[g] += 1
+                better = cut[idx] < best[g]
+                idx, g = idx[better], g[better]
+                best[g] = cut[idx]
+                ka[g], kb[g] = fa[idx], fb[idx]
+                improved[idx] = True
+            # none feasible yet: the least bad cut
+            fresh = ~ok & np.isinf(best[cand_pid])
+            if fresh.any():
+                ba, bb, bad = self._badness(s, total[cand_pid])
+                idx = np.flatnonzero(fresh & np.isfinite(bad))
+                if len(idx):
+                    idx = idx[_argmin_by(bad[idx], cand_pid[idx])]
+                    g = cand_pid[idx]
+                    better = bad[idx] < bad_best[g]
+                    idx, g = idx[better], g[better]
+                    bad_best[g] = bad[idx]
+                    ka[g], kb[g] = ba[idx], bb[idx]
+                    improved[idx] = True
+            if improved.any():
+                self._mark(
+                    side, order, size, np.flatnonzero(improved), cand_pid, pid, nodes, n_ids
+                )
+        got = np.isfinite(best) | np.isfinite(bad_best)
+        self.fallbacks += int((active & np.isinf(best) & got).sum())
+        return side, ka, kb, got
 
     @staticmethod
-    def _side(parent: np.ndarray, order: np.ndarray, v: int) -> np.ndarray:
-        """Boolean mask of the subtree below ``v``."""
-        inside = np.zeros(len(parent), dtype=bool)
-        inside[v] = True
-        pos = np.flatnonzero(order == v)[0]
-        for u in order[pos + 1 :]:
-            if inside[parent[u]]:
-                inside[u] = True
-        return inside
+    def _mark(side, pre_nodes, size, chosen, cand_pid, pid, nodes, n_ids) -> None:
+        """Set ``side`` to the subtrees below the chosen candidates (their parts reset).
+
+        ``pre_nodes`` holds the nodes in preorder (virtual root left out), so the
+        subtree below the candidate at index ``c`` is ``pre_nodes[c : c + size[c]]``.
+        """
+        reset = np.zeros(n_ids, dtype=bool)
+        reset[cand_pid[chosen]] = True
+        side[nodes[reset[pid]]] = False
+        delta = np.zeros(len(pre_nodes) + 1, dtype=np.int64)
+        np.add.at(delta, chosen, 1)
+        np.add.at(delta, chosen + size[chosen], -1)
+        side[pre_nodes[np.cumsum(delta[:-1]) > 0]] = True
+
+    def _forest(self, nodes: np.ndarray, pid: np.ndarray, edges):
+        """A random spanning tree of every part, with the sums of every subtree.
+
+        ``nodes`` (ascending global ids) and their part ``pid``; ``edges`` the global
+        (u, v, cost, cross) of the edges inside these parts. Returns, for every node in
+        preorder (virtual root left out): the global node, its subtree size, the subtree
+        weight, the boundary cost of cutting it off (``inf`` for the tops of the parts,
+        which cannot be cut off), and its part.
+        """
+        nb = len(nodes)
+        gu, gv, cost, cross = edges
+        eu, ev = np.searchsorted(nodes, gu), np.searchsorted(nodes, gv)
+        key = self.rng.random(len(eu)) + 1e-9 + cross
+        # a virtual root (index nb) joined to the first node of every part
+        first = np.full(int(pid.max()) + 1, nb, dtype=np.int64)
+        np.minimum.at(first, pid, np.arange(nb))
+        heads = first[first < nb]
+        root = nb
+
+        def spanning(extra: np.ndarray, extra_key: float):
+            graph = sparse.csr_matrix(
+                (
+                    np.r_[key, np.full(len(heads), 1e-9), np.full(len(extra), extra_key)],
+                    (
+                        np.r_[eu, np.full(len(heads) + len(extra), root)],
+                        np.r_[ev, heads, extra],
+                    ),
+                ),
+                shape=(nb + 1, nb + 1),
+            )
+            tree = csgraph.minimum_spanning_tree(graph)
+            return csgraph.depth_first_order(tree, root, directed=False, return_predecessors=True)
+
+        order, parent = spanning(np.empty(0, dtype=np.int64), 0.0)
+        if len(order) < nb + 1:  # a part is not connected: hang its pieces on the root
+            reached = np.zeros(nb + 1, dtype=bool)
+            reached[order] = True
+            order, parent = spanning(np.flatnonzero(~reached), 3.0)
+        parent = parent.astype(np.int64)
+        parent[root] = root
+        pos = np.empty(nb + 1, dtype=np.int64)
+        pos[order] = np.arange(nb + 1)
+        ends, lca_of = _preorder_tools(order, parent, pos)
+        # per preorder position: size, weight, boundary of its edges, boundary inside
+        a, b = pos[eu], pos[ev]
+        vals = np.zeros((nb + 1, 4))
+        vals[1:, 0] = 1.0
+        vals[1:, 1] = self.w[nodes[order[1:]]]
+        vals[:, 2] = np.bincount(a, weights=cost, minlength=nb + 1) + np.bincount(
+            b, weights=cost, minlength=nb + 1
+        )
+        vals[:, 3] = np.bincount(lca_of(a, b), weights=cost, minlength=nb + 1)
+        prefix = np.vstack([np.zeros(4), np.cumsum(vals, axis=0)])
+        p = np.arange(1, nb + 1)
+        sums = prefix[ends[p]] - prefix[p]
+        size = sums[:, 0].astype(np.int64)
+        sub = sums[:, 1]
+        cut = sums[:, 2] - 2 * sums[:, 3]
+        top = parent[order[1:]] == root
+        cut[top] = np.inf
+        sub[top] = 0.0
+        pre = order[1:]
+        return nodes[pre], size, sub, cut, pid[pre]
+
+
+def _argmin_by(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Index (into ``values``) of the smallest value of each group (first on ties)."""
+    o = np.lexsort((values, groups))
+    g = groups[o]
+    return o[np.r_[True, g[1:] != g[:-1]]]
+
+
+def _preorder_tools(order: np.ndarray, parent: np.ndarray, pos: np.ndarray):
+    """Subtree ends and lowest common ancestors of a tree in depth-first preorder.
+
+    The subtree of the node at preorder position ``p`` spans positions ``p`` to
+    ``ends[p] - 1``: ``ends[p]`` is the first later position whose depth is not
+    greater. Both it and the lowest common ancestor of two positions (the parent of the
+    shallowest node between them) come from one sparse table of range minima of
+    (depth, position), searched in log n vectorised steps.
+    """
+    n = len(order)
+    depth = (np.arange(n) != order[0]).astype(np.int64)
+    jump = parent
+    while (jump != order[0]).any():  # pointer jumping: log(depth) passes
+        depth = depth + depth[jump]
+        jump = jump[jump]
+    levels = max(1, int(n).bit_length())
+    span = 1 << levels
+    key = np.full(n + span + 1, -1, dtype=np.int64)  # -1: beyond the end, shallower than all
+    key[:n] = depth[order] * n + np.arange(n)
+    table = [key]
+    for j in range(1, levels):
+        prev, half = table[-1], 1 << (j - 1)
+        t = prev.copy()
+        t[:-half] = np.minimum(prev[:-half], prev[half:])
+        table.append(t)
+    table = np.stack(table)
+    p = np.arange(n)
+    d = depth[order]
+    cur = p.copy()
+    for j in range(levels - 1, -1, -1):
+        inside = table[j, cur + 1] // n > d
+        cur = np.where(inside, cur + (1 << j), cur)
+    ends = cur + 1
+
+    def lca_of(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        nested = hi < ends[lo]
+        length = np.maximum(hi - lo, 1)
+        j = np.floor(np.log2(length)).astype(np.int64)
+        m = np.minimum(table[j, lo + 1], table[j, hi - (1 << j) + 1])
+        shallow = order[np.clip(m % n, 0, n - 1)]
+        return np.where(nested, lo, pos[parent[shallow]])
+
+    return ends, lca_of
 
 
 def split_component(
@@ -220,13 +400,41 @@ def split_component(
     rng: np.random.Generator,
     attempts: int = 20,
     blocks: np.ndarray | None = None,
+    trees: int = 2,
 ) -> np.ndarray:
     """Recursive spanning-tree bisection of one connected graph into about ``k`` parts.
 
     Returns local labels 0…k'−1 (k' may differ from ``k`` when a side cannot be split
-    further or is better split into another number of parts). With ``blocks`` (block of
-    each node), cuts between blocks — along streets — are preferred.
+    further or is better split into another number of parts). Each split takes, among
+    the balanced cuts of ``trees`` random spanning trees, the one whose boundary is
+    shortest (the adjacency values are the shared lengths); with ``blocks`` (block of
+    each node), boundary inside a block counts double, so cuts follow streets.
     """
-    splitter = _Splitter(adj, np.asarray(weights, dtype=float), band, rng, attempts, blocks)
-    splitter.split(np.arange(len(weights)), k)
+    splitter = _Splitter(
+        adj, np.asarray(weights, dtype=float), band, rng, attempts, blocks, trees=trees
+    )
+    splitter.split([(np.arange(len(weights)), k)])
+    return splitter.labels
+
+
+def split_parts(
+    adj: sparse.csr_matrix,
+    weights: np.ndarray,
+    parts: list[tuple[np.ndarray, int]],
+    *,
+    band: Band,
+    rng: np.random.Generator,
+    attempts: int = 20,
+    blocks: np.ndarray | None = None,
+    trees: int = 2,
+) -> np.ndarray:
+    """:func:`split_component` for many connected node sets at once: ``(nodes, k)`` each.
+
+    Returns a label for every node of the graph (0…; −1 for nodes in no part); labels
+    never span two parts.
+    """
+    splitter = _Splitter(
+        adj, np.asarray(weights, dtype=float), band, rng, attempts, blocks, trees=trees
+    )
+    splitter.split(parts)
     return splitter.labels
