@@ -251,9 +251,7 @@ class _Splitter:
                     ka[g], kb[g] = ba[idx], bb[idx]
                     improved[idx] = True
             if improved.any():
-                self._mark(
-                    side, order, size, np.flatnonzero(improved), cand_pid, pid, nodes, n_ids
-                )
+                self._mark(side, order, size, np.flatnonzero(improved), cand_pid, pid, nodes, n_ids)
         got = np.isfinite(best) | np.isfinite(bad_best)
         self.fallbacks += int((active & np.isinf(best) & got).sum())
         return side, ka, kb, got
