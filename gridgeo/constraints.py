@@ -30,6 +30,7 @@ __all__ = [
     "barrier_lines",
     "cut_barrier_edges",
     "dedicated_zones",
+    "join_pockets",
     "rural_flags",
     "zone_of",
 ]
@@ -195,6 +196,92 @@ def attach_orphans(
         int(orphan.sum() - (~done).sum()),
     )
     return labels
+
+
+def join_pockets(
+    labels: np.ndarray,
+    weights: np.ndarray,
+    full: sparse.csr_matrix,
+    cut: sparse.csr_matrix,
+    groups: np.ndarray,
+    *,
+    lower: float,
+    upper: float,
+    most: float,
+) -> np.ndarray:
+    """Give grids on slivers of land enclosed by barriers to a grid across the barrier.
+
+    A sliver inside a motorway interchange, or between a railway and a river, may hold a
+    handful of households: alone it would be a grid far below the band, yet no grid on
+    its side of the barriers can take it in. Such a grid — holding at most ``most``
+    (what one grid can take in beyond its target: ``upper − target``) and less than
+    ``lower``, with no neighbour of its group in ``cut`` (the adjacency without edges
+    across barriers) — joins the neighbouring grid of its group in ``full`` (with edges
+    across barriers) that ends nearest the band, when that brings the two together
+    nearer the band than apart. Lightest first. Heavier pieces of land stay grids of
+    their own (reported as constrained): a barrier is crossed for a sliver, never to
+    join two real neighbourhoods. Returns new labels (a joined grid takes its host's).
+    """
+    labels = np.asarray(labels).copy()
+    w = np.asarray(weights, dtype=float)
+    n_lab = int(labels.max()) + 1 if len(labels) else 0
+    load = np.bincount(labels, weights=w, minlength=n_lab)
+
+    def off(x):
+        return np.maximum(0.0, np.maximum(lower - x, x - upper))
+
+    def grid_edges(adj):
+        coo = sparse.triu(adj, k=1).tocoo()
+        a, b = labels[coo.row], labels[coo.col]
+        keep = (a != b) & (groups[coo.row] == groups[coo.col])
+        return a[keep], b[keep], coo.data[keep]
+
+    a, b, _ = grid_edges(cut)
+    boxed = np.ones(n_lab, dtype=bool)  # no neighbouring grid without crossing a barrier
+    boxed[a] = boxed[b] = False
+    light = np.flatnonzero(boxed & (load < lower) & (load <= most) & (np.bincount(labels, minlength=n_lab) > 0))
+    if not len(light):
+        return labels
+    a, b, length = grid_edges(full)
+    shared = sparse.coo_matrix(
+        (np.r_[length, length], (np.r_[a, b], np.r_[b, a])), shape=(n_lab, n_lab)
+    ).tocsr()
+    target = np.arange(n_lab)
+    joined = 0
+    for g in light[np.argsort(load[light], kind="stable")]:
+        row = slice(shared.indptr[g], shared.indptr[g + 1])
+        nb, lengths = shared.indices[row], shared.data[row]
+        if not len(nb):
+            continue
+        hosts = _root(target, nb)
+        mine = hosts != g  # a lighter pocket that joined this one is no host
+        if not mine.any():
+            continue
+        hosts, lengths = hosts[mine], lengths[mine]
+        after = off(load[hosts] + load[g])
+        gain = off(load[hosts]) + off(load[g]) - after
+        best = np.lexsort((-lengths, after))[0]
+        if gain[best] <= 1e-9:
+            continue
+        h = hosts[best]
+        target[g] = h
+        load[h] += load[g]
+        load[g] = 0
+        joined += 1
+    if joined:
+        labels = _root(target, labels)
+        log.info("%d grids on land enclosed by barriers joined a grid across the barrier", joined)
+    return labels
+
+
+def _root(target: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Follow ``target`` from ``x`` until it stops moving."""
+    x = np.asarray(x)
+    while True:
+        nxt = target[x]
+        if np.array_equal(nxt, x):
+            return x
+        x = nxt
 
 
 def dedicated_zones(

@@ -33,6 +33,7 @@ from .constraints import (
     barrier_lines,
     cut_barrier_edges,
     dedicated_zones,
+    join_pockets,
     rural_flags,
     zone_of,
 )
@@ -434,8 +435,18 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         blocks=ws.units.block,
         random_state=random_state,
     )
-    return attach_orphans(
+    labels = attach_orphans(
         labels, ws.weights, ws.full_adjacency, ws.adjacency, ws.groups, ws.units.community
+    )
+    return join_pockets(
+        labels,
+        ws.weights,
+        ws.full_adjacency,
+        ws.adjacency,
+        ws.groups,
+        lower=ws.band.lower,
+        upper=ws.band.upper,
+        most=ws.band.upper - ws.band.target,
     )
 
 
@@ -514,7 +525,12 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
         stuck = (comp_w > 0) & ((comp_w / k < band.lower - 1e-9) | (comp_w / k > band.upper + 1e-9))
         stuck_grid = np.zeros(len(grids), dtype=bool)
         np.logical_or.at(stuck_grid, unit_grid, stuck[comp])
-        grids["constrained"] = stuck_grid & ~grids["indivisible"].to_numpy()
+        weight = grids["weight"].to_numpy() if "weight" in grids else grids["households"].to_numpy()
+        off = (weight < band.lower - 1e-9) | (weight > band.upper + 1e-9)
+        grids["constrained"] = stuck_grid & off & ~grids["indivisible"].to_numpy()
+        # grids holding households on both sides of a barrier (a pocket joined across)
+        loaded = np.unique(np.c_[unit_grid, comp][ws.weights > 0], axis=0)
+        grids["across_barrier"] = np.bincount(loaded[:, 0], minlength=len(grids)) > 1
         units_gdf = gpd.GeoDataFrame(
             {
                 "block_id": units.block,

@@ -25,7 +25,7 @@ from shapely.geometry import LineString, box
 import gridgeo
 from gridgeo import datasets
 from gridgeo.cli import main
-from gridgeo.constraints import BARRIER_STREETS, DEDICATED_KINDS, dedicated_zones
+from gridgeo.constraints import BARRIER_STREETS, DEDICATED_KINDS, dedicated_zones, join_pockets
 from gridgeo.pipeline import prepare
 from tests.test_pipeline import assert_buildings_conserved, assert_tiles
 
@@ -268,8 +268,9 @@ def test_helsinki_barriers_invariants(helsinki_barriers):
     assert_buildings_conserved(plan, len(layers.buildings))
 
 
-def test_helsinki_grids_join_households_only_within_barriers(helsinki_barriers):
-    """Units of a grid that hold households are connected without crossing a barrier."""
+def test_helsinki_grids_join_households_across_barriers_only_for_pockets(helsinki_barriers):
+    """Units of a grid that hold households are connected without crossing a barrier,
+    but for whole slivers of land holding at most a grid's margin (``across_barrier``)."""
     _, ws, plan = helsinki_barriers
     units = plan.units
     assert len(units) == len(ws.units.geometry)
@@ -283,11 +284,32 @@ def test_helsinki_grids_join_households_only_within_barriers(helsinki_barriers):
     )
     _, comp = csgraph.connected_components(inner, directed=False)
     hh = units["households"].to_numpy()
+    # pieces of land between barriers (within groups), and their households
+    full_cut = sparse.triu(ws.adjacency, k=1).tocoo()
+    same_group = ws.groups[full_cut.row] == ws.groups[full_cut.col]
+    land = sparse.csr_matrix(
+        (np.ones(same_group.sum()), (full_cut.row[same_group], full_cut.col[same_group])),
+        shape=ws.adjacency.shape,
+    )
+    _, piece = csgraph.connected_components(land, directed=False)
+    piece_hh = np.bincount(piece, weights=hh)
+    across = plan.grids.set_index("grid_id")["across_barrier"]
     bad = []
     for gid, rows in units.groupby("grid_id").indices.items():
         rows = rows[hh[rows] > 0]
-        if len(np.unique(comp[rows])) > 1:
-            bad.append(gid)
+        parts = np.unique(comp[rows])
+        if len(parts) == 1:
+            assert not across[gid]
+            continue
+        # every part but the heaviest is a whole pocket lighter than a grid
+        weights = np.array([hh[rows][comp[rows] == c].sum() for c in parts])
+        for c, w in zip(parts, weights, strict=True):
+            if w == weights.max():
+                continue
+            p = np.unique(piece[rows][comp[rows] == c])
+            if len(p) != 1 or piece_hh[p[0]] != w or w > ws.band.upper - ws.band.target:
+                bad.append(gid)
+        assert across[gid]
     assert bad == [], f"grids joining households across a barrier: {bad}"
 
 
@@ -596,3 +618,35 @@ def test_cli_no_dedicated(tmp_path):
     assert summary["dedicated_grids"] == 0
     grids = gpd.read_file(tmp_path / "grids.gpkg", layer="grids")
     assert set(grids["grid_type"]) == {"basic"}
+
+
+# ------------------------------------------------------------------- slivers (pockets)
+
+
+def _chain(lengths):
+    n = len(lengths) + 1
+    i = np.arange(n - 1)
+    a = sparse.csr_matrix((np.asarray(lengths, float), (i, i + 1)), shape=(n, n))
+    return (a + a.T).tocsr()
+
+
+@pytest.mark.parametrize(("sliver", "joined"), [(5, True), (30, True), (31, False)])
+def test_slivers_between_barriers_join_the_grid_across(sliver, joined):
+    # five units in a row; barriers on both sides of unit 2 (a sliver grid of its own)
+    labels = np.array([0, 0, 1, 2, 2])
+    weights = np.array([150, 150, sliver, 140, 150], dtype=float)
+    full = _chain([1.0, 1.0, 2.0, 1.0])
+    cut = _chain([1.0, 0.0, 0.0, 1.0])
+    cut.eliminate_zeros()
+    out = join_pockets(
+        labels, weights, full, cut, np.zeros(5, dtype=int), lower=270, upper=330, most=30
+    )
+    if joined:  # into grid 2: its boundary with the sliver is the longer one
+        assert out.tolist() == [0, 0, 2, 2, 2]
+    else:
+        assert out.tolist() == labels.tolist()
+    # never across groups (communities)
+    out = join_pockets(
+        labels, weights, full, cut, np.array([0, 0, 1, 2, 2]), lower=270, upper=330, most=30
+    )
+    assert out.tolist() == labels.tolist()
