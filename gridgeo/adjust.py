@@ -284,7 +284,7 @@ def rebalance(
     barriers : GeoDataFrame, optional
         Hard barriers no redrawn grid may cross (railways, rivers, water: the
         ``barriers`` layer of :func:`gridgeo.read_osm`), as in :func:`gridgeo.partition`.
-    barrier_streets : set of str, default {"motorway"}
+    barrier_streets : set of str, default none
         Street classes no redrawn grid may cross either.
     households_column : str, optional
         Column of ``buildings`` with households; default: estimated from footprints

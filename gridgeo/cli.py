@@ -127,8 +127,8 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--barrier-streets",
         metavar="CLASSES",
-        default="motorway",
-        help="street classes no grid crosses, comma-separated, '' for none (default: motorway)",
+        default="",
+        help="street classes no grid crosses, comma-separated, e.g. motorway (default: none)",
     )
     r.add_argument(
         "--dedicated",

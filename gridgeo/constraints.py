@@ -1,7 +1,8 @@
 """Planning rules beyond the street blocks: hard barriers, dedicated grids, the rural rule.
 
-- **Hard barriers** (railways, rivers and water, chosen street classes such as
-  motorways): they cut blocks, and no grid joins units across them.
+- **Hard barriers** (railways, rivers and water, and street classes the planner
+  chooses, such as motorways): they cut blocks, and no grid joins units across them
+  (slivers of land between barriers too light for a grid excepted: :func:`join_pockets`).
 - **Dedicated grids** (专属网格): campuses, hospitals, schools, industrial parks, parks —
   each zone becomes one grid of its own, whatever its households.
 - **Rural rule**: a rural community (an attribute, or a statistical urban–rural code
@@ -37,9 +38,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Street classes that no grid crosses by default: expressways cut neighbourhoods apart
-#: (trunk roads are often urban arterials with crossings; add them when they divide).
-BARRIER_STREETS = frozenset({"motorway"})
+#: Street classes that no grid crosses by default: none. Every street bounds blocks and
+#: cuts along streets are preferred, but urban expressways (tagged motorway in OSM) are
+#: mostly elevated with roads and crossings beneath, so a grid may take in land on both
+#: sides when balance needs it. Give ``barrier_streets={"motorway"}`` (or trunk…) where
+#: they do cut neighbourhoods apart.
+BARRIER_STREETS: frozenset[str] = frozenset()
 
 #: OSM railway/waterway values that are not barriers although tagged so.
 NOT_BARRIERS = frozenset({"tram", "funicular", "miniature", "stream", "ditch", "drain"})

@@ -150,8 +150,8 @@ def prepare(
         Hard barriers: lines or polygons (railways, rivers, water; the ``barriers``
         layer of :func:`gridgeo.read_osm`) that cut blocks and that no grid crosses.
         Features with a true ``tunnel`` column are ignored.
-    barrier_streets : set of str, default {"motorway"}
-        Street classes that no grid crosses either (an empty set for none).
+    barrier_streets : set of str, default none
+        Street classes that no grid crosses either, e.g. ``{"motorway"}``.
     dedicated : GeoDataFrame, optional
         Zones that become grids of their own whatever their households (专属网格):
         the ``landuse`` layer of :func:`gridgeo.read_osm` (filtered by
