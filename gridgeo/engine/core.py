@@ -7,7 +7,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._errors import InputError
-from .refine import rebalance, recombine, smooth
+from .refine import off_band, rebalance, recombine, smooth
 from .tree import Band, check_graph, split_parts
 
 __all__ = ["partition_graph"]
@@ -100,6 +100,22 @@ def partition_graph(
     if refine:
         labels = recombine(labels, weights, adj, band=band, rng=rng, blocks=blocks)
         labels = rebalance(labels, weights, adj, band=band)
+        # the few parts still far out of band (more than half the band's width beyond
+        # it, e.g. beyond ±25 % for ±10 %): redraw them with wider neighbourhoods
+        far = 1.5 * (band.upper - band.target)
+        if (off_band(np.bincount(labels, weights=weights), band) > far).any():
+            labels = recombine(
+                labels,
+                weights,
+                adj,
+                band=band,
+                rng=rng,
+                blocks=blocks,
+                max_rings=6,
+                attempts=40,
+                beyond=far,
+            )
+            labels = rebalance(labels, weights, adj, band=band)
         labels = smooth(labels, weights, adj, blocks, band=band)
     # renumber by first occurrence: stable, readable ids
     _, first = np.unique(labels, return_index=True)

@@ -48,6 +48,7 @@ def recombine(
     rounds: int = 3,
     max_rings: int = 3,
     blocks: np.ndarray | None = None,
+    beyond: float = 0.0,
 ) -> np.ndarray:
     """Redraw each out-of-band part together with its neighbouring parts.
 
@@ -65,9 +66,11 @@ def recombine(
         Passes over the parts still out of band.
     max_rings : int, default 3
         The region grows by rings of neighbouring parts (at most this many) until its
-        weight can be divided into parts inside the band.
+        weight can be divided into parts inside the band and redrawing it helps.
     blocks : ndarray, optional
         Block of each node: cuts along streets are preferred when redrawing.
+    beyond : float, default 0
+        Only parts further than this from the band are redrawn.
 
     Returns
     -------
@@ -86,54 +89,59 @@ def recombine(
         starts = np.searchsorted(labels[order], np.arange(next_id + 1))
         members = {g: order[starts[g] : starts[g + 1]] for g in range(next_id)}
         touched: set[int] = set()
+        # parts holding a node heavier than the band are left as they are
+        top = np.zeros(next_id)
+        np.maximum.at(top, labels, w)
+        heavy = set(np.flatnonzero(top > band.upper).tolist())
         improved = 0
         for g in np.argsort(-off, kind="stable"):
             g = int(g)
-            if off[g] <= 1e-9:
+            if off[g] <= beyond + 1e-9:
                 break
             if g in touched or len(members[g]) == 0:
                 continue
-            # grow the region ring by ring until its weight divides into parts in band
+            if g in heavy:  # one node alone is over the band: nothing to redraw
+                continue
+            # grow the region ring by ring; redraw it whenever its weight divides into
+            # parts in band, and keep growing while the redrawing does not help
             region = [g]
             for _ring in range(max_rings):
                 nodes = np.concatenate([members[h] for h in region])
                 nb = np.unique(labels[adj[nodes].indices])
                 grown = region + [
-                    int(h) for h in nb if int(h) not in region and int(h) not in touched
+                    int(h)
+                    for h in nb
+                    if int(h) not in region and int(h) not in touched and int(h) not in heavy
                 ]
                 if len(grown) == len(region):
                     break
                 region = grown
-                total = float(W[region].sum())
-                if _divisible(total, band):
-                    break
-            if len(region) == 1:
-                continue
-            nodes = np.concatenate([members[h] for h in region])
-            before = float(off[region].sum())
-            total = w[nodes].sum()
-            k = band.parts_for(total)
-            sub = adj[nodes][:, nodes].tocsr()
-            local = split_component(
-                sub,
-                w[nodes],
-                k,
-                band=band,
-                rng=rng,
-                attempts=attempts,
-                blocks=None if blocks is None else blocks[nodes],
-            )
-            new_w = np.bincount(local, weights=w[nodes])
-            after = float(off_band(new_w, band).sum())
-            if after >= before - 1e-9:
-                continue
-            ids = region[: local.max() + 1]
-            ids += list(range(next_id, next_id + local.max() + 1 - len(ids)))
-            next_id = max(next_id, ids[-1] + 1)
-            labels[nodes] = np.asarray(ids)[local]
-            touched.update(region)
-            touched.update(ids)
-            improved += 1
+                if not _divisible(float(W[region].sum()), band):
+                    continue
+                nodes = np.concatenate([members[h] for h in region])
+                before = float(off[region].sum())
+                k = band.parts_for(w[nodes].sum())
+                sub = adj[nodes][:, nodes].tocsr()
+                local = split_component(
+                    sub,
+                    w[nodes],
+                    k,
+                    band=band,
+                    rng=rng,
+                    attempts=attempts,
+                    blocks=None if blocks is None else blocks[nodes],
+                )
+                new_w = np.bincount(local, weights=w[nodes])
+                if float(off_band(new_w, band).sum()) >= before - 1e-9:
+                    continue
+                ids = region[: local.max() + 1]
+                ids += list(range(next_id, next_id + local.max() + 1 - len(ids)))
+                next_id = max(next_id, ids[-1] + 1)
+                labels[nodes] = np.asarray(ids)[local]
+                touched.update(region)
+                touched.update(ids)
+                improved += 1
+                break
         log.debug("recombine: %d regions redrawn", improved)
         if improved == 0:
             break
