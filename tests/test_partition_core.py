@@ -367,3 +367,14 @@ def test_band_parts_for_examples():
     assert band.parts_for(540) == 2
     assert band.parts_for(3000) == 10
     assert band.parts_for(400) == 1  # 400 fits no count: the nearest, 1
+
+
+def test_rebalance_exchanges_lumps_when_no_single_move_helps():
+    # a 2 × 2 grid of towers: parts {0, 1} = 340 and {2, 3} = 280 for a band of 270–330;
+    # moving any one tower makes things worse, exchanging towers 1 and 2 fixes both
+    adj = sparse.csr_matrix(
+        (np.ones(8), ([0, 1, 0, 2, 1, 3, 2, 3], [1, 0, 2, 0, 3, 1, 3, 2])), shape=(4, 4)
+    )
+    w = np.array([200.0, 140.0, 130.0, 150.0])
+    out = gridgeo.engine.rebalance(np.array([0, 0, 1, 1]), w, adj, band=Band.around(300, 0.1))
+    assert out[0] == out[2] != out[1] == out[3]  # {0, 2} = 330 and {1, 3} = 290

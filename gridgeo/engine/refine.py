@@ -254,10 +254,60 @@ def rebalance(
                     moved += 1
                     progress = True
                     break
+        if not progress:  # no single move helps: exchange two units across a boundary
+            progress = _swap(bad, labels, w, W, members, nbrs, off)
+            moved += progress
         if not progress:
             break
     log.debug("rebalance: %d moves", moved)
     return labels
+
+
+def _connected(members: set[int], nbrs: list[np.ndarray]) -> bool:
+    """Whether ``members`` is connected (and not empty)."""
+    return bool(members) and _connected_without(members | {-1}, -1, nbrs)
+
+
+def _swap(bad, labels, w, W, members, nbrs, off) -> bool:
+    """Make the best exchange of a unit of an out-of-band part with one of a neighbour.
+
+    Where households come in large lumps (towers), no single move may bring a part into
+    the band while an exchange — a tower for a smaller one — does. Candidates are pairs
+    of units on both sides of the boundary of an out-of-band part and a neighbour; the
+    exchange that most reduces the two parts' distance from the band and keeps both
+    connected is made. Returns whether one was.
+    """
+    cands = []
+    for g in bad:
+        if off(W[g]) <= 1e-9:
+            continue
+        facing: dict[int, tuple[set[int], set[int]]] = {}
+        for u in members[g]:
+            for v in nbrs[u]:
+                h = int(labels[v])
+                if h != g:
+                    mine, theirs = facing.setdefault(h, (set(), set()))
+                    mine.add(u)
+                    theirs.add(int(v))
+        for h, (mine, theirs) in facing.items():
+            for u in mine:
+                for v in theirs:
+                    d = w[u] - w[v]
+                    gain = off(W[g]) + off(W[h]) - off(W[g] - d) - off(W[h] + d)
+                    if gain > 1e-9:
+                        cands.append((gain, -u, -v, g, h))
+    for _gain, mu, mv, g, h in sorted(cands, reverse=True):
+        u, v = -mu, -mv
+        new_g = (members[g] - {u}) | {v}
+        new_h = (members[h] - {v}) | {u}
+        if _connected(new_g, nbrs) and _connected(new_h, nbrs):
+            members[g], members[h] = new_g, new_h
+            labels[u], labels[v] = h, g
+            d = w[u] - w[v]
+            W[g] -= d
+            W[h] += d
+            return True
+    return False
 
 
 def smooth(
