@@ -408,11 +408,10 @@ def split_component(
     shortest (the adjacency values are the shared lengths); with ``blocks`` (block of
     each node), boundary inside a block counts double, so cuts follow streets.
     """
-    splitter = _Splitter(
-        adj, np.asarray(weights, dtype=float), band, rng, attempts, blocks, trees=trees
+    whole = [(np.arange(len(weights)), k)]
+    return split_parts(
+        adj, weights, whole, band=band, rng=rng, attempts=attempts, blocks=blocks, trees=trees
     )
-    splitter.split([(np.arange(len(weights)), k)])
-    return splitter.labels
 
 
 def split_parts(
