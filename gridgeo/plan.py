@@ -105,7 +105,8 @@ def dissolve_units(geometry: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray
     grids where that fails, after snapping vertices together and onto edges within
     ``_SNAP`` (shared edges whose vertices differ by noise, or that meet a neighbour's
     edge mid-way). A grid whose rings still do not make one valid polygon within 1 cm²
-    of the units' area goes through the GEOS ladder of :func:`_union`.
+    of the units' area goes through the GEOS ladder of :func:`_union`. Polygons built
+    from edges carry no precision grid (a GEOS union keeps its first unit's, if any).
     """
     labels = np.asarray(labels)
     geometry = np.asarray(geometry, dtype=object)
@@ -165,13 +166,15 @@ def _coverage_dissolve(geometry: np.ndarray, group: np.ndarray, n_groups: int) -
     frm = np.where(flip, edges.vertex[:, 1], edges.vertex[:, 0])
     to = np.where(flip, edges.vertex[:, 0], edges.vertex[:, 1])
     target = np.bincount(group, weights=shapely.area(geometry), minlength=n_groups)
-    keep, bad = _cancel(frm, to, grp, n_groups)
+    keep, bad, outer = _cancel(frm, to, grp, n_groups)
     done = _assemble(edges.points, frm[keep], to[keep], grp[keep], bad, target, out)
     retry = ~done & (np.bincount(group, minlength=n_groups) > 0)
     if retry.any():
         sel = keep & retry[grp]
-        points, frm, to, grp = _node(edges.points, frm[sel], to[sel], grp[sel], edges.owner[sel])
-        keep, bad = _cancel(frm, to, grp, n_groups)
+        points, frm, to, grp = _node(
+            edges.points, frm[sel], to[sel], grp[sel], edges.owner[sel], ~outer[sel]
+        )
+        keep, bad, _ = _cancel(frm, to, grp, n_groups)
         _assemble(points, frm[keep], to[keep], grp[keep], bad | ~retry, target, out)
     return out
 
@@ -187,7 +190,7 @@ def _ring_area(a: np.ndarray, b: np.ndarray, ring: np.ndarray) -> np.ndarray:
 
 def _cancel(
     frm: np.ndarray, to: np.ndarray, grp: np.ndarray, n_groups: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drop the edges two units of a group share (run both ways between the same points).
 
     Returns
@@ -196,17 +199,21 @@ def _cancel(
         Edges left (the group's outline, if its units form a coverage).
     bad : ndarray of bool
         Groups with an edge found more than twice or twice the same way (overlaps).
+    outer : ndarray of bool
+        Edges also found in another group (outline shared with a neighbouring group).
     """
-    n_pts = int(max(frm.max(), to.max())) + 1 if len(frm) else 1
+    m = len(frm)
+    n_pts = int(max(frm.max(), to.max())) + 1 if m else 1
     key = np.minimum(frm, to) * n_pts + np.maximum(frm, to)
     if n_groups * float(n_pts) ** 2 < 2.0**62:
-        order = np.argsort(grp.astype(np.int64) * (n_pts * n_pts) + key)
+        order = np.argsort(key * n_groups + grp)
     else:
-        order = np.lexsort((key, grp))
+        order = np.lexsort((grp, key))
     k, g = key[order], grp[order]
-    starts = np.flatnonzero(np.r_[True, (k[1:] != k[:-1]) | (g[1:] != g[:-1])])
-    size = np.diff(np.r_[starts, len(order)])
-    keep = np.ones(len(frm), dtype=bool)
+    same_key = k[1:] == k[:-1]
+    starts = np.flatnonzero(np.r_[True, ~same_key | (g[1:] != g[:-1])])
+    size = np.diff(np.r_[starts, m])
+    keep = np.ones(m, dtype=bool)
     bad = np.zeros(n_groups, dtype=bool)
     two = starts[size == 2]
     i, j = order[two], order[two + 1]
@@ -214,7 +221,13 @@ def _cancel(
     keep[i[opposite]] = keep[j[opposite]] = False
     bad[grp[i[~opposite]]] = True
     bad[g[starts[size > 2]]] = True
-    return keep, bad
+    # runs of one edge key spanning several groups (sorted by group within the run)
+    key_start = np.flatnonzero(np.r_[True, ~same_key])
+    key_end = np.r_[key_start[1:], m] - 1
+    spans = g[key_start] != g[key_end]
+    outer = np.zeros(m, dtype=bool)
+    outer[order] = np.repeat(spans, key_end - key_start + 1)
+    return keep, bad, outer
 
 
 def _assemble(
@@ -285,7 +298,8 @@ def _assemble(
     use = np.flatnonzero(fine[grp])
     if not len(use):
         return done
-    order = use[np.lexsort((-rest[use], cycle[use], area[cycle[use]] < 0, grp[use]))]
+    # shell first; rings walked backwards: shells clockwise, holes anticlockwise, as GEOS
+    order = use[np.lexsort((rest[use], cycle[use], area[cycle[use]] < 0, grp[use]))]
     c = cycle[order]
     new_ring = np.r_[True, c[1:] != c[:-1]]
     rings = shapely.linearrings(points[frm[order]], indices=np.cumsum(new_ring) - 1)
@@ -306,13 +320,14 @@ def _node(
     to: np.ndarray,
     grp: np.ndarray,
     owner: np.ndarray,
+    search: np.ndarray,
     tol: float = _SNAP,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Snap the edges of each group's units onto each other where they run together.
 
-    Of two edges of different units of a group running within ``tol`` of each other, an
-    end point of one within ``tol`` of an end point of the other is merged with it, and
-    one lying along the other edge is inserted into it as a vertex.
+    Of two edges (among ``search``) of different units of a group running within ``tol``
+    of each other, an end point of one within ``tol`` of an end point of the other is
+    merged with it, and one lying along the other edge is inserted into it as a vertex.
 
     Returns
     -------
@@ -321,8 +336,9 @@ def _node(
     """
     a, b = points[frm], points[to]
     length = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
-    s, t = _near_collinear(a, b, length, owner, tol=tol, group=grp)
-    s, t = np.r_[s, t], np.r_[t, s]
+    look = np.flatnonzero(search)
+    s, t = _near_collinear(a[look], b[look], length[look], owner[look], tol=tol, group=grp[look])
+    s, t = look[np.r_[s, t]], look[np.r_[t, s]]
     # each end point q of edge t, seen from edge s
     s, q = np.r_[s, s], np.r_[frm[t], to[t]]
     ux, uy = (b[s, 0] - a[s, 0]) / length[s], (b[s, 1] - a[s, 1]) / length[s]
@@ -333,23 +349,33 @@ def _node(
     at_end = near & (np.hypot(points[q, 0] - b[s, 0], points[q, 1] - b[s, 1]) <= tol)
     inside = near & ~at_start & ~at_end & (along > 0) & (along < length[s])
     # merge points: connected components of "within tol" links
-    n_pts = len(points)
-    x = np.r_[q[at_start], q[at_end]]
-    y = np.r_[frm[s[at_start]], to[s[at_end]]]
-    graph = sparse.csr_matrix((np.ones(len(x)), (x, y)), shape=(n_pts, n_pts))
-    _, comp = csgraph.connected_components(graph, directed=False)
-    first = np.full(comp.max() + 1, n_pts)
-    np.minimum.at(first, comp, np.arange(n_pts))
-    rep = first[comp]
+    rep = np.arange(len(points))
+    link = np.r_[q[at_start], q[at_end]], np.r_[frm[s[at_start]], to[s[at_end]]]
+    linked, node = np.unique(np.r_[link[0], link[1]], return_inverse=True)
+    if len(linked):
+        half = len(link[0])
+        graph = sparse.coo_matrix(
+            (np.ones(half), (node[:half], node[half:])), shape=(len(linked), len(linked))
+        )
+        _, comp = csgraph.connected_components(graph, directed=False)
+        first = np.full(comp.max() + 1, len(linked))
+        np.minimum.at(first, comp, np.arange(len(linked)))
+        rep[linked] = linked[first[comp]]
     # split edges at the points inserted into them
-    m = len(frm)
-    edge = np.r_[np.arange(m), np.arange(m), s[inside]]
-    param = np.r_[np.zeros(m), length, along[inside]]
-    point = rep[np.r_[frm, to, q[inside]]]
+    frm, to = rep[frm], rep[to]
+    split = np.zeros(len(frm), dtype=bool)
+    split[s[inside]] = True
+    whole = np.flatnonzero(~split)
+    cut = np.flatnonzero(split)
+    edge = np.r_[cut, cut, s[inside]]
+    param = np.r_[np.zeros(len(cut)), length[cut], along[inside]]
+    point = np.r_[frm[cut], to[cut], rep[q[inside]]]
     order = np.lexsort((param, edge))
     edge, point = edge[order], point[order]
     cont = np.flatnonzero(edge[1:] == edge[:-1])
-    new_frm, new_to, new_edge = point[cont], point[cont + 1], edge[cont]
+    new_frm = np.r_[frm[whole], point[cont]]
+    new_to = np.r_[to[whole], point[cont + 1]]
+    new_edge = np.r_[whole, edge[cont]]
     real = new_frm != new_to
     return points, new_frm[real], new_to[real], grp[new_edge[real]]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -209,33 +210,508 @@ def _lattice(block, households: int, piece_size: float):
     n = max(2, math.ceil(households / max(piece_size, 1)))
     xmin, ymin, xmax, ymax = block.bounds
     side = math.sqrt(block.area / n)
-    xs = np.arange(xmin, xmax, side)
-    ys = np.arange(ymin, ymax, side)
-    gx, gy = np.meshgrid(xs, ys)
-    boxes = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + side, gy.ravel() + side)
+    # cell edges from one array, so that neighbouring cells share their edges exactly
+    # (x + side differs from the next x of an arange by rounding: cells would then
+    # overlap or gap by 1e-10 m and not count as neighbours)
+    xs = xmin + side * np.arange(math.ceil((xmax - xmin) / side) + 1)
+    ys = ymin + side * np.arange(math.ceil((ymax - ymin) / side) + 1)
+    x0, y0 = np.meshgrid(xs[:-1], ys[:-1])
+    x1, y1 = np.meshgrid(xs[1:], ys[1:])
+    boxes = shapely.box(x0.ravel(), y0.ravel(), x1.ravel(), y1.ravel())
     cells = shapely.get_parts(shapely.intersection(boxes, block))
     cells = cells[(shapely.get_type_id(cells) == 3) & (shapely.area(cells) > 0)]
     hh = largest_remainder(shapely.area(cells), households)
     return cells, hh
 
 
+#: Boundaries of two units that run within this distance (m) of each other along a
+#: stretch without sharing vertices there: GEOS may or may not count that stretch as
+#: shared (it snaps only when exact noding fails), so such pairs are measured by GEOS.
+_NEAR = 1e-4
+#: Width (radians) of the direction classes near-collinear edges are sorted into.
+_ANGLE_BIN = 1e-4
+#: Distance (m) under which a point lies on a line beyond doubt, for the snap-rounding
+#: emulation (rounding noise of computed vertices is about 1e-10 m).
+_ON_LINE = 1e-7
+
+
 def adjacency(geometry: np.ndarray, *, min_shared: float = 0.01) -> sparse.csr_matrix:
     """Rook adjacency: units sharing a boundary longer than ``min_shared`` metres.
 
-    The matrix holds the shared length in metres.
+    The matrix holds the shared length in metres: the length of
+    ``intersection(boundary(a), boundary(b))`` (``a`` the unit of lower index) as GEOS
+    measures it, for units whose polygons intersect.
+
+    Parameters
+    ----------
+    geometry : ndarray of Polygons
+        Units (MultiPolygons are taken part by part; other geometries share nothing).
+    min_shared : float, default 0.01
+        Pairs sharing this length or less are not adjacent.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Symmetric ``(n, n)`` matrix of shared lengths.
+
+    Notes
+    -----
+    Edges are matched rather than overlaid: an edge (pair of vertices) found in exactly
+    two units counts its length for that pair. Pairs whose boundaries also run along
+    each other through different vertices (a lattice cell cut from a block, against the
+    block across the street) depend on how GEOS overlays them. When the first unit
+    carries a fixed precision grid (blocks keep the one :func:`shapely.set_precision`
+    gave them), GEOS snap-rounds the pair to that grid, which merges such stretches; this
+    is reproduced here by rounding their end points to the grid, and left to GEOS where
+    a vertex lies near the other boundary without lying on it. Otherwise GEOS counts
+    such a stretch only when its exact noding fails and it falls back to snapping, which
+    only GEOS can tell: those pairs are measured by GEOS, pair by pair, as before.
     """
+    geometry = np.asarray(geometry, dtype=object)
     n = len(geometry)
-    tree = shapely.STRtree(geometry)
-    i, j = tree.query(geometry, predicate="intersects")
-    upper = i < j
-    i, j = i[upper], j[upper]
-    shared = shapely.length(
-        shapely.intersection(shapely.boundary(geometry[i]), shapely.boundary(geometry[j]))
+    edges = _edges(geometry)
+    a, b, owner = edges.a, edges.b, edges.owner
+    grid = shapely.get_precision(geometry) if n else np.zeros(0)
+    length = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
+    e, f = _first_unit_first(owner, *_identical_edges(edges.vertex, owner))
+    loose = np.ones(len(owner), dtype=bool)
+    loose[e] = loose[f] = False
+    # edges of two units running along each other through different vertices
+    rest = np.flatnonzero(loose)
+    s, t = _near_collinear(a[rest], b[rest], length[rest], owner[rest])
+    s, t = _first_unit_first(owner, rest[s], rest[t])
+    # pairs a snap rounding may join where neither of the above tells
+    touchy = _snap_contacts(edges, length, grid)
+    pairs, inv = np.unique(
+        np.r_[_pair_code(owner[e], owner[f], n), _pair_code(owner[s], owner[t], n), touchy],
+        return_inverse=True,
     )
+    by_edge, by_near = inv[: len(e)], inv[len(e) : len(e) + len(s)]
+    m = len(pairs)
+    # length over shared edges, plus the stretches snap rounding merges
+    shared = np.bincount(by_edge, weights=_on_grid_length(a[e], b[e], grid[owner[e]]), minlength=m)
+    along, doubt = _snapped_overlap(edges, length, s, t, grid[owner[s]])
+    shared += np.bincount(by_near, weights=along, minlength=m)
+    doubt = np.bincount(by_near, weights=doubt, minlength=m) > 0
+    doubt[inv[len(e) + len(s) :]] = True
+    doubt |= (
+        np.bincount(by_edge, weights=_snap_doubt(edges, length, e, f, grid[owner[e]]), minlength=m)
+        > 0
+    )
+    # pairs on no grid with such stretches, or in doubt: measured by GEOS
+    snapped = grid[pairs // n] > 0
+    geos = (~snapped & (np.bincount(by_near, minlength=m) > 0)) | (snapped & doubt)
+    shared[geos] = _geos_shared(geometry, pairs[geos] // n, pairs[geos] % n)
+    # GEOS measured only units whose polygons intersect; snap rounding reaches further
+    check = np.flatnonzero(snapped & (np.bincount(by_edge, minlength=m) == 0) & (shared > 0))
+    apart = ~shapely.intersects(geometry[pairs[check] // n], geometry[pairs[check] % n])
+    shared[check[apart]] = 0.0
     keep = shared > min_shared
-    i, j, shared = i[keep], j[keep], shared[keep]
-    data = np.r_[shared, shared]
-    return sparse.csr_matrix((data, (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+    i, j, shared = pairs[keep] // n, pairs[keep] % n, shared[keep]
+    log.debug(
+        "adjacency: %d candidate pairs, %d measured by GEOS, %d adjacent",
+        m,
+        int(geos.sum()),
+        int(keep.sum()),
+    )
+    return sparse.csr_matrix((np.r_[shared, shared], (np.r_[i, j], np.r_[j, i])), shape=(n, n))
+
+
+def _first_unit_first(
+    owner: np.ndarray, s: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Order each pair of edges so that the first belongs to the unit of lower index."""
+    swap = owner[s] > owner[t]
+    return np.where(swap, t, s), np.where(swap, s, t)
+
+
+def _on_grid(xy: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Points rounded as GEOS rounds them to a fixed precision grid (none where grid is 0)."""
+    scale = np.where(grid > 0, 1.0 / np.where(grid > 0, grid, 1.0), 0.0)
+    whole = np.round(scale)
+    scale = np.where(np.abs(scale - whole) < 1e-8 * scale, whole, scale)[:, None]
+    rounded = np.floor(xy * scale + 0.5) / np.where(scale > 0, scale, 1.0)
+    return np.where(scale > 0, rounded, xy)
+
+
+def _on_grid_length(a: np.ndarray, b: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Length of edges ``a``-``b`` with their end points rounded to ``grid`` (per edge)."""
+    d = _on_grid(b, grid) - _on_grid(a, grid)
+    return np.hypot(d[:, 0], d[:, 1])
+
+
+def _snapped_overlap(
+    edges: _Edges, length: np.ndarray, s: np.ndarray, t: np.ndarray, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shared length of edge pairs as GEOS finds it when it snap-rounds them to ``grid``.
+
+    Edge ``s`` (of the first unit) and edge ``t`` run along each other; snap rounding
+    moves their end points to the grid and bends each edge through the end points of the
+    other that lie on it, so they share the overlap of their rounded extents. That holds
+    when every end point near the other edge lies on its line beyond doubt (within
+    ``_ON_LINE``, not on the edge of a grid cell), and no edge next to them comes near
+    it without lying on it; otherwise the pair is in doubt.
+
+    Returns
+    -------
+    along : ndarray
+        Shared length of each pair (0 where ``grid`` is 0).
+    doubt : ndarray of bool
+        Pairs to leave to GEOS.
+    """
+    a, b = edges.a, edges.b
+    on = grid > 0
+    if not on.any():
+        return np.zeros(len(s)), np.zeros(len(s), dtype=bool)
+    reach = 2 * grid  # a vertex this close to an edge may be snapped onto it
+    # rounded extents, measured along the rounded edge s
+    sa, sb = _on_grid(a[s], grid), _on_grid(b[s], grid)
+    ta, tb = _on_grid(a[t], grid), _on_grid(b[t], grid)
+    along = np.minimum(_extent_overlap(sa, sb, ta, tb), _extent_overlap(ta, tb, sa, sb))
+    # every end point near the other edge lies on it beyond doubt
+    doubt = np.zeros(len(s), dtype=bool)
+    for e, f in ((s, t), (t, s)):
+        for q in (a[f], b[f]):
+            dist, inside = _near_point(a[e], b[e], length[e], q, reach)
+            cell = np.abs(q - _on_grid(q, grid)).max(axis=1)
+            doubt |= inside & ((dist > _ON_LINE) | (cell > grid / 2 - _ON_LINE))
+    doubt |= _snap_doubt(edges, length, s, t, grid)
+    return np.where(on, along, 0.0), doubt & on
+
+
+def _snap_doubt(
+    edges: _Edges, length: np.ndarray, e: np.ndarray, f: np.ndarray, grid: np.ndarray
+) -> np.ndarray:
+    """Whether snap rounding to ``grid`` may merge more than edges ``e`` and ``f`` share.
+
+    It may when an edge next to one of them ends within reach of the grid (two cells) of
+    the other or of an edge next to it, without lying on its line beyond doubt (or being
+    too short for :func:`_near_collinear` to have found it), unless it ends on one of its
+    vertices.
+    """
+    on = np.flatnonzero(grid > 0)
+    doubt = np.zeros(len(e), dtype=bool)
+    if not len(on):
+        return doubt
+    e, f, reach = e[on], f[on], 2 * grid[on]
+    a, b, vertex = edges.a, edges.b, edges.vertex
+    prev, nxt = _ring_neighbours(edges.ring)
+    short = 4 * _ON_LINE / _ANGLE_BIN  # shorter edges may escape _near_collinear
+    found = np.zeros(len(e), dtype=bool)
+    for x, y in ((e, f), (f, e)):
+        for g, end in ((prev[y], 0), (nxt[y], 1)):
+            q, qid = (a[g], vertex[g, 0]) if end == 0 else (b[g], vertex[g, 1])
+            for h in (x, prev[x], nxt[x]):
+                dist, inside = _near_point(a[h], b[h], length[h], q, reach)
+                vertex_of_h = (qid == vertex[h, 0]) | (qid == vertex[h, 1])
+                found |= inside & ~vertex_of_h & ((dist > _ON_LINE) | (length[g] < short))
+    doubt[on] = found
+    return doubt
+
+
+def _snap_contacts(edges: _Edges, length: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Pairs of units that snap rounding may join in ways edge matching cannot tell.
+
+    For each unit on a precision grid, the vertices of other units within reach (two
+    grid cells) of its edges are found; a vertex that is neither one of the edge's
+    vertices nor on its line beyond doubt (within ``_ON_LINE``, away from its ends and
+    from the edge of a grid cell) puts the pair in doubt when the unit of lower index
+    has a grid (GEOS overlays on that unit's grid).
+
+    Returns
+    -------
+    ndarray of int64
+        Pair codes (see :func:`_pair_code`) of the pairs in doubt.
+    """
+    n = len(grid)
+    fixed = np.flatnonzero(grid[edges.owner] > 0)
+    if not len(fixed):
+        return np.zeros(0, dtype=np.int64)
+    a, b, vertex, owner = edges.a, edges.b, edges.vertex, edges.owner
+    reach = 2 * grid[owner[fixed]]
+    low, high = np.minimum(a[fixed], b[fixed]), np.maximum(a[fixed], b[fixed])
+    tree = shapely.STRtree(
+        shapely.box(low[:, 0] - reach, low[:, 1] - reach, high[:, 0] + reach, high[:, 1] + reach)
+    )
+    point, hit = tree.query(shapely.points(edges.points))
+    e = fixed[hit]
+    other = (vertex[e, 0] != point) & (vertex[e, 1] != point)
+    point, e = point[other], e[other]
+    q = edges.points[point]
+    cell = grid[owner[e]]
+    dist, near = _near_point(a[e], b[e], length[e], q, 2 * cell)
+    ux, uy = (b[e, 0] - a[e, 0]) / length[e], (b[e, 1] - a[e, 1]) / length[e]
+    along = (q[:, 0] - a[e, 0]) * ux + (q[:, 1] - a[e, 1]) * uy
+    margin = cell / 2 - np.abs(q - _on_grid(q, cell)).max(axis=1)
+    clean = (dist <= _ON_LINE) & (along > 2 * cell) & (along < length[e] - 2 * cell)
+    clean &= margin > _ON_LINE
+    point, e = point[near & ~clean], e[near & ~clean]
+    # the units of each such point (other than the edge's), pair by pair
+    unit_point = _distinct(vertex[:, 0] * n + owner)
+    first = np.searchsorted(unit_point, point * n)
+    count = np.searchsorted(unit_point, point * n + n) - first
+    k = (
+        np.repeat(first, count)
+        + np.arange(count.sum())
+        - np.repeat(np.cumsum(count) - count, count)
+    )
+    unit, e = unit_point[k] % n, np.repeat(e, count)
+    code = _pair_code(unit, owner[e], n)
+    keep = (unit != owner[e]) & (grid[np.minimum(unit, owner[e])] > 0)
+    return _distinct(code[keep])
+
+
+def _extent_overlap(pa: np.ndarray, pb: np.ndarray, qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
+    """Length of the part of edge ``q`` projected onto edge ``p`` that lies within ``p``."""
+    d = pb - pa
+    size = np.hypot(d[:, 0], d[:, 1])
+    safe = np.where(size > 0, size, 1.0)
+    ux, uy = d[:, 0] / safe, d[:, 1] / safe
+    tq = (qa[:, 0] - pa[:, 0]) * ux + (qa[:, 1] - pa[:, 1]) * uy
+    tr = (qb[:, 0] - pa[:, 0]) * ux + (qb[:, 1] - pa[:, 1]) * uy
+    over = np.minimum(size, np.maximum(tq, tr)) - np.maximum(0.0, np.minimum(tq, tr))
+    return np.where(size > 0, np.maximum(over, 0.0), 0.0)
+
+
+def _near_point(
+    a: np.ndarray, b: np.ndarray, length: np.ndarray, q: np.ndarray, reach: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of points ``q`` to the lines of edges ``a``-``b``, and whether ``q`` lies
+    within ``reach`` of the edge itself (projection within it, give or take ``reach``)."""
+    ux, uy = (b[:, 0] - a[:, 0]) / length, (b[:, 1] - a[:, 1]) / length
+    dx, dy = q[:, 0] - a[:, 0], q[:, 1] - a[:, 1]
+    dist = np.abs(dx * uy - dy * ux)
+    along = dx * ux + dy * uy
+    return dist, (dist <= reach) & (along > -reach) & (along < length + reach)
+
+
+def _ring_neighbours(ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the edge before and after each edge in its ring (edges grouped by ring)."""
+    m = len(ring)
+    k = np.arange(m)
+    start = np.r_[True, ring[1:] != ring[:-1]] if m else np.zeros(0, dtype=bool)
+    first = np.maximum.accumulate(np.where(start, k, 0))
+    end = np.r_[ring[1:] != ring[:-1], True] if m else np.zeros(0, dtype=bool)
+    last = np.minimum.accumulate(np.where(end, k, m)[::-1])[::-1]
+    prev = np.where(start, last, k - 1)
+    nxt = np.where(end, first, k + 1)
+    return prev, nxt
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array (by sorting: ``np.unique`` hashes, slower)."""
+    x = np.sort(x)
+    keep = np.ones(len(x), dtype=bool)
+    keep[1:] = x[1:] != x[:-1]
+    return x[keep]
+
+
+def _pair_code(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
+    """One int64 per unordered pair of unit indices: ``min * n + max``."""
+    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+    return np.minimum(i, j) * n + np.maximum(i, j)
+
+
+class _Edges(NamedTuple):
+    """Every ring edge of every polygon (edges of length zero left out)."""
+
+    a: np.ndarray
+    """Start point of each edge, shape (m, 2)."""
+    b: np.ndarray
+    """End point of each edge, shape (m, 2)."""
+    owner: np.ndarray
+    """Index of the geometry each edge belongs to."""
+    vertex: np.ndarray
+    """Ids of the start and end point, shape (m, 2): equal ids, equal coordinates."""
+    ring: np.ndarray
+    """Ring each edge belongs to (numbered over all rings)."""
+    hole: np.ndarray
+    """Whether that ring is an interior ring."""
+    points: np.ndarray
+    """Coordinates of each point id, shape (p, 2)."""
+
+
+def _edges(geometry: np.ndarray) -> _Edges:
+    """Explode polygons (and the polygons of multi-geometries) into their ring edges."""
+    types = shapely.get_type_id(geometry)
+    if (types == 3).all():
+        parts, owner = geometry, np.arange(len(geometry))
+    else:
+        parts, owner = shapely.get_parts(geometry, return_index=True)
+        polygon = shapely.get_type_id(parts) == 3
+        parts, owner = parts[polygon], owner[polygon]
+    xy, part = shapely.get_coordinates(parts, return_index=True)
+    counts = shapely.get_num_coordinates(parts)
+    start = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    ring_start = np.zeros(len(xy) + 1, dtype=bool)
+    ring_start[start] = True
+    ring_start[-1] = True
+    holed = np.flatnonzero(shapely.get_num_interior_rings(parts) > 0)
+    if len(holed):
+        rings, which = shapely.get_rings(parts[holed], return_index=True)
+        size = shapely.get_num_coordinates(rings)
+        end = np.cumsum(size)
+        first = np.r_[True, which[1:] != which[:-1]]
+        base = np.maximum.accumulate(np.where(first, end - size, 0))
+        ring_start[start[holed][which] + end - size - base] = True
+    ring = np.cumsum(ring_start[: len(xy)]) - 1
+    part_start = np.zeros(len(xy) + 1, dtype=bool)
+    part_start[start] = True
+    ring_hole = ~part_start[np.flatnonzero(ring_start[: len(xy)])]
+    # one id per distinct point
+    z = xy[:, 0] + 1j * xy[:, 1]
+    order = np.argsort(z)
+    zs = z[order]
+    new = np.ones(len(zs), dtype=bool)
+    new[1:] = zs[1:] != zs[:-1]
+    point = np.empty(len(z), dtype=np.int64)
+    point[order] = np.cumsum(new) - 1
+    seg = np.flatnonzero(~ring_start[1 : len(xy)])  # edge k runs from vertex k to k + 1
+    seg = seg[point[seg] != point[seg + 1]]  # repeated vertices make no edge
+    return _Edges(
+        a=xy[seg],
+        b=xy[seg + 1],
+        owner=owner[part[seg]],
+        vertex=np.column_stack([point[seg], point[seg + 1]]),
+        ring=ring[seg],
+        hole=ring_hole[ring[seg]],
+        points=xy[order[new]],
+    )
+
+
+def _identical_edges(vertex: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Edges found (same two end points, either way round) in exactly two different units.
+
+    Returns the indices of the two copies of each such edge.
+    """
+    m = len(vertex)
+    if not m:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    key = vertex.min(axis=1) * (int(vertex.max()) + 1) + vertex.max(axis=1)
+    order = np.argsort(key)
+    ks = key[order]
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    size = np.diff(np.r_[starts, m])
+    two = starts[size == 2]
+    first, second = order[two], order[two + 1]
+    apart = owner[first] != owner[second]
+    return first[apart], second[apart]
+
+
+def _near_collinear(
+    a: np.ndarray,
+    b: np.ndarray,
+    length: np.ndarray,
+    owner: np.ndarray,
+    tol: float = _NEAR,
+    group: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of edges of different units that run within ``tol`` of each other.
+
+    Edges are sorted into classes of direction (``_ANGLE_BIN`` wide) and offset of their
+    line, on two grids shifted by half a class each way, so that two edges whose
+    directions differ by less than half a class always meet in one class; the edges of
+    a class are swept along the line for overlapping extents, and the candidates tested
+    exactly: the two ends of one edge within ``tol`` of the other's line, and an overlap
+    longer than ``tol``. Edges that run along each other with rounding noise ``e`` are
+    found when longer than about ``4 * e / _ANGLE_BIN`` (4e-5 m for noise of 1e-9 m).
+
+    Parameters
+    ----------
+    a, b : ndarray of shape (m, 2)
+        End points of the edges.
+    length : ndarray
+        Length of each edge (positive).
+    owner : ndarray
+        Unit of each edge; edges of one unit are never paired.
+    tol : float
+        Distance (m) within which edges count as running along each other.
+    group : ndarray, optional
+        Only edges of the same group are paired.
+
+    Returns
+    -------
+    s, t : ndarray of int64
+        Indices of the two edges of each pair.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    m = len(a)
+    if m < 2:
+        return empty, empty
+    w = _ANGLE_BIN
+    mid = (a + b) / 2
+    mid = mid - mid.min(axis=0)
+    theta = np.arctan2(b[:, 1] - a[:, 1], b[:, 0] - a[:, 0]) % np.pi
+    theta = np.where(theta >= np.pi, 0.0, theta)
+    # an edge close to the wrap-around of directions joins both ends
+    wrap = np.flatnonzero(theta > np.pi - w)
+    edge = np.r_[np.arange(m), wrap]
+    theta = np.r_[theta, theta[wrap] - np.pi]
+    mx, my, half = mid[edge, 0], mid[edge, 1], length[edge] / 2 + tol
+    # offsets along a class's normal drift by up to (distance along the line) * w
+    w_off = max(1.0, 4 * w * float(length.max()))
+    n_cell = int(np.pi / w) + 4
+    keys, lows, highs = [], [], []
+    for g in (0.0, 0.5):
+        cell = np.floor(theta / w + g)
+        centre = (cell + 0.5 - g) * w
+        ux, uy = np.cos(centre), np.sin(centre)
+        off = ux * my - uy * mx
+        along = ux * mx + uy * my
+        for h in (0.0, 0.5):
+            oc = np.floor(off / w_off + h).astype(np.int64)
+            keys.append((cell.astype(np.int64) + 2, oc))
+            lows.append(along - half)
+            highs.append(along + half)
+    oc_min = min(int(k[1].min()) for k in keys)
+    n_oc = max(int(k[1].max()) for k in keys) - oc_min + 1
+    grp = np.zeros(len(edge), dtype=np.int64) if group is None else group[edge].astype(np.int64)
+    key = np.concatenate(
+        [((grp * 4 + g) * n_cell + c) * n_oc + (o - oc_min) for g, (c, o) in enumerate(keys)]
+    )
+    low, high = np.concatenate(lows), np.concatenate(highs)
+    entry = np.tile(edge, 4)
+    order = np.lexsort((low, key))
+    key, low, high, entry = key[order], low[order], high[order], entry[order]
+    # sweep: entries of one class, sorted by start, overlapping entry k's extent
+    # (complex numbers sort by real part, then imaginary: class rank, then position)
+    rank = np.cumsum(np.r_[False, key[1:] != key[:-1]]).astype(float)
+    ub = np.searchsorted(rank + 1j * low, rank + 1j * high, side="right")
+    k = np.arange(len(key))
+    count = np.maximum(ub - k - 1, 0)
+    s = np.repeat(k, count)
+    t = s + 1 + np.arange(len(s)) - np.repeat(np.cumsum(count) - count, count)
+    s, t = entry[s], entry[t]
+    keep = owner[s] != owner[t]
+    pair = _distinct(np.minimum(s[keep], t[keep]) * m + np.maximum(s[keep], t[keep]))
+    s, t = pair // m, pair % m
+    hit = _runs_along(a, b, length, s, t, tol) | _runs_along(a, b, length, t, s, tol)
+    return s[hit], t[hit]
+
+
+def _runs_along(
+    a: np.ndarray, b: np.ndarray, length: np.ndarray, s: np.ndarray, t: np.ndarray, tol: float
+) -> np.ndarray:
+    """Whether edge ``t`` lies within ``tol`` of the line of edge ``s``, overlapping it by
+    more than ``tol``."""
+    ax, ay = a[s, 0], a[s, 1]
+    ux, uy = (b[s, 0] - ax) / length[s], (b[s, 1] - ay) / length[s]
+    cx, cy = a[t, 0] - ax, a[t, 1] - ay
+    dx, dy = b[t, 0] - ax, b[t, 1] - ay
+    dist = np.maximum(np.abs(cx * uy - cy * ux), np.abs(dx * uy - dy * ux))
+    tc, td = cx * ux + cy * uy, dx * ux + dy * uy
+    overlap = np.minimum(length[s], np.maximum(tc, td)) - np.maximum(0.0, np.minimum(tc, td))
+    return (dist <= tol) & (overlap > tol)
+
+
+def _geos_shared(geometry: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Length of ``intersection(boundary(a), boundary(b))`` for the pairs ``(i, j)``."""
+    if not len(i):
+        return np.zeros(0)
+    need = np.union1d(i, j)
+    boundary = np.empty(len(geometry), dtype=object)
+    boundary[need] = shapely.boundary(geometry[need])
+    return shapely.length(shapely.intersection(boundary[i], boundary[j]))
 
 
 def merge_isolated(units: Units, adj: sparse.csr_matrix) -> tuple[Units, sparse.csr_matrix]:

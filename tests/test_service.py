@@ -438,8 +438,8 @@ def test_restart_keeps_finished_jobs_and_fails_unfinished(kouvola, tmp_path):
         with server.client() as c:
             done = _wait(c, _submit(c, "/jobs/partition", json=body)["id"])
             assert done["status"] == "succeeded"
-            running = _submit(c, "/jobs/partition", json=body)["id"]
-            queued = _submit(c, "/jobs/partition", json=body)["id"]
+            # jobs behind one another: the last cannot have finished when the server dies
+            pending = [_submit(c, "/jobs/partition", json=body)["id"] for _ in range(4)]
     finally:
         server.stop(kill=True)  # a crash: nothing is cleaned up
     server = Server(tmp_path / "data").start().wait()
@@ -448,10 +448,15 @@ def test_restart_keeps_finished_jobs_and_fails_unfinished(kouvola, tmp_path):
             again = c.get(f"/jobs/{done['id']}").json()
             assert again["status"] == "succeeded" and again["summary"] == done["summary"]
             assert c.get(f"/jobs/{done['id']}/results/geojson").status_code == 200
-            for job_id in (running, queued):
-                job = c.get(f"/jobs/{job_id}").json()
-                assert job["status"] == "failed" and job["error"]["type"] == "Interrupted"
-            assert c.get("/health").json()["jobs"]["failed"] == 2
+            states = [c.get(f"/jobs/{job_id}").json() for job_id in pending]
+            # each finished before the crash, or is reported interrupted: none is lost
+            for job in states:
+                assert job["status"] == "succeeded" or (
+                    job["status"] == "failed" and job["error"]["type"] == "Interrupted"
+                ), job
+            assert states[-1]["status"] == "failed"
+            failed = sum(job["status"] == "failed" for job in states)
+            assert c.get("/health").json()["jobs"]["failed"] == failed
     finally:
         server.stop()
 
