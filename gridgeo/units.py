@@ -224,23 +224,21 @@ def _lattice(block, households: int, piece_size: float):
     return cells, hh
 
 
-#: Boundaries of two units that run within this distance (m) of each other along a
-#: stretch without sharing vertices there: GEOS may or may not count that stretch as
-#: shared (it snaps only when exact noding fails), so such pairs are measured by GEOS.
-_NEAR = 1e-4
+#: Distance (m) within which edges of two units count as lying on one line: vertices that
+#: an overlay computed lie off the edge they were cut from by rounding noise (1e-10 m).
+_ALONG = 1e-6
 #: Width (radians) of the direction classes near-collinear edges are sorted into.
 _ANGLE_BIN = 1e-4
-#: Distance (m) under which a point lies on a line beyond doubt, for the snap-rounding
-#: emulation (rounding noise of computed vertices is about 1e-10 m).
-_ON_LINE = 1e-7
 
 
 def adjacency(geometry: np.ndarray, *, min_shared: float = 0.01) -> sparse.csr_matrix:
-    """Rook adjacency: units sharing a boundary longer than ``min_shared`` metres.
+    """Rook adjacency: units whose boundaries run along each other for more than
+    ``min_shared`` metres.
 
-    The matrix holds the shared length in metres: the length of
-    ``intersection(boundary(a), boundary(b))`` (``a`` the unit of lower index) as GEOS
-    measures it, for units whose polygons intersect.
+    The matrix holds that length in metres: the sum, over the pairs of edges of the two
+    units that lie on one line (within ``_ALONG``), of the length over which they
+    overlap. Units that touch only at points share nothing. Only coordinates count, not
+    the precision grid a geometry may carry (a round trip through a file drops it).
 
     Parameters
     ----------
@@ -256,260 +254,32 @@ def adjacency(geometry: np.ndarray, *, min_shared: float = 0.01) -> sparse.csr_m
 
     Notes
     -----
-    Edges are matched rather than overlaid: an edge (pair of vertices) found in exactly
-    two units counts its length for that pair. Pairs whose boundaries also run along
-    each other through different vertices (a lattice cell cut from a block, against the
-    block across the street) depend on how GEOS overlays them. When the first unit
-    carries a fixed precision grid (blocks keep the one :func:`shapely.set_precision`
-    gave them), GEOS snap-rounds the pair to that grid, which merges such stretches; this
-    is reproduced here by rounding their end points to the grid, and left to GEOS where
-    a vertex lies near the other boundary without lying on it. Otherwise GEOS counts
-    such a stretch only when its exact noding fails and it falls back to snapping, which
-    only GEOS can tell: those pairs are measured by GEOS, pair by pair, as before.
+    Edges are matched rather than overlaid: an edge (pair of end points) found in exactly
+    two units counts whole for that pair; the others (those of a lattice cell cut from a
+    block, along the block across the street, whose vertices they lack) are paired by
+    :func:`_near_collinear`.
     """
     geometry = np.asarray(geometry, dtype=object)
     n = len(geometry)
     edges = _edges(geometry)
     a, b, owner = edges.a, edges.b, edges.owner
-    grid = shapely.get_precision(geometry) if n else np.zeros(0)
     length = np.hypot(b[:, 0] - a[:, 0], b[:, 1] - a[:, 1])
-    e, f = _first_unit_first(owner, *_identical_edges(edges.vertex, owner))
-    loose = np.ones(len(owner), dtype=bool)
-    loose[e] = loose[f] = False
-    # edges of two units running along each other through different vertices
-    rest = np.flatnonzero(loose)
-    s, t = _near_collinear(a[rest], b[rest], length[rest], owner[rest])
-    s, t = _first_unit_first(owner, rest[s], rest[t])
-    # pairs a snap rounding may join where neither of the above tells
-    touchy = _snap_contacts(edges, length, grid)
-    pairs, inv = np.unique(
-        np.r_[_pair_code(owner[e], owner[f], n), _pair_code(owner[s], owner[t], n), touchy],
-        return_inverse=True,
+    e, f = _identical_edges(edges.vertex, owner)
+    rest = np.ones(len(owner), dtype=bool)
+    rest[e] = rest[f] = False
+    rest = np.flatnonzero(rest)
+    s, t = _near_collinear(a[rest], b[rest], length[rest], owner[rest], tol=_ALONG)
+    s, t = rest[s], rest[t]
+    along = np.maximum(
+        _runs_along(a, b, length, s, t, _ALONG), _runs_along(a, b, length, t, s, _ALONG)
     )
-    by_edge, by_near = inv[: len(e)], inv[len(e) : len(e) + len(s)]
-    m = len(pairs)
-    # length over shared edges, plus the stretches snap rounding merges
-    shared = np.bincount(by_edge, weights=_on_grid_length(a[e], b[e], grid[owner[e]]), minlength=m)
-    along, doubt = _snapped_overlap(edges, length, s, t, grid[owner[s]])
-    shared += np.bincount(by_near, weights=along, minlength=m)
-    doubt = np.bincount(by_near, weights=doubt, minlength=m) > 0
-    doubt[inv[len(e) + len(s) :]] = True
-    doubt |= (
-        np.bincount(by_edge, weights=_snap_doubt(edges, length, e, f, grid[owner[e]]), minlength=m)
-        > 0
-    )
-    # pairs on no grid with such stretches, or in doubt: measured by GEOS
-    snapped = grid[pairs // n] > 0
-    geos = (~snapped & (np.bincount(by_near, minlength=m) > 0)) | (snapped & doubt)
-    shared[geos] = _geos_shared(geometry, pairs[geos] // n, pairs[geos] % n)
-    # GEOS measured only units whose polygons intersect; snap rounding reaches further
-    check = np.flatnonzero(snapped & (np.bincount(by_edge, minlength=m) == 0) & (shared > 0))
-    apart = ~shapely.intersects(geometry[pairs[check] // n], geometry[pairs[check] % n])
-    shared[check[apart]] = 0.0
-    keep = shared > min_shared
-    i, j, shared = pairs[keep] // n, pairs[keep] % n, shared[keep]
-    log.debug(
-        "adjacency: %d candidate pairs, %d measured by GEOS, %d adjacent",
-        m,
-        int(geos.sum()),
-        int(keep.sum()),
-    )
-    return sparse.csr_matrix((np.r_[shared, shared], (np.r_[i, j], np.r_[j, i])), shape=(n, n))
-
-
-def _first_unit_first(
-    owner: np.ndarray, s: np.ndarray, t: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Order each pair of edges so that the first belongs to the unit of lower index."""
-    swap = owner[s] > owner[t]
-    return np.where(swap, t, s), np.where(swap, s, t)
-
-
-def _on_grid(xy: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Points rounded as GEOS rounds them to a fixed precision grid (none where grid is 0)."""
-    scale = np.where(grid > 0, 1.0 / np.where(grid > 0, grid, 1.0), 0.0)
-    whole = np.round(scale)
-    scale = np.where(np.abs(scale - whole) < 1e-8 * scale, whole, scale)[:, None]
-    rounded = np.floor(xy * scale + 0.5) / np.where(scale > 0, scale, 1.0)
-    return np.where(scale > 0, rounded, xy)
-
-
-def _on_grid_length(a: np.ndarray, b: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Length of edges ``a``-``b`` with their end points rounded to ``grid`` (per edge)."""
-    d = _on_grid(b, grid) - _on_grid(a, grid)
-    return np.hypot(d[:, 0], d[:, 1])
-
-
-def _snapped_overlap(
-    edges: _Edges, length: np.ndarray, s: np.ndarray, t: np.ndarray, grid: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shared length of edge pairs as GEOS finds it when it snap-rounds them to ``grid``.
-
-    Edge ``s`` (of the first unit) and edge ``t`` run along each other; snap rounding
-    moves their end points to the grid and bends each edge through the end points of the
-    other that lie on it, so they share the overlap of their rounded extents. That holds
-    when every end point near the other edge lies on its line beyond doubt (within
-    ``_ON_LINE``, not on the edge of a grid cell), and no edge next to them comes near
-    it without lying on it; otherwise the pair is in doubt.
-
-    Returns
-    -------
-    along : ndarray
-        Shared length of each pair (0 where ``grid`` is 0).
-    doubt : ndarray of bool
-        Pairs to leave to GEOS.
-    """
-    a, b = edges.a, edges.b
-    on = grid > 0
-    if not on.any():
-        return np.zeros(len(s)), np.zeros(len(s), dtype=bool)
-    reach = 2 * grid  # a vertex this close to an edge may be snapped onto it
-    # rounded extents, measured along the rounded edge s
-    sa, sb = _on_grid(a[s], grid), _on_grid(b[s], grid)
-    ta, tb = _on_grid(a[t], grid), _on_grid(b[t], grid)
-    along = np.minimum(_extent_overlap(sa, sb, ta, tb), _extent_overlap(ta, tb, sa, sb))
-    # every end point near the other edge lies on it beyond doubt
-    doubt = np.zeros(len(s), dtype=bool)
-    for e, f in ((s, t), (t, s)):
-        for q in (a[f], b[f]):
-            dist, inside = _near_point(a[e], b[e], length[e], q, reach)
-            cell = np.abs(q - _on_grid(q, grid)).max(axis=1)
-            doubt |= inside & ((dist > _ON_LINE) | (cell > grid / 2 - _ON_LINE))
-    doubt |= _snap_doubt(edges, length, s, t, grid)
-    return np.where(on, along, 0.0), doubt & on
-
-
-def _snap_doubt(
-    edges: _Edges, length: np.ndarray, e: np.ndarray, f: np.ndarray, grid: np.ndarray
-) -> np.ndarray:
-    """Whether snap rounding to ``grid`` may merge more than edges ``e`` and ``f`` share.
-
-    It may when an edge next to one of them ends within reach of the grid (two cells) of
-    the other or of an edge next to it, without lying on its line beyond doubt (or being
-    too short for :func:`_near_collinear` to have found it), unless it ends on one of its
-    vertices.
-    """
-    on = np.flatnonzero(grid > 0)
-    doubt = np.zeros(len(e), dtype=bool)
-    if not len(on):
-        return doubt
-    e, f, reach = e[on], f[on], 2 * grid[on]
-    a, b, vertex = edges.a, edges.b, edges.vertex
-    prev, nxt = _ring_neighbours(edges.ring)
-    short = 4 * _ON_LINE / _ANGLE_BIN  # shorter edges may escape _near_collinear
-    found = np.zeros(len(e), dtype=bool)
-    for x, y in ((e, f), (f, e)):
-        for g, end in ((prev[y], 0), (nxt[y], 1)):
-            q, qid = (a[g], vertex[g, 0]) if end == 0 else (b[g], vertex[g, 1])
-            for h in (x, prev[x], nxt[x]):
-                dist, inside = _near_point(a[h], b[h], length[h], q, reach)
-                vertex_of_h = (qid == vertex[h, 0]) | (qid == vertex[h, 1])
-                found |= inside & ~vertex_of_h & ((dist > _ON_LINE) | (length[g] < short))
-    doubt[on] = found
-    return doubt
-
-
-def _snap_contacts(edges: _Edges, length: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Pairs of units that snap rounding may join in ways edge matching cannot tell.
-
-    For each unit on a precision grid, the vertices of other units within reach (two
-    grid cells) of its edges are found; a vertex that is neither one of the edge's
-    vertices nor on its line beyond doubt (within ``_ON_LINE``, away from its ends and
-    from the edge of a grid cell) puts the pair in doubt when the unit of lower index
-    has a grid (GEOS overlays on that unit's grid).
-
-    Returns
-    -------
-    ndarray of int64
-        Pair codes (see :func:`_pair_code`) of the pairs in doubt.
-    """
-    n = len(grid)
-    fixed = np.flatnonzero(grid[edges.owner] > 0)
-    if not len(fixed):
-        return np.zeros(0, dtype=np.int64)
-    a, b, vertex, owner = edges.a, edges.b, edges.vertex, edges.owner
-    reach = 2 * grid[owner[fixed]]
-    low, high = np.minimum(a[fixed], b[fixed]), np.maximum(a[fixed], b[fixed])
-    tree = shapely.STRtree(
-        shapely.box(low[:, 0] - reach, low[:, 1] - reach, high[:, 0] + reach, high[:, 1] + reach)
-    )
-    point, hit = tree.query(shapely.points(edges.points))
-    e = fixed[hit]
-    other = (vertex[e, 0] != point) & (vertex[e, 1] != point)
-    point, e = point[other], e[other]
-    q = edges.points[point]
-    cell = grid[owner[e]]
-    dist, near = _near_point(a[e], b[e], length[e], q, 2 * cell)
-    ux, uy = (b[e, 0] - a[e, 0]) / length[e], (b[e, 1] - a[e, 1]) / length[e]
-    along = (q[:, 0] - a[e, 0]) * ux + (q[:, 1] - a[e, 1]) * uy
-    margin = cell / 2 - np.abs(q - _on_grid(q, cell)).max(axis=1)
-    clean = (dist <= _ON_LINE) & (along > 2 * cell) & (along < length[e] - 2 * cell)
-    clean &= margin > _ON_LINE
-    point, e = point[near & ~clean], e[near & ~clean]
-    # the units of each such point (other than the edge's), pair by pair
-    unit_point = _distinct(vertex[:, 0] * n + owner)
-    first = np.searchsorted(unit_point, point * n)
-    count = np.searchsorted(unit_point, point * n + n) - first
-    k = (
-        np.repeat(first, count)
-        + np.arange(count.sum())
-        - np.repeat(np.cumsum(count) - count, count)
-    )
-    unit, e = unit_point[k] % n, np.repeat(e, count)
-    code = _pair_code(unit, owner[e], n)
-    keep = (unit != owner[e]) & (grid[np.minimum(unit, owner[e])] > 0)
-    return _distinct(code[keep])
-
-
-def _extent_overlap(pa: np.ndarray, pb: np.ndarray, qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
-    """Length of the part of edge ``q`` projected onto edge ``p`` that lies within ``p``."""
-    d = pb - pa
-    size = np.hypot(d[:, 0], d[:, 1])
-    safe = np.where(size > 0, size, 1.0)
-    ux, uy = d[:, 0] / safe, d[:, 1] / safe
-    tq = (qa[:, 0] - pa[:, 0]) * ux + (qa[:, 1] - pa[:, 1]) * uy
-    tr = (qb[:, 0] - pa[:, 0]) * ux + (qb[:, 1] - pa[:, 1]) * uy
-    over = np.minimum(size, np.maximum(tq, tr)) - np.maximum(0.0, np.minimum(tq, tr))
-    return np.where(size > 0, np.maximum(over, 0.0), 0.0)
-
-
-def _near_point(
-    a: np.ndarray, b: np.ndarray, length: np.ndarray, q: np.ndarray, reach: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distance of points ``q`` to the lines of edges ``a``-``b``, and whether ``q`` lies
-    within ``reach`` of the edge itself (projection within it, give or take ``reach``)."""
-    ux, uy = (b[:, 0] - a[:, 0]) / length, (b[:, 1] - a[:, 1]) / length
-    dx, dy = q[:, 0] - a[:, 0], q[:, 1] - a[:, 1]
-    dist = np.abs(dx * uy - dy * ux)
-    along = dx * ux + dy * uy
-    return dist, (dist <= reach) & (along > -reach) & (along < length + reach)
-
-
-def _ring_neighbours(ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the edge before and after each edge in its ring (edges grouped by ring)."""
-    m = len(ring)
-    k = np.arange(m)
-    start = np.r_[True, ring[1:] != ring[:-1]] if m else np.zeros(0, dtype=bool)
-    first = np.maximum.accumulate(np.where(start, k, 0))
-    end = np.r_[ring[1:] != ring[:-1], True] if m else np.zeros(0, dtype=bool)
-    last = np.minimum.accumulate(np.where(end, k, m)[::-1])[::-1]
-    prev = np.where(start, last, k - 1)
-    nxt = np.where(end, first, k + 1)
-    return prev, nxt
-
-
-def _distinct(x: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of an integer array (by sorting: ``np.unique`` hashes, slower)."""
-    x = np.sort(x)
-    keep = np.ones(len(x), dtype=bool)
-    keep[1:] = x[1:] != x[:-1]
-    return x[keep]
-
-
-def _pair_code(i: np.ndarray, j: np.ndarray, n: int) -> np.ndarray:
-    """One int64 per unordered pair of unit indices: ``min * n + max``."""
-    i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
-    return np.minimum(i, j) * n + np.maximum(i, j)
+    i, j = owner[np.r_[e, s]], owner[np.r_[f, t]]
+    shared = np.r_[length[e], along]
+    # one entry per pair of units, duplicates summed
+    upper = sparse.csr_matrix((shared, (np.minimum(i, j), np.maximum(i, j))), shape=(n, n))
+    upper.data[upper.data <= min_shared] = 0.0
+    upper.eliminate_zeros()
+    return (upper + upper.T).tocsr()
 
 
 class _Edges(NamedTuple):
@@ -603,7 +373,7 @@ def _near_collinear(
     b: np.ndarray,
     length: np.ndarray,
     owner: np.ndarray,
-    tol: float = _NEAR,
+    tol: float = _ALONG,
     group: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of edges of different units that run within ``tol`` of each other.
@@ -685,15 +455,15 @@ def _near_collinear(
     keep = owner[s] != owner[t]
     pair = _distinct(np.minimum(s[keep], t[keep]) * m + np.maximum(s[keep], t[keep]))
     s, t = pair // m, pair % m
-    hit = _runs_along(a, b, length, s, t, tol) | _runs_along(a, b, length, t, s, tol)
+    hit = (_runs_along(a, b, length, s, t, tol) > 0) | (_runs_along(a, b, length, t, s, tol) > 0)
     return s[hit], t[hit]
 
 
 def _runs_along(
     a: np.ndarray, b: np.ndarray, length: np.ndarray, s: np.ndarray, t: np.ndarray, tol: float
 ) -> np.ndarray:
-    """Whether edge ``t`` lies within ``tol`` of the line of edge ``s``, overlapping it by
-    more than ``tol``."""
+    """Length over which edge ``t`` overlaps edge ``s`` (measured along ``s``) where it lies
+    within ``tol`` of the line of ``s`` and overlaps it by more than ``tol``; else 0."""
     ax, ay = a[s, 0], a[s, 1]
     ux, uy = (b[s, 0] - ax) / length[s], (b[s, 1] - ay) / length[s]
     cx, cy = a[t, 0] - ax, a[t, 1] - ay
@@ -701,17 +471,15 @@ def _runs_along(
     dist = np.maximum(np.abs(cx * uy - cy * ux), np.abs(dx * uy - dy * ux))
     tc, td = cx * ux + cy * uy, dx * ux + dy * uy
     overlap = np.minimum(length[s], np.maximum(tc, td)) - np.maximum(0.0, np.minimum(tc, td))
-    return (dist <= tol) & (overlap > tol)
+    return np.where((dist <= tol) & (overlap > tol), overlap, 0.0)
 
 
-def _geos_shared(geometry: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Length of ``intersection(boundary(a), boundary(b))`` for the pairs ``(i, j)``."""
-    if not len(i):
-        return np.zeros(0)
-    need = np.union1d(i, j)
-    boundary = np.empty(len(geometry), dtype=object)
-    boundary[need] = shapely.boundary(geometry[need])
-    return shapely.length(shapely.intersection(boundary[i], boundary[j]))
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an integer array (by sorting: ``np.unique`` hashes, slower)."""
+    x = np.sort(x)
+    keep = np.ones(len(x), dtype=bool)
+    keep[1:] = x[1:] != x[:-1]
+    return x[keep]
 
 
 def merge_isolated(units: Units, adj: sparse.csr_matrix) -> tuple[Units, sparse.csr_matrix]:

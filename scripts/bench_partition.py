@@ -32,8 +32,8 @@ to a libpysal W or a networkx graph, logged as setup). gridgeo end to end — re
 partition, write the files but the map — runs first in a fresh process, with its peak
 memory.
 
-Columns: units, grids, share of grids within ±10 % of the target, min/median/max
-households, mean Polsby–Popper, share of the boundary between grids lying on streets or
+Columns: units, grids, share of grids within ±10 % and ±25 % of the target,
+min/median/max households, mean and 10th-percentile Polsby–Popper, share of the boundary between grids lying on streets or
 community lines, share of grids whose units are connected (touching, barriers or not:
 one polygon), seconds, ratio to gridgeo.
 """
@@ -72,10 +72,12 @@ COLUMNS = [
     ("units", ">"),
     ("grids", ">"),
     ("±10 %", ">"),
+    ("±25 %", ">"),
     ("min", ">"),
     ("median", ">"),
     ("max", ">"),
     ("mean PP", ">"),
+    ("PP p10", ">"),
     ("on streets", ">"),
     ("contiguous", ">"),
     ("seconds", ">"),
@@ -118,10 +120,12 @@ def score(ws, labels: np.ndarray) -> dict:
     return {
         "grids": s["n_grids"],
         "within_10pct": s["within_10pct"],
+        "within_25pct": s["within_25pct"],
         "min": s["min"],
         "median": s["median"],
         "max": s["max"],
         "polsby_popper_mean": s["polsby_popper_mean"],
+        "polsby_popper_p10": s["polsby_popper_p10"],
         "boundary_on_streets": s["boundary_on_streets"],
         "contiguous": contiguous,
         "empty": s["empty_grids"],
@@ -261,10 +265,12 @@ def cells(row: dict, cap: float) -> list[str]:
         str(row["units"]),
         str(row["grids"]) if done else "",
         pct("within_10pct"),
+        pct("within_25pct"),
         str(row["min"]) if done else "",
         f"{row['median']:g}" if done else "",
         str(row["max"]) if done else "",
-        f"{row['polsby_popper_mean']:.3f}" if done else "",
+        f"{row['polsby_popper_mean']:.3f}" if "polsby_popper_mean" in row else "",
+        f"{row['polsby_popper_p10']:.3f}" if "polsby_popper_p10" in row else "",
         pct("boundary_on_streets"),
         pct("contiguous"),
         seconds,
