@@ -18,6 +18,7 @@ from collections import deque
 import numpy as np
 from scipy import sparse
 
+from . import tree
 from .tree import Band, split_component
 
 __all__ = ["off_band", "rebalance", "recombine", "smooth"]
@@ -321,7 +322,7 @@ def smooth(
 ) -> np.ndarray:
     """Shorten the boundaries between parts, most of all those that run through blocks.
 
-    The cost of a boundary is its length (the adjacency value), doubled where it runs
+    The cost of a boundary is its length (the adjacency value), times ``INSIDE_BLOCK`` (1.5) where it runs
     inside a block rather than along a street. A unit moves to a neighbouring part when
     that lowers the total cost — when more of its boundary faces that part than its own —
     as long as neither part leaves the band (or gets further from it) and its old part
@@ -351,7 +352,7 @@ def smooth(
     w = np.asarray(weights, dtype=float)
     coo = sparse.csr_matrix(adjacency).tocoo()
     blk = np.arange(n) if unit_block is None else np.asarray(unit_block)
-    cost = np.where(blk[coo.row] == blk[coo.col], 2.0, 1.0) * coo.data
+    cost = np.where(blk[coo.row] == blk[coo.col], tree.INSIDE_BLOCK, 1.0) * coo.data
     C = sparse.csr_matrix((cost, (coo.row, coo.col)), shape=(n, n))
     n_parts = int(labels.max()) + 1
     W = np.bincount(labels, weights=w, minlength=n_parts)
