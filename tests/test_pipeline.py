@@ -119,7 +119,7 @@ def test_summary_figures(plans):
     assert 0 <= s["within_10pct"] <= s["within_20pct"] <= 1
 
 
-@pytest.mark.parametrize("name", ["kouvola", "monaco"])
+@pytest.mark.parametrize("name", ["kouvola", "helsinki", "monaco"])
 def test_balance_targets_on_real_data(name, plans):
     """≥ 95 % of grids within ±10 % of the target; every grid within ±25 % but those
     holding one building that alone is over the band (counted, reported apart)."""

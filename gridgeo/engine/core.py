@@ -24,6 +24,7 @@ def partition_graph(
     refine: bool = True,
     whole: np.ndarray | None = None,
     blocks: np.ndarray | None = None,
+    retries: int = 4,
 ) -> np.ndarray:
     """Label nodes so that each label is connected with a weight inside ``band``.
 
@@ -55,6 +56,11 @@ def partition_graph(
         Afterwards, repair parts that are out of band: redraw each together with its
         neighbours (:func:`~gridgeo.engine.refine.recombine`), then move single boundary
         nodes between neighbours (:func:`~gridgeo.engine.refine.rebalance`).
+    retries : int, default 4
+        A component of at most :data:`SMALL` parts (a community of a few dozen grids)
+        that still has a part out of band is drawn again up to this many times with new
+        trees; the most balanced drawing, then the one with the shortest boundaries,
+        is kept. Cheap where it applies; large components are repaired locally only.
 
     Returns
     -------
@@ -117,8 +123,68 @@ def partition_graph(
             )
             labels = rebalance(labels, weights, adj, band=band)
         labels = smooth(labels, weights, adj, blocks, band=band)
+        if retries and n:
+            kept = np.zeros(n, dtype=bool) if whole is None else whole
+            labels = _retry_small(
+                labels, weights, adj, comp, kept, band=band, rng=rng, blocks=blocks, tries=retries
+            )
     # renumber by first occurrence: stable, readable ids
     _, first = np.unique(labels, return_index=True)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first)] = np.arange(len(first))
     return rank[np.searchsorted(np.unique(labels), labels)]
+
+
+#: Components of at most this many parts are drawn again when a part stays out of band.
+SMALL = 32
+
+
+def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries: int):
+    """Redraw small components whose drawing left a part out of band (see ``retries``).
+
+    Components kept whole (dedicated zones, villages) are left as they are.
+    """
+    labels = labels.copy()
+    heavy = np.zeros(int(labels.max()) + 1)
+    np.maximum.at(heavy, labels, weights)
+
+    def score(lab: np.ndarray, nodes: np.ndarray) -> tuple[float, float]:
+        """Distance from the band of the parts that can be in it, then boundary length."""
+        _, local = np.unique(lab, return_inverse=True)
+        w = np.bincount(local, weights=weights[nodes])
+        top = np.zeros(len(w))
+        np.maximum.at(top, local, weights[nodes])
+        sub = sparse.triu(adj[nodes][:, nodes], k=1).tocoo()
+        cut = float(sub.data[local[sub.row] != local[sub.col]].sum())
+        return float(off_band(w, band)[top <= band.upper].sum()), cut
+
+    W = np.bincount(labels, weights=weights)
+    bad = (off_band(W, band) > 1e-9) & (heavy <= band.upper)
+    n_comp = int(comp.max()) + 1 if len(comp) else 0
+    comp_bad = np.zeros(n_comp, dtype=bool)
+    np.logical_or.at(comp_bad, comp, bad[labels])
+    comp_bad[comp[whole]] = False
+    pairs = np.unique(np.c_[comp, labels], axis=0)
+    n_parts = np.bincount(pairs[:, 0], minlength=n_comp)
+    next_id = int(labels.max()) + 1
+    for c in np.flatnonzero(comp_bad & (n_parts <= SMALL)):
+        nodes = np.flatnonzero(comp == c)
+        sub = adj[nodes][:, nodes]
+        best, best_score = labels[nodes], score(labels[nodes], nodes)
+        for _ in range(tries):
+            local = partition_graph(
+                weights[nodes],
+                sub,
+                band=band,
+                random_state=rng,
+                blocks=None if blocks is None else blocks[nodes],
+                retries=0,
+            )
+            sc = score(local, nodes)
+            if sc < best_score:
+                best, best_score = local + next_id, sc
+                if sc[0] == 0:
+                    break
+        labels[nodes] = best
+        next_id = max(next_id, int(best.max()) + 1)
+    return labels
