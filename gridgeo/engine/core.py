@@ -58,7 +58,7 @@ def partition_graph(
         nodes between neighbours (:func:`~gridgeo.engine.refine.rebalance`).
     retries : int, default 4
         A component of at most :data:`SMALL` parts (a community of a few dozen grids)
-        that still has a part out of band is drawn again up to this many times with new
+        that still has a part out of band is drawn again this many times with new
         trees; the most balanced drawing, then the one with the shortest boundaries,
         is kept. Cheap where it applies; large components are repaired locally only.
 
@@ -183,8 +183,6 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
             sc = score(local, nodes)
             if sc < best_score:
                 best, best_score = local + next_id, sc
-                if sc[0] == 0:
-                    break
         labels[nodes] = best
         next_id = max(next_id, int(best.max()) + 1)
     return labels
