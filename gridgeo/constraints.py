@@ -22,6 +22,7 @@ from scipy.sparse import csgraph
 
 from ._errors import InputError
 from ._validate import POLYGONAL, check_column, check_layer
+from .engine.tree import within_groups
 
 __all__ = [
     "BARRIER_STREETS",
@@ -166,10 +167,7 @@ def attach_orphans(
     each group (a dedicated zone, a community) keeps its own grid even when empty.
     """
     labels = np.asarray(labels).copy()
-    coo = cut.tocoo()
-    same = groups[coo.row] == groups[coo.col]
-    inner = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=cut.shape)
-    n_comp, comp = csgraph.connected_components(inner, directed=False)
+    n_comp, comp = csgraph.connected_components(within_groups(cut, groups), directed=False)
     comp_w = np.bincount(comp, weights=weights, minlength=n_comp)
     comp_n = np.bincount(comp, minlength=n_comp)
     # the main piece of each group (most weight, then most units) is never an orphan:
@@ -243,7 +241,9 @@ def join_pockets(
     a, b, _ = grid_edges(cut)
     boxed = np.ones(n_lab, dtype=bool)  # no neighbouring grid without crossing a barrier
     boxed[a] = boxed[b] = False
-    light = np.flatnonzero(boxed & (load < lower) & (load <= most) & (np.bincount(labels, minlength=n_lab) > 0))
+    light = np.flatnonzero(
+        boxed & (load < lower) & (load <= most) & (np.bincount(labels, minlength=n_lab) > 0)
+    )
     if not len(light):
         return labels
     a, b, length = grid_edges(full)

@@ -57,6 +57,7 @@ from ._progress import step
 from .constraints import attach_orphans
 from .engine import Band, partition_graph, rebalance, recombine
 from .engine.refine import smooth
+from .engine.tree import within_groups
 from .pipeline import Workspace, assemble, prepare
 from .plan import Plan
 
@@ -69,6 +70,7 @@ __all__ = [
     "Piece",
     "audit",
     "compare_plans",
+    "local_client",
     "partition",
     "partition_workspace",
     "split_workspace",
@@ -113,15 +115,6 @@ def _key_entropy(random_state: int, key: str) -> list[int]:
     """Seed material of a piece: the user's seed and a stable hash of the piece key."""
     digest = hashlib.sha256(key.encode("utf-8")).digest()
     return [int(random_state), *(int.from_bytes(digest[i : i + 4], "little") for i in (0, 4))]
-
-
-def _same_group(adjacency: sparse.csr_matrix, groups: np.ndarray) -> sparse.csr_matrix:
-    """The adjacency without edges between groups (grids never cross them)."""
-    coo = sparse.csr_matrix(adjacency).tocoo()
-    same = groups[coo.row] == groups[coo.col]
-    return sparse.csr_matrix(
-        (coo.data[same], (coo.row[same], coo.col[same])), shape=adjacency.shape
-    )
 
 
 def _tiles(
@@ -282,7 +275,7 @@ def partition_workspace(
     """
     random_state = _check_seed(random_state)
     pieces = split_workspace(ws, tile_grids=tile_grids)
-    adj = _same_group(ws.adjacency, np.asarray(ws.groups))
+    adj = within_groups(ws.adjacency, np.asarray(ws.groups))
     payloads = []
     for p in pieces:
         sub = adj[p.nodes][:, p.nodes].tocsr()
@@ -349,8 +342,7 @@ def _repair_seams(
 
 
 def _off_band_count(labels: np.ndarray, weights: np.ndarray, band: Band) -> int:
-    w = np.bincount(labels, weights=weights)
-    w = w[np.isin(np.arange(len(w)), labels)]
+    w = np.bincount(labels, weights=weights)[np.bincount(labels) > 0]  # grids in use
     return int(((w < band.lower - 1e-9) | (w > band.upper + 1e-9)).sum())
 
 
@@ -456,6 +448,31 @@ def _check_scheduler(scheduler: Any) -> None:
 
 
 @contextmanager
+def local_client(n_workers: int = 2) -> Iterator[Client]:
+    """A ``distributed.Client`` on a new ``LocalCluster`` of ``n_workers`` processes
+    (one thread each, everything on 127.0.0.1), both closed afterwards."""
+    if not isinstance(n_workers, int) or n_workers < 1:
+        msg = f"n_workers must be 1 or more, got {n_workers!r}"
+        raise InputError(msg)
+    _require_dask()
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",  # HTTP routes on loopback only
+            worker_dashboard_address="127.0.0.1:0",
+            host="127.0.0.1",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@contextmanager
 def _client(scheduler: Any, n_workers: int) -> Iterator[Client | None]:
     """A ``distributed.Client`` for ``scheduler`` (None: no Dask), closed afterwards
     when made here."""
@@ -464,7 +481,7 @@ def _client(scheduler: Any, n_workers: int) -> Iterator[Client | None]:
         yield None
         return
     _require_dask()
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if isinstance(scheduler, Client):
         yield scheduler
@@ -474,34 +491,17 @@ def _client(scheduler: Any, n_workers: int) -> Iterator[Client | None]:
             yield client
         return
     if scheduler == "local":
-        if not isinstance(n_workers, int) or n_workers < 1:
-            msg = f"n_workers must be 1 or more, got {n_workers!r}"
-            raise InputError(msg)
-        with (
-            LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address="127.0.0.1:0",  # HTTP routes on loopback only
-                worker_dashboard_address="127.0.0.1:0",
-                host="127.0.0.1",
-                silence_logs=logging.ERROR,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_client(n_workers) as client:
             yield client
         return
-    if isinstance(scheduler, str) and scheduler:
-        try:
-            client = Client(scheduler, timeout="30s")
-        except OSError as err:
-            msg = f"cannot reach the Dask scheduler at {scheduler!r}: {err}; check the address (tcp://host:8786) and that the scheduler runs"
-            raise InputError(msg) from None
-        with client:
-            yield client
-        return
-    msg = f"scheduler must be 'local', a scheduler address, a distributed.Client or None, got {scheduler!r}"
-    raise InputError(msg)
+    # what _check_scheduler leaves: a scheduler address
+    try:
+        client = Client(scheduler, timeout="30s")
+    except OSError as err:
+        msg = f"cannot reach the Dask scheduler at {scheduler!r}: {err}; check the address (tcp://host:8786) and that the scheduler runs"
+        raise InputError(msg) from None
+    with client:
+        yield client
 
 
 # ------------------------------------------------------------------------------ audit
@@ -685,7 +685,6 @@ def audit(
     with _client(scheduler, n_workers) as client:
         if client is None:
             return plain_audit(grids, buildings, streets, **options)
-        _require_dask()
         try:
             import dask_geopandas  # noqa: F401
         except ImportError as err:  # pragma: no cover - depends on the environment

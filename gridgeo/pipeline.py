@@ -39,6 +39,7 @@ from .constraints import (
 )
 from .crs import metric_crs, to_metric
 from .engine import Band, partition_graph
+from .engine.tree import within_groups
 from .households import (
     HouseholdOptions,
     building_households,
@@ -514,12 +515,9 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
         grids["indivisible"] = heaviest > band.upper
         # grids whose piece of land (cut off by barriers or community lines) holds a
         # weight no number of grids can share inside the band
-        coo = ws.adjacency.tocoo()
-        same = ws.groups[coo.row] == ws.groups[coo.col]
-        inner = sparse.csr_matrix(
-            (coo.data[same], (coo.row[same], coo.col[same])), shape=ws.adjacency.shape
+        _, comp = csgraph.connected_components(
+            within_groups(ws.adjacency, ws.groups), directed=False
         )
-        _, comp = csgraph.connected_components(inner, directed=False)
         comp_w = np.bincount(comp, weights=ws.weights)
         k = np.array([band.parts_for(x) if x > 0 else 1 for x in comp_w])
         stuck = (comp_w > 0) & ((comp_w / k < band.lower - 1e-9) | (comp_w / k > band.upper + 1e-9))

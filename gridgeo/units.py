@@ -22,6 +22,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ._progress import progress
+from .engine.tree import within_groups
 from .households import largest_remainder
 
 __all__ = ["Units", "adjacency", "make_units", "merge_isolated"]
@@ -493,10 +494,7 @@ def merge_isolated(units: Units, adj: sparse.csr_matrix) -> tuple[Units, sparse.
     """
     n = len(units.geometry)
     comm = units.community
-    coo = adj.tocoo()
-    same = comm[coo.row] == comm[coo.col]
-    inner = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=(n, n))
-    n_comp, comp = csgraph.connected_components(inner, directed=False)
+    n_comp, comp = csgraph.connected_components(within_groups(adj, comm), directed=False)
     if n_comp == len(np.unique(comm)):
         return units, adj
     size = np.bincount(comp)

@@ -108,15 +108,6 @@ def run_end_to_end(name: str, wuhan: str | None, target: float, random_state: in
 # ------------------------------------------------------------------------ graph helpers
 
 
-def within_groups(adjacency: sparse.spmatrix, groups: np.ndarray) -> sparse.csr_matrix:
-    """The adjacency without edges between units of different groups (communities)."""
-    coo = sparse.coo_matrix(adjacency)
-    same = groups[coo.row] == groups[coo.col]
-    out = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=adjacency.shape)
-    out.sort_indices()
-    return out
-
-
 def contiguous_share(labels: np.ndarray, adjacency: sparse.spmatrix) -> float:
     """Share of parts whose units form one connected piece of ``adjacency``."""
     coo = sparse.coo_matrix(adjacency)

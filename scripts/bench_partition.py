@@ -60,6 +60,7 @@ import _bench_methods as bm  # noqa: E402
 
 import gridgeo  # noqa: E402
 from gridgeo.constraints import attach_orphans  # noqa: E402
+from gridgeo.engine.tree import within_groups  # noqa: E402
 from gridgeo.metrics import balance, boundary_on_streets  # noqa: E402
 from gridgeo.pipeline import assemble, label_units, prepare  # noqa: E402
 
@@ -155,7 +156,8 @@ def bench_dataset(name: str, args) -> tuple[list[dict], dict]:
         time.perf_counter() - t0,
     )
     # the graph gridgeo partitions: barrier edges cut; and no edge between groups
-    local = bm.within_groups(ws.adjacency, np.asarray(ws.groups))
+    local = within_groups(ws.adjacency, np.asarray(ws.groups))
+    local.sort_indices()
     cent = shapely.centroid(ws.units.geometry)
     xy = np.column_stack([shapely.get_x(cent), shapely.get_y(cent)])
     n_comp = csgraph.connected_components(local, directed=False)[0]
@@ -225,19 +227,15 @@ def bench_dataset(name: str, args) -> tuple[list[dict], dict]:
 def revision() -> str:
     """The commit measured, and whether gridgeo/ had uncommitted changes."""
     repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+        done.check_returncode()
+        return done.stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "gridgeo"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "gridgeo")
     except (OSError, subprocess.CalledProcessError):
         return "(revision unknown)"
     return f"at {head}" + (" with uncommitted changes in gridgeo/" if dirty else "")

@@ -133,11 +133,19 @@ def test_balance_targets_on_real_data(name, plans):
     assert s["median"] == pytest.approx(300, rel=0.1)
 
 
-def test_compact_grids_on_real_data(plans):
-    """Mean Polsby–Popper of the grids: bisection by shortest cuts, then smoothing."""
-    for name in ["kouvola", "monaco"]:
-        s = plans(name).summary()
-        assert s["polsby_popper_mean"] >= 0.38, (name, s["polsby_popper_mean"])
+@pytest.mark.parametrize(
+    ("name", "mean", "p10", "streets"),
+    # spopt's best on Kouvola's units: mean 0.499 (AZP, RegionKMeans), p10 0.370 (AZP);
+    # on Monaco it does not finish and METIS reaches 0.379 / 0.228
+    [("kouvola", 0.5, 0.37, 0.4), ("monaco", 0.4, 0.23, 0.4)],
+)
+def test_compact_grids_on_real_data(name, mean, p10, streets, plans):
+    """Polsby–Popper (mean and 10th percentile) at least the alternatives' on the same
+    units, with most of the boundary on streets."""
+    s = plans(name).summary()
+    assert s["polsby_popper_mean"] >= mean, s
+    assert s["polsby_popper_p10"] >= p10, s
+    assert s["boundary_on_streets"] >= streets, s
 
 
 def test_deterministic(osm):

@@ -8,7 +8,7 @@ from scipy.sparse import csgraph
 
 from .._errors import InputError
 from .refine import off_band, rebalance, recombine, smooth
-from .tree import Band, check_graph, split_parts
+from .tree import Band, check_graph, split_parts, within_groups
 
 __all__ = ["partition_graph"]
 
@@ -85,9 +85,7 @@ def partition_graph(
         if groups.shape != (n,):
             msg = f"groups has {len(groups)} entries but there are {n} weights: give one group per node"
             raise InputError(msg)
-        coo = adj.tocoo()
-        same = groups[coo.row] == groups[coo.col]
-        adj = sparse.csr_matrix((coo.data[same], (coo.row[same], coo.col[same])), shape=(n, n))
+        adj = within_groups(adj, groups)
     if whole is not None:
         whole = np.asarray(whole, dtype=bool)
         if whole.shape != (n,):
@@ -148,15 +146,14 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
     heavy = np.zeros(int(labels.max()) + 1)
     np.maximum.at(heavy, labels, weights)
 
-    def score(lab: np.ndarray, nodes: np.ndarray) -> tuple[float, float]:
+    def score(lab: np.ndarray, w: np.ndarray, edges) -> tuple[float, float]:
         """Distance from the band of the parts that can be in it, then boundary length."""
         _, local = np.unique(lab, return_inverse=True)
-        w = np.bincount(local, weights=weights[nodes])
-        top = np.zeros(len(w))
-        np.maximum.at(top, local, weights[nodes])
-        sub = sparse.triu(adj[nodes][:, nodes], k=1).tocoo()
-        cut = float(sub.data[local[sub.row] != local[sub.col]].sum())
-        return float(off_band(w, band)[top <= band.upper].sum()), cut
+        load = np.bincount(local, weights=w)
+        top = np.zeros(len(load))
+        np.maximum.at(top, local, w)
+        cut = float(edges.data[local[edges.row] != local[edges.col]].sum())
+        return float(off_band(load, band)[top <= band.upper].sum()), cut
 
     W = np.bincount(labels, weights=weights)
     bad = (off_band(W, band) > 1e-9) & (heavy <= band.upper)
@@ -170,17 +167,18 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
     for c in np.flatnonzero(comp_bad & (n_parts <= SMALL)):
         nodes = np.flatnonzero(comp == c)
         sub = adj[nodes][:, nodes]
-        best, best_score = labels[nodes], score(labels[nodes], nodes)
+        w, edges = weights[nodes], sparse.triu(sub, k=1).tocoo()
+        best, best_score = labels[nodes], score(labels[nodes], w, edges)
         for _ in range(tries):
             local = partition_graph(
-                weights[nodes],
+                w,
                 sub,
                 band=band,
                 random_state=rng,
                 blocks=None if blocks is None else blocks[nodes],
                 retries=0,
             )
-            sc = score(local, nodes)
+            sc = score(local, w, edges)
             if sc < best_score:
                 best, best_score = local + next_id, sc
         labels[nodes] = best

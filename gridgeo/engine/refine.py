@@ -149,21 +149,20 @@ def recombine(
     return labels
 
 
-def _connected_without(members: set[int], removed: int, nbrs: list[np.ndarray]) -> bool:
-    """Whether ``members`` minus ``removed`` is still connected (and not empty)."""
-    rest = members - {removed}
-    if not rest:
+def _connected(members: set[int], nbrs: list[np.ndarray]) -> bool:
+    """Whether ``members`` is connected (and not empty)."""
+    if not members:
         return False
-    start = next(iter(rest))
+    start = next(iter(members))
     seen = {start}
     queue = deque([start])
     while queue:
         v = queue.popleft()
         for u in nbrs[v]:
-            if u in rest and u not in seen:
+            if u in members and u not in seen:
                 seen.add(u)
                 queue.append(u)
-    return len(seen) == len(rest)
+    return len(seen) == len(members)
 
 
 def rebalance(
@@ -246,7 +245,7 @@ def rebalance(
                         cands.append((gain, pull(u, g), -u, -h, u, h, g))
             # best first; the first that keeps its donor connected is made
             for *_, u, src, dst in sorted(cands, reverse=True):
-                if _connected_without(members[src], u, nbrs):
+                if _connected(members[src] - {u}, nbrs):
                     members[src].discard(u)
                     members[dst].add(u)
                     labels[u] = dst
@@ -262,11 +261,6 @@ def rebalance(
             break
     log.debug("rebalance: %d moves", moved)
     return labels
-
-
-def _connected(members: set[int], nbrs: list[np.ndarray]) -> bool:
-    """Whether ``members`` is connected (and not empty)."""
-    return bool(members) and _connected_without(members | {-1}, -1, nbrs)
 
 
 def _swap(bad, labels, w, W, members, nbrs, off) -> bool:
@@ -388,7 +382,7 @@ def smooth(
                 continue
             if off(W[g] - w[u]) > off(W[g]) + 1e-9 or off(W[h] + w[u]) > off(W[h]) + 1e-9:
                 continue
-            if (lab == g).sum() > 1 and not _connected_without(members[g], u, nbrs):
+            if (lab == g).sum() > 1 and not _connected(members[g] - {u}, nbrs):
                 continue
             if len(members[g]) == 1:
                 continue

@@ -21,7 +21,7 @@ from scipy.sparse import csgraph
 
 from .._errors import InputError
 
-__all__ = ["Band", "check_graph", "split_component", "split_parts"]
+__all__ = ["Band", "check_graph", "split_component", "split_parts", "within_groups"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,15 @@ def check_graph(weights: np.ndarray, adjacency: sparse.spmatrix) -> sparse.csr_m
     return adj
 
 
+def within_groups(adjacency: sparse.spmatrix, groups: np.ndarray) -> sparse.csr_matrix:
+    """The adjacency without edges between nodes of different groups (communities)."""
+    coo = sparse.coo_matrix(adjacency)
+    same = groups[coo.row] == groups[coo.col]
+    return sparse.csr_matrix(
+        (coo.data[same], (coo.row[same], coo.col[same])), shape=adjacency.shape
+    )
+
+
 class _Splitter:
     """Level-synchronous recursive bisection of many parts at once.
 
@@ -94,7 +103,6 @@ class _Splitter:
         self.trees = max(1, trees)
         self.labels = np.full(len(self.w), -1, dtype=np.int64)
         self.next_label = 0
-        self.fallbacks = 0
         upper = sparse.triu(adj, k=1).tocoo()
         self.u = upper.row.astype(np.int64)
         self.v = upper.col.astype(np.int64)
@@ -257,7 +265,6 @@ class _Splitter:
             if improved.any():
                 self._mark(side, order, size, np.flatnonzero(improved), cand_pid, pid, nodes, n_ids)
         got = np.isfinite(best) | np.isfinite(bad_best)
-        self.fallbacks += int((active & np.isinf(best) & got).sum())
         return side, ka, kb, got
 
     @staticmethod
