@@ -8,15 +8,22 @@ prints as one line.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
+from ._cli_common import (
+    add_command,
+    add_crs,
+    add_file_option,
+    add_output_options,
+    add_plan_group,
+    add_target_options,
+    metric_crs,
+    read_new_data,
+)
 from ._errors import InputError
 
 __all__ = ["add_parser", "run"]
-
-log = logging.getLogger("gridgeo")
 
 _EPILOG = """examples:
   gridgeo coverage --grids plan.gpkg --osm data/kouvola.osm.pbf --out out/audit
@@ -38,8 +45,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     The parser's defaults hold ``run=run``, so a caller may dispatch with
     ``args.run(args)``.
     """
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "coverage",
+        run,
         help="audit an existing grid plan: uncovered buildings, gaps, overlaps, street-front shops",
         description=(
             "Audit the coverage of a grid plan (无缝覆盖): buildings in no grid, gaps and "
@@ -48,20 +57,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "street-front micro-grids, and buildings registered in two grids."
         ),
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    g = p.add_argument_group("the plan")
-    g.add_argument(
+    g = add_plan_group(
+        p,
         "--grids",
-        metavar="FILE",
-        required=True,
-        help="grid polygons (GeoPackage, Shapefile, GeoJSON …)",
-    )
-    g.add_argument(
-        "--grids-layer", metavar="NAME", help="layer of --grids when the file has several"
-    )
-    g.add_argument(
-        "--grid-id", metavar="COL", help="grid id column (default: grid_id, else the row number)"
+        "grid polygons (GeoPackage, Shapefile, GeoJSON …)",
+        layer_help="layer of --grids when the file has several",
     )
     g.add_argument(
         "--grid-type",
@@ -76,19 +77,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="FILE",
         help="OSM extract (.osm, .osm.pbf) holding buildings, streets and shops",
     )
-    src.add_argument("--buildings", metavar="FILE", help="building footprints")
-    src.add_argument("--buildings-layer", metavar="NAME", help="layer of --buildings")
+    add_file_option(src, "--buildings", "building footprints")
     src.add_argument(
         "--building-id",
         metavar="COL",
         help="building id column, matched by --register (default: osm_id, else the row number)",
     )
-    src.add_argument(
-        "--streets", metavar="FILE", help="street lines (needed for street-front zones)"
-    )
-    src.add_argument("--streets-layer", metavar="NAME", help="layer of --streets")
-    src.add_argument("--pois", metavar="FILE", help="shops and services as points or polygons")
-    src.add_argument("--pois-layer", metavar="NAME", help="layer of --pois")
+    add_file_option(src, "--streets", "street lines (needed for street-front zones)")
+    add_file_option(src, "--pois", "shops and services as points or polygons")
     hh = p.add_argument_group("households and registers")
     hh.add_argument(
         "--households-column",
@@ -110,16 +106,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     cb.add_argument("--boundary-id", metavar="COL", help="id column of --boundaries")
     s = p.add_argument_group("settings")
-    s.add_argument(
-        "--target", metavar="N", type=float, default=300, help="households per grid (default: 300)"
-    )
-    s.add_argument(
-        "--tolerance",
-        metavar="F",
-        type=float,
-        default=0.1,
-        help="accepted deviation from the target, as a fraction (default: 0.1 = ±10%%)",
-    )
+    add_target_options(s)
     s.add_argument(
         "--frontage-depth",
         metavar="M",
@@ -127,41 +114,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=30.0,
         help="metres from a street's centre line that count as its frontage (default: 30)",
     )
-    s.add_argument(
-        "--crs",
-        metavar="EPSG",
-        help="metric CRS to compute in (default: CGCS2000 3° zone in China, UTM elsewhere)",
+    add_crs(s)
+    add_output_options(
+        p,
+        out="out/coverage",
+        lang_help="language of the summary, map and descriptions (default: en)",
+        map_file="coverage.html",
     )
-    o = p.add_argument_group("output")
-    o.add_argument(
-        "--out", metavar="DIR", default="out/coverage", help="output folder (default: out/coverage)"
-    )
-    o.add_argument(
-        "--lang",
-        choices=["en", "zh"],
-        default="en",
-        help="language of the summary, map and descriptions (default: en)",
-    )
-    o.add_argument("--no-map", action="store_true", help="do not write coverage.html")
-    p.set_defaults(run=run)
     return p
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:
-    from .io import read_layer, read_osm
+    from .io import read_layer
 
-    kw: dict[str, Any] = {}
-    if args.osm:
-        layers = read_osm(args.osm)
-        kw["buildings"] = layers.buildings if len(layers.buildings) else None
-        kw["streets"] = layers.streets
-        kw["pois"] = layers.pois if len(layers.pois) else None
-    if args.buildings:
-        kw["buildings"] = read_layer(args.buildings, layer=args.buildings_layer, name="buildings")
-    if args.streets:
-        kw["streets"] = read_layer(args.streets, layer=args.streets_layer, name="streets")
-    if args.pois:
-        kw["pois"] = read_layer(args.pois, layer=args.pois_layer, name="points of interest")
+    kw = read_new_data(args, pois=True)
     if kw.get("buildings") is None:
         where = f"{args.osm} holds no buildings; " if args.osm else ""
         msg = f"{where}give the buildings with --buildings FILE (or --osm FILE holding them)"
@@ -181,9 +147,6 @@ def run(args: argparse.Namespace) -> int:
     from .audit import audit
 
     kw = _load(args)
-    crs = args.crs
-    if crs is not None and str(crs).isdigit():
-        crs = int(crs)
     result = audit(
         kw["grids"],
         kw["buildings"],
@@ -201,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         target=args.target,
         tolerance=args.tolerance,
         frontage_depth=args.frontage_depth,
-        crs=crs,
+        crs=metric_crs(args.crs),
     )
     paths = result.to_files(args.out, lang=args.lang, map_html=not args.no_map)
     print(result.describe(lang=args.lang))

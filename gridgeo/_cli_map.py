@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
+from ._cli_common import add_command, layer_names
 from ._errors import InputError, ReadError
 
 __all__ = ["add_parser", "run"]
@@ -39,22 +40,14 @@ _SUFFIXES = (".html", ".htm", ".png", ".pdf")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``map`` command to the ``gridgeo`` sub-command parsers.
-
-    Parameters
-    ----------
-    subparsers
-        The object returned by ``ArgumentParser.add_subparsers()``.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``map`` parser.
-    """
+    """Add the ``map`` subcommand to ``subparsers`` (from ``add_subparsers``); returns its
+    parser, whose defaults hold ``run=run``."""
     from .render.basemaps import BASEMAPS
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "map",
+        run,
         help="draw a plan (grids.gpkg) as an HTML, PNG or PDF map",
         description=(
             "Draw a plan written by gridgeo (grids.gpkg, layers grids and buildings) as a "
@@ -62,7 +55,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "PNG or PDF, A4 or A3."
         ),
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("plan", metavar="PLAN", help="grids.gpkg written by gridgeo")
     p.add_argument(
@@ -140,17 +132,15 @@ def _read_plan(path: Path, *, buildings: bool) -> tuple[Any, Any]:
     if path.suffix.lower() != ".gpkg":
         msg = f"PLAN must be the grids.gpkg gridgeo writes, got {path.name}"
         raise ReadError(msg)
+    names = layer_names(path)
+    if "grids" not in names:
+        msg = f"{path} has no layer 'grids' (layers: {', '.join(names)}); is it a gridgeo plan?"
+        raise ReadError(msg)
     try:
-        names = [str(row[0]) for row in pyogrio.list_layers(path)]
-        if "grids" not in names:
-            msg = f"{path} has no layer 'grids' (layers: {', '.join(names)}); is it a gridgeo plan?"
-            raise ReadError(msg)
         grids = pyogrio.read_dataframe(path, layer="grids")
         bld = None
         if buildings and "buildings" in names:
             bld = pyogrio.read_dataframe(path, layer="buildings")
-    except ReadError:
-        raise
     except Exception as exc:  # pyogrio raises several DataSourceError kinds
         msg = f"cannot read {path}: {exc}"
         raise ReadError(msg) from exc

@@ -8,16 +8,25 @@ prints as one line.
 from __future__ import annotations
 
 import argparse
-import csv
-import logging
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError, ReadError
+from ._cli_common import (
+    add_code_arguments,
+    add_command,
+    add_crs,
+    add_file_option,
+    add_output_options,
+    add_plan_group,
+    code_options,
+    layer_names,
+    metric_crs,
+    parse_range,
+    read_new_data,
+)
+from ._errors import InputError
 
-__all__ = ["add_code_arguments", "add_parser", "code_options", "run"]
-
-log = logging.getLogger("gridgeo")
+__all__ = ["add_parser", "run"]
 
 _EPILOG = """examples:
   gridgeo rebalance --plan out/kouvola/grids.gpkg --osm data/kouvola.osm.pbf --out out/rebalanced
@@ -45,8 +54,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     The parser's defaults hold ``run=run``, so a caller may dispatch with
     ``args.run(args)``.
     """
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "rebalance",
+        run,
         help="redraw the grids of an existing plan that new household figures put out of band",
         description=(
             "Dynamic adjustment (动态调整): count the households of new building data in the "
@@ -56,20 +67,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "a staffing table and the grid hierarchy."
         ),
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    g = p.add_argument_group("the plan")
-    g.add_argument(
+    g = add_plan_group(
+        p,
         "--plan",
-        metavar="FILE",
-        required=True,
-        help="grid polygons: a gridgeo grids.gpkg, or any GIS file of the city's grids",
-    )
-    g.add_argument(
-        "--plan-layer", metavar="NAME", help="layer of --plan (default: grids when present)"
-    )
-    g.add_argument(
-        "--grid-id", metavar="COL", help="grid id column (default: grid_id, else the row number)"
+        "grid polygons: a gridgeo grids.gpkg, or any GIS file of the city's grids",
+        layer_help="layer of --plan (default: grids when present)",
     )
     g.add_argument(
         "--community-column",
@@ -84,12 +87,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     src = p.add_argument_group("new data (--osm, or files; files override --osm)")
     src.add_argument("--osm", metavar="FILE", help="OSM extract holding buildings and streets")
-    src.add_argument("--buildings", metavar="FILE", help="building footprints with households")
-    src.add_argument("--buildings-layer", metavar="NAME", help="layer of --buildings")
-    src.add_argument(
-        "--streets", metavar="FILE", help="street lines: new boundaries follow them (街巷定界)"
-    )
-    src.add_argument("--streets-layer", metavar="NAME", help="layer of --streets")
+    add_file_option(src, "--buildings", "building footprints with households")
+    add_file_option(src, "--streets", "street lines: new boundaries follow them (街巷定界)")
     src.add_argument(
         "--households-column",
         metavar="COL",
@@ -118,10 +117,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="rings of neighbouring grids a redrawn region may take in (default: 3)",
     )
     s.add_argument("--random-state", metavar="N", type=int, default=0, help="seed (default: 0)")
-    s.add_argument(
-        "--crs",
-        metavar="EPSG",
-        help="metric CRS to compute in (default: the plan's when metric, else CGCS2000/UTM zone)",
+    add_crs(
+        s, help="metric CRS to compute in (default: the plan's when metric, else CGCS2000/UTM zone)"
     )
     add_code_arguments(p.add_argument_group("grid codes (统一编码)"), keep=True)
     st = p.add_argument_group("staffing and micro-grids")
@@ -164,162 +161,57 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="30-50",
         help="households per micro-grid (default: 30-50)",
     )
-    o = p.add_argument_group("output")
-    o.add_argument(
-        "--out",
-        metavar="DIR",
-        default="out/rebalance",
-        help="output folder (default: out/rebalance)",
+    add_output_options(
+        p, out="out/rebalance", lang_help="language (default: en)", map_file="rebalance.html"
     )
-    o.add_argument("--lang", choices=["en", "zh"], default="en", help="language (default: en)")
-    o.add_argument("--no-map", action="store_true", help="do not write rebalance.html")
-    p.set_defaults(run=run)
     return p
 
 
-def add_code_arguments(group: Any, *, keep: bool = False) -> None:
-    """Add ``--codes``, ``--admin-code``, ``--street-code``, ``--community-codes`` and
-    ``--object-class`` to a parser or argument group (``keep``: offer ``--codes keep``,
-    the default, which carries existing codes over); read them with :func:`code_options`.
-    """
-    choices = ["keep", "db11", "cjt349"] if keep else ["none", "db11", "cjt349"]
-    group.add_argument(
-        "--codes",
-        choices=choices,
-        default=choices[0],
-        help=(
-            (
-                "keep: carry existing codes over, new grids take free numbers (default); "
-                if keep
-                else "none: no codes (default); "
-            )
-            + "db11: 15-digit DB11/T 2157 codes for every grid; cjt349: 20-digit CJ/T 349 codes"
-        ),
-    )
-    group.add_argument(
-        "--admin-code", metavar="CODE", help="6-digit county admin code (GB/T 2260), e.g. 110105"
-    )
-    group.add_argument(
-        "--street-code", metavar="CODE", default="001", help="3-digit street code (default: 001)"
-    )
-    group.add_argument(
-        "--community-codes",
-        metavar="CSV",
-        help="CSV of community_id,code (3-digit community or 12-digit division codes)",
-    )
-    group.add_argument(
-        "--object-class", metavar="CODE", help="6-digit object class (CJ/T 348) for cjt349 codes"
-    )
-
-
-def code_options(args: argparse.Namespace) -> dict[str, Any] | None:
-    """Keyword arguments of :func:`gridgeo.codes.assign_codes` from the parsed code
-    options, or None when no scheme is asked for (``--codes keep`` / ``none``)."""
-    if args.codes in ("keep", "none"):
-        if args.admin_code or args.community_codes or args.object_class:
-            msg = "--admin-code, --community-codes and --object-class go with --codes db11 or --codes cjt349"
-            raise InputError(msg)
-        return None
-    return {
-        "scheme": args.codes,
-        "admin_code": args.admin_code,
-        "street_code": args.street_code,
-        "community_codes": _community_codes(args.community_codes),
-        "object_class": args.object_class,
-    }
-
-
-def _range(text: str | None, option: str) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in text.replace("–", "-").split("-"))
-    except ValueError:
-        msg = f"{option} must be two numbers LO-HI such as 300-500, got {text!r}"
-        raise InputError(msg) from None
-    return lo, hi
-
-
 def _read_plan(path: str, layer: str | None):
-    import pyogrio
-
     from .io import read_layer
 
     file = Path(path)
-    if layer is None and file.suffix.lower() == ".gpkg" and file.is_file():
-        try:
-            names = [str(row[0]) for row in pyogrio.list_layers(file)]
-        except Exception as exc:  # pyogrio raises several DataSourceError kinds
-            msg = f"cannot read {file}: {exc}"
-            raise ReadError(msg) from exc
-        if "grids" in names:
-            layer = "grids"
+    if (
+        layer is None
+        and file.suffix.lower() == ".gpkg"
+        and file.is_file()
+        and "grids" in layer_names(file)
+    ):
+        layer = "grids"
     return read_layer(file, layer=layer, name="grids")
-
-
-def _community_codes(path: str | None) -> dict[str, str] | None:
-    if path is None:
-        return None
-    file = Path(path)
-    if not file.is_file():
-        msg = f"community codes file not found: {file}; give a CSV with columns community_id,code"
-        raise ReadError(msg)
-    with file.open(encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
-    if rows and not any(ch.isdigit() for ch in rows[0][-1]):
-        rows = rows[1:]  # a header
-    out = {}
-    for row in rows:
-        if len(row) < 2 or not row[0].strip():
-            continue
-        out[row[0].strip()] = row[1].strip()
-    if not out:
-        msg = f"{file} holds no community codes; write one line per community: community_id,code"
-        raise InputError(msg)
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridgeo rebalance``: redraw, write the files, print a summary; returns 0."""
     from .adjust import rebalance
     from .hierarchy import hierarchy, micro_grids
-    from .io import read_layer, read_osm
     from .staffing import StaffingRules, attach_staffing, staffing_table, write_staffing_csv
 
     codes = code_options(args)
     grids = _read_plan(args.plan, args.plan_layer)
-    buildings = streets = None
-    if args.osm:
-        layers = read_osm(args.osm)
-        buildings = layers.buildings if len(layers.buildings) else None
-        streets = layers.streets
-    if args.buildings:
-        buildings = read_layer(args.buildings, layer=args.buildings_layer, name="buildings")
-    if args.streets:
-        streets = read_layer(args.streets, layer=args.streets_layer, name="streets")
+    data = read_new_data(args)
+    buildings = data.get("buildings")
     if buildings is None:
         msg = "give the buildings with the new households: --buildings FILE (or --osm FILE)"
         raise InputError(msg)
-    crs = int(args.crs) if args.crs is not None and str(args.crs).isdigit() else args.crs
-    if grids is not None and args.community_column is None and "community_id" in grids.columns:
+    community = args.community_column
+    if community is None and "community_id" in grids.columns:
         community = "community_id"
-    else:
-        community = args.community_column
     if codes and community and community in grids.columns and codes["community_codes"]:
         # codes read from CSV are text: match them to the column's values as text
         grids = grids.assign(**{community: grids[community].astype(str)})
     result = rebalance(
         grids,
         buildings,
-        streets=streets,
+        streets=data.get("streets"),
         households_column=args.households_column,
         grid_id=args.grid_id,
         community_column=community,
         code_column=args.code_column,
         target=args.target,
         tolerance=args.tolerance,
-        band=_range(args.band, "--band"),
-        crs=crs,
+        band=parse_range(args.band, "--band"),
+        crs=metric_crs(args.crs),
         max_rings=args.max_rings,
         random_state=args.random_state,
         codes=codes,
@@ -327,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     micro = None
     if args.micro_grids:
         micro = micro_grids(
-            result.grids, result.buildings, band=_range(args.micro_band, "--micro-band")
+            result.grids, result.buildings, band=parse_range(args.micro_band, "--micro-band")
         )
     rules = StaffingRules(
         workers_per_grid=args.workers_per_grid,

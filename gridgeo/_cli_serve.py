@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ._cli_common import add_command
+
 __all__ = ["add_parser", "run"]
 
 log = logging.getLogger(__name__)
@@ -29,22 +31,14 @@ With a token, send it as "Authorization: Bearer TOKEN" or "X-API-Token: TOKEN".
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``serve`` command to the ``gridgeo`` sub-command parsers.
-
-    Parameters
-    ----------
-    subparsers
-        The object returned by ``ArgumentParser.add_subparsers()``.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-        The ``serve`` parser.
-    """
+    """Add the ``serve`` subcommand to ``subparsers`` (from ``add_subparsers``); returns its
+    parser, whose defaults hold ``run=run``."""
     from .service.config import DEFAULT_PORT
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "serve",
+        run,
         help="start the HTTP API: submit partition and audit jobs, poll them, fetch results",
         description=(
             "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run in a worker, not in "
@@ -52,7 +46,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "nothing finished. Listening on anything but loopback needs an API token."
         ),
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")

@@ -13,12 +13,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import _cli_coverage, _cli_map, _cli_rebalance, _cli_serve
-from ._cli_rebalance import code_options
+from ._cli_common import (
+    add_code_arguments,
+    add_command,
+    add_crs,
+    add_output_options,
+    add_target_options,
+    code_options,
+    metric_crs,
+    parse_range,
+)
 from ._errors import GridgeoError, InputError
 
 __all__ = ["main"]
-
-log = logging.getLogger("gridgeo")
 
 _EPILOG = """examples:
   gridgeo partition --osm data/helsinki.osm.pbf --population data/helsinki_population_2020.gpkg --out out/helsinki
@@ -163,21 +170,8 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
         metavar="LO-HI",
         help="accepted households per grid as a range, e.g. 300-500 (overrides --target and --tolerance)",
     )
-    g.add_argument(
-        "--target", metavar="N", type=float, default=300, help="households per grid (default: 300)"
-    )
-    g.add_argument(
-        "--tolerance",
-        metavar="F",
-        type=float,
-        default=0.1,
-        help="accepted deviation from the target, as a fraction (default: 0.1 = ±10%%)",
-    )
-    g.add_argument(
-        "--crs",
-        metavar="EPSG",
-        help="metric CRS to compute in (default: CGCS2000 3° zone in China, UTM elsewhere)",
-    )
+    add_target_options(g)
+    add_crs(g)
     g.add_argument(
         "--random-state",
         metavar="N",
@@ -185,18 +179,10 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
         default=0,
         help="seed: same input and seed, same plan (default: 0)",
     )
-    from ._cli_rebalance import add_code_arguments
-
     add_code_arguments(p.add_argument_group("grid codes (统一编码)"))
-    o = p.add_argument_group("output")
-    o.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
-    o.add_argument(
-        "--lang",
-        choices=["en", "zh"],
-        default="en",
-        help="language of the map and summary (default: en)",
+    add_output_options(
+        p, out="out", lang_help="language of the map and summary (default: en)", map_file="map.html"
     )
-    o.add_argument("--no-map", action="store_true", help="do not write map.html")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -211,12 +197,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show debug logs and full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "partition",
+        _run_partition,
         help="draw grids and write grids.gpkg, grids.geojson, summary.json and map.html",
         description="Draw grids of about --target households and write grids.gpkg (layers grids, buildings), grids.geojson, summary.json and map.html into --out.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_partition_args(p)
     d = sub.add_parser(
@@ -227,9 +214,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--out", metavar="DIR", default="out/demo", help="output folder (default: out/demo)"
     )
-    d.add_argument(
-        "--target", metavar="N", type=float, default=300, help="households per grid (default: 300)"
-    )
+    add_target_options(d, tolerance=False)
+    d.set_defaults(run=_run_demo)
     _cli_coverage.add_parser(sub)
     _cli_map.add_parser(sub)
     _cli_rebalance.add_parser(sub)
@@ -289,25 +275,11 @@ def _load_inputs(args: argparse.Namespace) -> dict:
     return kw
 
 
-def _band(text: str | None) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in text.replace("–", "-").split("-"))
-    except ValueError:
-        msg = f"--band must be two numbers LO-HI such as 300-500, got {text!r}"
-        raise InputError(msg) from None
-    return lo, hi
-
-
 def _run_partition(args: argparse.Namespace) -> int:
     from .households import HouseholdOptions
     from .pipeline import partition
 
     kw = _load_inputs(args)
-    crs = args.crs
-    if crs is not None and str(crs).isdigit():
-        crs = int(crs)
     plan = partition(
         kw["streets"],
         kw.get("buildings"),
@@ -320,7 +292,7 @@ def _run_partition(args: argparse.Namespace) -> int:
         boundaries=kw.get("boundaries"),
         boundary_id=args.boundary_id,
         boundary_households=args.boundary_households,
-        crs=crs,
+        crs=metric_crs(args.crs),
         random_state=args.random_state,
         codes=code_options(args),
         barriers=kw.get("barriers"),
@@ -330,7 +302,7 @@ def _run_partition(args: argparse.Namespace) -> int:
         rural_cap=args.rural_cap,
         weight=args.weight,
         pois=kw.get("pois"),
-        band=_band(args.band),
+        band=parse_range(args.band, "--band"),
         household_options=HouseholdOptions(
             persons_per_household=args.persons_per_household,
             floor_area_per_household=args.floor_area,
@@ -391,17 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for noisy in ("pyogrio", "fiona", "urllib3", "osmnx"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        if args.command == "map":
-            return _cli_map.run(args)
-        if args.command == "coverage":
-            return _cli_coverage.run(args)
-        if args.command == "rebalance":
-            return _cli_rebalance.run(args)
-        if args.command == "serve":
-            return _cli_serve.run(args)
-        if args.command == "partition":
-            return _run_partition(args)
-        return _run_demo(args)
+        return args.run(args)
     except GridgeoError as err:
         print(f"gridgeo: error: {err}", file=sys.stderr)
         return 2
