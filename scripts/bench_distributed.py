@@ -60,7 +60,7 @@ def main() -> int:
     if not (folder / STREETS).is_file() or not (folder / POPULATION).is_file():
         print(f"{folder} must hold {STREETS} and {POPULATION}", file=sys.stderr)
         return 2
-    from distributed import Client, LocalCluster
+    import distributed  # noqa: F401 - its loggers exist from here on
 
     for noisy in ("distributed", "tornado", "bokeh"):  # after distributed set its own
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -91,18 +91,7 @@ def main() -> int:
     print(f"partition, single process: {report['partition_single_s']:.1f} s")
 
     t = time.perf_counter()
-    with (
-        LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",  # HTTP routes on loopback only
-            worker_dashboard_address="127.0.0.1:0",
-            host="127.0.0.1",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with gd.local_client(args.workers) as client:
         report["cluster_start_s"] = time.perf_counter() - t
         t = time.perf_counter()
         labels_n = gd.partition_workspace(ws, scheduler=client, **kw)

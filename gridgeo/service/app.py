@@ -56,6 +56,7 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 _JOB_ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="job id (32 hex digits)")]
+_UPLOAD = Annotated[UploadFile, File(description="a GeoPackage or a zip of Shapefiles")]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer TOKEN")
 _api_key = APIKeyHeader(name="X-API-Token", auto_error=False, description="the API token")
 
@@ -216,43 +217,34 @@ def create_app(config: ServiceConfig) -> FastAPI:
         body = _status(job, base_url(request)).model_dump(mode="json")
         return JSONResponse(body, 202, headers={"Location": f"/jobs/{job_id}"})
 
-    @app.post(
-        "/jobs/partition",
-        status_code=202,
-        response_model=JobStatus,
-        responses=_SUBMIT,
-        dependencies=auth,
-        summary="Submit a partition job (GeoJSON layers)",
-        tags=["jobs"],
-    )
-    def submit_partition(body: PartitionRequest, request: Request) -> Response:
+    def submit_route(path: str, summary: str) -> Any:
+        return app.post(
+            path,
+            status_code=202,
+            response_model=JobStatus,
+            responses=_SUBMIT,
+            dependencies=auth,
+            summary=summary,
+            tags=["jobs"],
+        )
+
+    def submit_json(kind: str, body: PartitionRequest | AuditRequest, request: Request) -> Response:
         layers = body.model_dump(mode="json", exclude={"options"})
         epsg = body.options.input_crs
         return submit(
-            "partition",
-            lambda d: store_geojson(d, "partition", layers, epsg),
+            kind,
+            lambda d: store_geojson(d, kind, layers, epsg),
             body.options.model_dump(mode="json"),
             request,
         )
 
-    @app.post(
-        "/jobs/audit",
-        status_code=202,
-        response_model=JobStatus,
-        responses=_SUBMIT,
-        dependencies=auth,
-        summary="Submit an audit job (GeoJSON layers)",
-        tags=["jobs"],
-    )
+    @submit_route("/jobs/partition", "Submit a partition job (GeoJSON layers)")
+    def submit_partition(body: PartitionRequest, request: Request) -> Response:
+        return submit_json("partition", body, request)
+
+    @submit_route("/jobs/audit", "Submit an audit job (GeoJSON layers)")
     def submit_audit(body: AuditRequest, request: Request) -> Response:
-        layers = body.model_dump(mode="json", exclude={"options"})
-        epsg = body.options.input_crs
-        return submit(
-            "audit",
-            lambda d: store_geojson(d, "audit", layers, epsg),
-            body.options.model_dump(mode="json"),
-            request,
-        )
+        return submit_json("audit", body, request)
 
     async def submit_upload(
         kind: str, file: UploadFile, form: Any, options_model: type, request: Request
@@ -277,35 +269,19 @@ def create_app(config: ServiceConfig) -> FastAPI:
             request,
         )
 
-    @app.post(
-        "/jobs/partition/upload",
-        status_code=202,
-        response_model=JobStatus,
-        responses=_SUBMIT,
-        dependencies=auth,
-        summary="Submit a partition job (GeoPackage or zipped Shapefile upload)",
-        tags=["jobs"],
+    @submit_route(
+        "/jobs/partition/upload", "Submit a partition job (GeoPackage or zipped Shapefile upload)"
     )
     async def upload_partition(
-        file: Annotated[UploadFile, File(description="a GeoPackage or a zip of Shapefiles")],
-        form: Annotated[PartitionUploadForm, Form()],
-        request: Request,
+        file: _UPLOAD, form: Annotated[PartitionUploadForm, Form()], request: Request
     ) -> Response:
         return await submit_upload("partition", file, form, PartitionOptions, request)
 
-    @app.post(
-        "/jobs/audit/upload",
-        status_code=202,
-        response_model=JobStatus,
-        responses=_SUBMIT,
-        dependencies=auth,
-        summary="Submit an audit job (GeoPackage or zipped Shapefile upload)",
-        tags=["jobs"],
+    @submit_route(
+        "/jobs/audit/upload", "Submit an audit job (GeoPackage or zipped Shapefile upload)"
     )
     async def upload_audit(
-        file: Annotated[UploadFile, File(description="a GeoPackage or a zip of Shapefiles")],
-        form: Annotated[AuditUploadForm, Form()],
-        request: Request,
+        file: _UPLOAD, form: Annotated[AuditUploadForm, Form()], request: Request
     ) -> Response:
         return await submit_upload("audit", file, form, AuditOptions, request)
 

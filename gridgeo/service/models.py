@@ -156,7 +156,12 @@ class AuditRequest(BaseModel):
     options: AuditOptions = Field(default_factory=AuditOptions)
 
 
-_LAYER = "layer of the upload holding the {} (default: the layer of that name)"
+def _layer(what: str) -> Any:
+    return Field(
+        default=None,
+        max_length=200,
+        description=f"layer of the upload holding the {what} (default: the layer of that name)",
+    )
 
 
 class PartitionUploadForm(PartitionOptions):
@@ -164,27 +169,13 @@ class PartitionUploadForm(PartitionOptions):
 
     model_config = ConfigDict(extra="ignore")
 
-    streets_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("streets")
-    )
-    buildings_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("buildings")
-    )
-    boundaries_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("boundaries")
-    )
-    population_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("population grid")
-    )
-    barriers_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("barriers")
-    )
-    dedicated_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("dedicated zones")
-    )
-    pois_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("points of interest")
-    )
+    streets_layer: str | None = _layer("streets")
+    buildings_layer: str | None = _layer("buildings")
+    boundaries_layer: str | None = _layer("boundaries")
+    population_layer: str | None = _layer("population grid")
+    barriers_layer: str | None = _layer("barriers")
+    dedicated_layer: str | None = _layer("dedicated zones")
+    pois_layer: str | None = _layer("points of interest")
 
 
 class AuditUploadForm(AuditOptions):
@@ -192,21 +183,11 @@ class AuditUploadForm(AuditOptions):
 
     model_config = ConfigDict(extra="ignore")
 
-    grids_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("grids")
-    )
-    buildings_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("buildings")
-    )
-    streets_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("streets")
-    )
-    pois_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("points of interest")
-    )
-    boundaries_layer: str | None = Field(
-        default=None, max_length=200, description=_LAYER.format("boundaries")
-    )
+    grids_layer: str | None = _layer("grids")
+    buildings_layer: str | None = _layer("buildings")
+    streets_layer: str | None = _layer("streets")
+    pois_layer: str | None = _layer("points of interest")
+    boundaries_layer: str | None = _layer("boundaries")
 
 
 class JobError(BaseModel):

@@ -15,6 +15,7 @@ traceback. A job process whose server is gone stops within a second.
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import multiprocessing
 import os
@@ -251,15 +252,18 @@ def run_job(data_dir: str, job_id: str) -> None:
         scratch = safe_child(job_dir, "scratch")
         remove_tree(scratch)
         scratch.mkdir()
-        summary = run(layers, job.params["options"], scratch, report)
+        run(layers, job.params["options"], scratch, report)
         final = safe_child(job_dir, "results")
         remove_tree(final)
         os.replace(scratch, final)
+        kind_files = RESULT_FILES[job.kind]
         files = {
             name: (f"results/{file}", media)
-            for name, (file, media) in RESULT_FILES[job.kind].items()
+            for name, (file, media) in kind_files.items()
             if (final / file).is_file()
         }
+        # the summary as written by to_files (a plan's summary() redoes its geometry)
+        summary = json.loads((final / kind_files["summary"][0]).read_text(encoding="utf-8"))
         store.succeed(job_id, summary, files)
         log.info("job %s (%s) done in %.1f s", job_id, job.kind, time.perf_counter() - started)
     except GridgeoError as err:
@@ -274,36 +278,36 @@ def run_job(data_dir: str, job_id: str) -> None:
         remove_tree(job_dir / "scratch")
 
 
-def _run_partition(
-    layers: dict[str, gpd.GeoDataFrame],
-    options: dict[str, Any],
-    out: Path,
-    report: Callable[[float, str], None],
-) -> dict[str, Any]:
-    from ..pipeline import partition
+_Report = Callable[[float, str], None]
 
+
+def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:
+    """The keyword options of the job's function, and the map's language and switch."""
     opts = dict(options)
     lang, draw = opts.pop("lang"), opts.pop("map")
-    opts.pop("input_crs", None)
+    opts.pop("input_crs", None)  # the stored inputs are already read in it
+    return opts, lang, draw
+
+
+def _run_partition(
+    layers: dict[str, gpd.GeoDataFrame], options: dict[str, Any], out: Path, report: _Report
+) -> None:
+    from ..pipeline import partition
+
+    opts, lang, draw = _split_options(options)
     streets = layers.pop("streets")
     buildings = layers.pop("buildings", None)
     plan = partition(streets, buildings, **opts, **layers)
     report(0.9, "writing results")
     plan.to_files(out, map_html=draw, lang=lang)
-    return plan.summary()
 
 
 def _run_audit(
-    layers: dict[str, gpd.GeoDataFrame],
-    options: dict[str, Any],
-    out: Path,
-    report: Callable[[float, str], None],
-) -> dict[str, Any]:
+    layers: dict[str, gpd.GeoDataFrame], options: dict[str, Any], out: Path, report: _Report
+) -> None:
     from ..audit import audit
 
-    opts = dict(options)
-    lang, draw = opts.pop("lang"), opts.pop("map")
-    opts.pop("input_crs", None)
+    opts, lang, draw = _split_options(options)
     report(0.1, "auditing coverage")
     result = audit(
         layers.pop("grids"), layers.pop("buildings"), layers.pop("streets", None), **opts, **layers
@@ -311,7 +315,6 @@ def _run_audit(
     report(0.85, "writing results")
     result.to_files(out, lang=lang, map_html=draw)
     _findings_geojson(result.layers(), out / "coverage.geojson")
-    return result.summary()
 
 
 def _findings_geojson(layers: dict[str, gpd.GeoDataFrame], path: Path) -> None:
