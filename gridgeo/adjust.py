@@ -348,7 +348,7 @@ def rebalance(
     if comm_col is not None:
         check_column(grids, comm_col, "grids")
     comm = grids[comm_col].to_numpy() if comm_col else np.zeros(len(grids), dtype=np.int64)
-    metric = _metric(grids, buildings, crs)
+    metric = plan_metric_crs(grids, buildings, crs)
     grids_m = to_metric(grids, metric)
     buildings_m = to_metric(buildings, metric)
     streets_m = barriers_m = None
@@ -486,7 +486,9 @@ def _grid_ids(grids: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
     return ids.to_numpy(dtype=object)
 
 
-def _metric(grids, buildings, crs):
+def plan_metric_crs(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, crs: Any = None):
+    """``crs`` when given, else the grids' own CRS when it is in metres, else
+    :func:`gridgeo.crs.metric_crs` of both layers (so a metric plan keeps its polygons)."""
     if crs is None and grids.crs.is_projected:
         unit = grids.crs.axis_info[0].unit_name if grids.crs.axis_info else ""
         if unit in ("metre", "meter"):
@@ -566,28 +568,22 @@ def _assemble(
                 if status_before[main] != "merged":
                     status_before[main] = "split"
         src_share = flows
-    new_ids_needed = int((np.flatnonzero(alive)[np.flatnonzero(alive) >= n]).size)
-    new_names = _free_ids(ids, new_ids_needed)
+    keep = np.flatnonzero(alive)
+    fresh = keep[keep >= n]
     name = np.empty(n_labels, dtype=object)
     name[:n] = ids
-    name[np.flatnonzero(alive)[np.flatnonzero(alive) >= n]] = new_names
-    keep = np.flatnonzero(alive)
+    name[fresh] = _free_ids(ids, len(fresh))
     W = np.bincount(new_bgrid, weights=hh, minlength=n_labels)
     nb = np.bincount(new_bgrid, minlength=n_labels)
     heavy = np.zeros(n_labels)
     np.maximum.at(heavy, new_bgrid, hh)
     community = np.empty(n_labels, dtype=object)
     community[:n] = comm
-    if len(labels):
-        for lab_id in np.flatnonzero(alive[n:]) + n:
-            community[lab_id] = comm[unit_grid[labels == lab_id][0]]
-    status_after = np.array(
-        [
-            "new" if i >= n else ("split" if status_before[i] == "split" else status_before[i])
-            for i in keep
-        ],
-        dtype=object,
-    )
+    if len(labels):  # a new grid is in the community of its first unit's old grid
+        lab, first = np.unique(labels, return_index=True)
+        community[lab[lab >= n]] = comm[unit_grid[first[lab >= n]]]
+    status_after = np.full(len(keep), "new", dtype=object)
+    status_after[keep < n] = status_before[keep[keep < n]]
     out = gpd.GeoDataFrame(
         {
             "grid_id": name[keep],
@@ -779,7 +775,8 @@ def _free_ids(existing: np.ndarray, n: int) -> list[Any]:
 
 
 def _storable(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Columns a GeoPackage can store: objects that are not strings become strings."""
+    """Columns a GeoPackage can store: objects that are not strings become strings
+    (used for the rebalance and audit outputs)."""
     gdf = gdf.copy()
     for col in gdf.columns:
         if col != gdf.geometry.name and gdf[col].dtype == object:

@@ -48,9 +48,10 @@ import pandas as pd
 
 from ._errors import InputError
 from ._validate import POLYGONAL, check_column, check_layer, check_positive
+from .adjust import plan_metric_crs
 from .blocks import assign_to_polygons
 from .codes import reading_rank
-from .crs import metric_crs, to_metric
+from .crs import to_metric
 from .engine import Band, partition_graph
 from .households import building_households
 from .plan import dissolve_units
@@ -121,9 +122,7 @@ def micro_grids(
         b = Band((lo + hi) / 2, lo, hi)
     else:
         b = Band.around(check_positive(target, "micro-grid target"), 0.25)
-    crs = grids.crs
-    unit = crs.axis_info[0].unit_name if crs.is_projected and crs.axis_info else ""
-    metric = crs if unit in ("metre", "meter") else metric_crs([grids, buildings])
+    metric = plan_metric_crs(grids, buildings)
     grids, buildings = to_metric(grids, metric), to_metric(buildings, metric)
     column = households_column if households_column in buildings.columns else None
     hh = building_households(buildings, column=column).to_numpy(dtype=np.int64)

@@ -211,7 +211,6 @@ def audit(
     in_scope = in_scope | inside
     uncovered = cov["uncovered"] & in_scope
     grid_of = np.where(uncovered | ~in_scope, -1, cov["largest"])
-    grid_of[~in_scope] = -1
     if len(bgeom) and (cov["largest"] < 0).all():
         msg = (
             f"none of the {len(bgeom)} buildings lies in any of the {len(grid_geom)} grids: "

@@ -12,6 +12,7 @@ import geopandas as gpd
 import pandas as pd
 
 from .._errors import ReadError
+from ..adjust import _storable
 
 __all__ = ["Audit", "LAYERS"]
 
@@ -173,7 +174,7 @@ class Audit:
             "json": out / "coverage.json",
             "csv": out / "coverage_findings.csv",
         }
-        write_layers(paths["gpkg"], {k: _plain_columns(v) for k, v in self.layers().items()})
+        write_layers(paths["gpkg"], {k: _storable(v) for k, v in self.layers().items()})
         paths["json"].write_text(
             json.dumps(self.summary(), indent=2, ensure_ascii=False), encoding="utf-8"
         )
@@ -182,12 +183,3 @@ class Audit:
             paths["map"] = save_map(coverage_map(self, lang=lang), out / "coverage.html")
         log.info("coverage audit written to %s", out)
         return paths
-
-
-def _plain_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Columns a GeoPackage stores: objects that are not text become text."""
-    gdf = gdf.copy()
-    for col in gdf.columns:
-        if col != gdf.geometry.name and gdf[col].dtype == object:
-            gdf[col] = gdf[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    return gdf
