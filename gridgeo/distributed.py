@@ -218,11 +218,20 @@ def _partition_piece(
     blocks: np.ndarray,
     band: Band,
     entropy: list[int],
+    area: np.ndarray | None = None,
+    perimeter: np.ndarray | None = None,
 ) -> np.ndarray:
     """Partition one piece (runs on a worker): local labels 0…k−1."""
     rng = np.random.default_rng(np.random.SeedSequence(entropy))
     return partition_graph(
-        weights, adjacency, band=band, whole=whole, blocks=blocks, random_state=rng
+        weights,
+        adjacency,
+        band=band,
+        whole=whole,
+        blocks=blocks,
+        random_state=rng,
+        area=area,
+        perimeter=perimeter,
     )
 
 
@@ -276,6 +285,7 @@ def partition_workspace(
     random_state = _check_seed(random_state)
     pieces = split_workspace(ws, tile_grids=tile_grids)
     adj = within_groups(ws.adjacency, np.asarray(ws.groups))
+    area, perimeter = shapely.area(ws.units.geometry), shapely.length(ws.units.geometry)
     payloads = []
     for p in pieces:
         sub = adj[p.nodes][:, p.nodes].tocsr()
@@ -287,6 +297,8 @@ def partition_workspace(
                 ws.units.block[p.nodes],
                 ws.band,
                 _key_entropy(random_state, p.key),
+                area[p.nodes],
+                perimeter[p.nodes],
             )
         )
     n_tiles = sum(p.tiled for p in pieces)

@@ -435,6 +435,8 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         whole=ws.whole,
         blocks=ws.units.block,
         random_state=random_state,
+        area=shapely.area(ws.units.geometry),
+        perimeter=shapely.length(ws.units.geometry),
     )
     labels = attach_orphans(
         labels, ws.weights, ws.full_adjacency, ws.adjacency, ws.groups, ws.units.community

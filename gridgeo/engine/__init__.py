@@ -6,7 +6,7 @@ label is a connected set whose weight is near the target.
 """
 
 from .core import partition_graph
-from .refine import rebalance, recombine
+from .refine import polsby_popper, rebalance, recom, recombine
 from .tree import Band
 
-__all__ = ["Band", "partition_graph", "rebalance", "recombine"]
+__all__ = ["Band", "partition_graph", "polsby_popper", "rebalance", "recom", "recombine"]

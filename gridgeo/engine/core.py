@@ -7,7 +7,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._errors import InputError
-from .refine import off_band, rebalance, recombine, smooth
+from .refine import off_band, polsby_popper, rebalance, recom, recombine, smooth
 from .tree import Band, check_graph, split_parts, within_groups
 
 __all__ = ["partition_graph"]
@@ -25,6 +25,8 @@ def partition_graph(
     whole: np.ndarray | None = None,
     blocks: np.ndarray | None = None,
     retries: int = 4,
+    area: np.ndarray | None = None,
+    perimeter: np.ndarray | None = None,
 ) -> np.ndarray:
     """Label nodes so that each label is connected with a weight inside ``band``.
 
@@ -59,8 +61,15 @@ def partition_graph(
     retries : int, default 4
         A component of at most :data:`SMALL` parts (a community of a few dozen grids)
         that still has a part out of band is drawn again this many times with new
-        trees; the most balanced drawing, then the one with the shortest boundaries,
-        is kept. Cheap where it applies; large components are repaired locally only.
+        trees, and so are all such components (with ``area``) when that costs at most
+        :data:`BUDGET` node drawings; per component, the most balanced drawing, then the most compact
+        (the shortest boundaries without ``area``), is kept. Large components are only
+        repaired locally.
+    area, perimeter : ndarray, optional
+        Area and perimeter of each node. When given, pairs of neighbouring parts are
+        redrawn where that makes them more compact (:func:`~gridgeo.engine.refine.recom`,
+        :data:`RECOM_WORK`), and the drawings of small components are compared by
+        their mean Polsby–Popper.
 
     Returns
     -------
@@ -120,11 +129,26 @@ def partition_graph(
                 beyond=far,
             )
             labels = rebalance(labels, weights, adj, band=band)
+        shape = _shape(area, perimeter, n)
+        if shape is not None and n:
+            rounds = int(np.clip(RECOM_WORK // n, 4, 16))
+            labels = recom(
+                labels, weights, adj, *shape, band=band, rng=rng, blocks=blocks, rounds=rounds
+            )
         labels = smooth(labels, weights, adj, blocks, band=band)
         if retries and n:
             kept = np.zeros(n, dtype=bool) if whole is None else whole
             labels = _retry_small(
-                labels, weights, adj, comp, kept, band=band, rng=rng, blocks=blocks, tries=retries
+                labels,
+                weights,
+                adj,
+                comp,
+                kept,
+                band=band,
+                rng=rng,
+                blocks=blocks,
+                tries=retries,
+                shape=shape,
             )
     # renumber by first occurrence: stable, readable ids
     _, first = np.unique(labels, return_index=True)
@@ -133,54 +157,117 @@ def partition_graph(
     return rank[np.searchsorted(np.unique(labels), labels)]
 
 
-#: Components of at most this many parts are drawn again when a part stays out of band.
+def _shape(area, perimeter, n: int):
+    """Checked (area, perimeter) arrays, or None when not both are given."""
+    if area is None or perimeter is None:
+        return None
+    shape = tuple(np.asarray(x, dtype=float) for x in (area, perimeter))
+    for name, x in zip(("area", "perimeter"), shape, strict=True):
+        if x.shape != (n,) or (n and (not np.isfinite(x).all() or x.min() < 0)):
+            msg = f"{name} must hold one finite, non-negative value per node ({n})"
+            raise InputError(msg)
+    return shape
+
+
+#: Node rounds of :func:`~gridgeo.engine.refine.recom` per call: a graph of n nodes
+#: gets ``RECOM_WORK // n`` rounds, at least 4 and at most 16.
+RECOM_WORK = 1_000_000
+
+#: Components of at most this many parts are drawn several times (see ``retries``).
 SMALL = 32
+#: Small components are all drawn again (for compactness) when that costs at most this
+#: many node drawings in all; otherwise only those with a part out of band are.
+BUDGET = 20_000
 
 
-def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries: int):
-    """Redraw small components whose drawing left a part out of band (see ``retries``).
+def _drawing_scores(labels, weights, edges, comp_of, shape, band):
+    """Per component: distance from the band of the parts that can be in it, and fit.
 
-    Components kept whole (dedicated zones, villages) are left as they are.
+    The fit is the mean plus the 10th percentile of the parts' Polsby–Popper with
+    ``shape`` (the two figures a plan's compactness is reported by), else minus the
+    boundary length.
+
+    ``labels`` of the nodes, ``edges`` (upper triangle, values the shared lengths),
+    ``comp_of`` the component of each node (0…m−1).
+    """
+    _, lab = np.unique(labels, return_inverse=True)
+    n_parts = int(lab.max()) + 1
+    load = np.bincount(lab, weights=weights, minlength=n_parts)
+    top = np.zeros(n_parts)
+    np.maximum.at(top, lab, weights)
+    part_comp = np.zeros(n_parts, dtype=np.int64)
+    part_comp[lab] = comp_of
+    m = int(comp_of.max()) + 1
+    off = np.bincount(
+        part_comp, weights=np.where(top <= band.upper, off_band(load, band), 0), minlength=m
+    )
+    if shape is None:
+        inner = lab[edges.row] == lab[edges.col]
+        cut = np.bincount(comp_of[edges.row[~inner]], weights=edges.data[~inner], minlength=m)
+        return off, -cut
+    pp = polsby_popper(lab, *shape, edges, n_parts)
+    count = np.bincount(part_comp, minlength=m)
+    mean = np.bincount(part_comp, weights=pp, minlength=m) / np.maximum(count, 1)
+    # the 10th percentile (lower value) of each component's parts
+    o = np.lexsort((pp, part_comp))
+    start = np.searchsorted(part_comp[o], np.arange(m))
+    p10 = pp[o][start + np.floor(0.1 * np.maximum(count - 1, 0)).astype(np.int64)]
+    return off, mean + p10
+
+
+def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries: int, shape=None):
+    """Draw small components again and keep, per component, the best drawing.
+
+    Redrawn are the small components with a part out of band (that is not a single
+    node over the band), and, with ``shape``, all small ones when they total at most
+    ``BUDGET // tries`` nodes. Best is: least distance from the band (of the parts that can be in it),
+    then the highest mean plus 10th percentile of Polsby–Popper (with ``shape``; else
+    the shortest boundary).
+    The components are drawn together, so each drawing costs about what the first one
+    did for them. Components kept whole (dedicated zones, villages) are left as they are.
     """
     labels = labels.copy()
-    heavy = np.zeros(int(labels.max()) + 1)
-    np.maximum.at(heavy, labels, weights)
-
-    def score(lab: np.ndarray, w: np.ndarray, edges) -> tuple[float, float]:
-        """Distance from the band of the parts that can be in it, then boundary length."""
-        _, local = np.unique(lab, return_inverse=True)
-        load = np.bincount(local, weights=w)
-        top = np.zeros(len(load))
-        np.maximum.at(top, local, w)
-        cut = float(edges.data[local[edges.row] != local[edges.col]].sum())
-        return float(off_band(load, band)[top <= band.upper].sum()), cut
-
-    W = np.bincount(labels, weights=weights)
-    bad = (off_band(W, band) > 1e-9) & (heavy <= band.upper)
     n_comp = int(comp.max()) + 1 if len(comp) else 0
-    comp_bad = np.zeros(n_comp, dtype=bool)
-    np.logical_or.at(comp_bad, comp, bad[labels])
-    comp_bad[comp[whole]] = False
     pairs = np.unique(np.c_[comp, labels], axis=0)
     n_parts = np.bincount(pairs[:, 0], minlength=n_comp)
+    small = (n_parts > 1) & (n_parts <= SMALL)
+    small[comp[whole]] = False
+    if shape is None or np.bincount(comp, minlength=n_comp)[small].sum() * tries > BUDGET:
+        heavy = np.zeros(int(labels.max()) + 1)
+        np.maximum.at(heavy, labels, weights)
+        W = np.bincount(labels, weights=weights)
+        bad = (off_band(W, band) > 1e-9) & (heavy <= band.upper)
+        comp_bad = np.zeros(n_comp, dtype=bool)
+        np.logical_or.at(comp_bad, comp, bad[labels])
+        small &= comp_bad
+    nodes = np.flatnonzero(small[comp])
+    if not len(nodes) or tries < 1:
+        return labels
+    _, comp_of = np.unique(comp[nodes], return_inverse=True)
+    sub = adj[nodes][:, nodes]
+    w, edges = weights[nodes], sparse.triu(sub, k=1).tocoo()
+    sub_shape = None if shape is None else (shape[0][nodes], shape[1][nodes])
+    sub_blocks = None if blocks is None else blocks[nodes]
+    best = labels[nodes]
+    best_off, best_fit = _drawing_scores(best, w, edges, comp_of, sub_shape, band)
     next_id = int(labels.max()) + 1
-    for c in np.flatnonzero(comp_bad & (n_parts <= SMALL)):
-        nodes = np.flatnonzero(comp == c)
-        sub = adj[nodes][:, nodes]
-        w, edges = weights[nodes], sparse.triu(sub, k=1).tocoo()
-        best, best_score = labels[nodes], score(labels[nodes], w, edges)
-        for _ in range(tries):
-            local = partition_graph(
-                w,
-                sub,
-                band=band,
-                random_state=rng,
-                blocks=None if blocks is None else blocks[nodes],
-                retries=0,
-            )
-            sc = score(local, w, edges)
-            if sc < best_score:
-                best, best_score = local + next_id, sc
-        labels[nodes] = best
-        next_id = max(next_id, int(best.max()) + 1)
+    for _ in range(tries):
+        local = partition_graph(
+            w,
+            sub,
+            band=band,
+            random_state=rng,
+            blocks=sub_blocks,
+            retries=0,
+            area=None if sub_shape is None else sub_shape[0],
+            perimeter=None if sub_shape is None else sub_shape[1],
+        )
+        off, fit = _drawing_scores(local, w, edges, comp_of, sub_shape, band)
+        better = (off < best_off - 1e-9) | ((off <= best_off + 1e-9) & (fit > best_fit + 1e-12))
+        take = better[comp_of]
+        best = np.where(take, local + next_id, best)
+        next_id += int(local.max()) + 1
+        best_off = np.where(better, off, best_off)
+        best_fit = np.where(better, fit, best_fit)
+    labels[nodes] = best
     return labels

@@ -21,7 +21,7 @@ from scipy import sparse
 from . import tree
 from .tree import Band, split_component
 
-__all__ = ["off_band", "rebalance", "recombine", "smooth"]
+__all__ = ["off_band", "polsby_popper", "rebalance", "recom", "recombine", "smooth"]
 
 log = logging.getLogger(__name__)
 
@@ -396,4 +396,174 @@ def smooth(
         if not pass_moves:
             break
     log.debug("smooth: %d moves", moved)
+    return labels
+
+
+def _regions(labels, edges, W, top, band, rng, size):
+    """A random set of disjoint regions of up to ``size`` neighbouring parts.
+
+    Each region's weight divides into as many parts in band as it has. Returns the
+    part ids of each region (m × size, padded with -1), its number of parts, and the
+    region of each part (-1: none); None when there is no region.
+    """
+    n_parts = len(W)
+    lu, lv = labels[edges.row], labels[edges.col]
+    key = np.unique(np.minimum(lu, lv) * n_parts + np.maximum(lu, lv))
+    g, h = key // n_parts, key % n_parts
+    keep = (g != h) & (np.maximum(top[g], top[h]) <= band.upper)
+    g, h = g[keep], h[keep]
+    graph = sparse.csr_matrix(
+        (np.ones(2 * len(g)), (np.r_[g, h], np.r_[h, g])), shape=(n_parts, n_parts)
+    )
+    priority = rng.permutation(n_parts)
+    owner = np.full(n_parts, -1, dtype=np.int64)
+    regions = []
+    for x in np.argsort(priority).tolist():
+        if owner[x] >= 0:
+            continue
+        nb = graph.indices[graph.indptr[x] : graph.indptr[x + 1]]
+        nb = nb[owner[nb] < 0]
+        if not len(nb):
+            continue
+        nb = nb[np.argsort(priority[nb])][: size - 1]
+        members = [x, *nb.tolist()]
+        # drop the last neighbours until the region divides into parts in band
+        while len(members) > 1:
+            total, kk = W[members].sum(), len(members)
+            if kk * band.lower - 1e-9 <= total <= kk * band.upper + 1e-9:
+                break
+            members.pop()
+        if len(members) < 2:
+            continue
+        owner[members] = len(regions)
+        regions.append(members)
+    if not regions:
+        return None
+    ids = np.full((len(regions), size), -1, dtype=np.int64)
+    for i, r in enumerate(regions):
+        ids[i, : len(r)] = r
+    k = np.array([len(r) for r in regions])
+    return ids, k, owner
+
+
+def polsby_popper(labels, area, perimeter, edges, n_parts: int) -> np.ndarray:
+    """Polsby–Popper 4πA/P² of each part, from its nodes' areas and perimeters.
+
+    A part's perimeter is its nodes' perimeters less twice the length they share with
+    each other (``edges``: the upper triangle of the adjacency, values the shared
+    lengths, as a COO matrix). 0 for an empty part.
+    """
+    A = np.bincount(labels, weights=area, minlength=n_parts)
+    inner = labels[edges.row] == labels[edges.col]
+    P = np.bincount(labels, weights=perimeter, minlength=n_parts) - 2 * np.bincount(
+        labels[edges.row[inner]], weights=edges.data[inner], minlength=n_parts
+    )
+    out = np.zeros(n_parts)
+    np.divide(4 * np.pi * A, P**2, out=out, where=P > 0)
+    return out
+
+
+def recom(
+    labels: np.ndarray,
+    weights: np.ndarray,
+    adjacency: sparse.csr_matrix,
+    area: np.ndarray,
+    perimeter: np.ndarray,
+    *,
+    band: Band,
+    rng: np.random.Generator,
+    blocks: np.ndarray | None = None,
+    rounds: int = 16,
+    trees: int = 2,
+    sizes: tuple[int, ...] = (2, 3),
+) -> np.ndarray:
+    """Redraw small groups of neighbouring parts where that makes them more compact.
+
+    GerryChain's ReCom move used as an optimiser: each round groups the parts into
+    random disjoint regions of a part and its neighbours (pairs and triples in turn:
+    ``sizes``), merges each region and splits it again into as many parts — all regions
+    at once, level by level, each cut the shortest balanced cut of ``trees`` random
+    spanning trees — and keeps a region's new drawing when its parts are no further
+    from the band in total than before and their summed Polsby–Popper
+    (:func:`polsby_popper`) is higher. Parts holding a node heavier than the band are
+    left as they are.
+
+    Parameters
+    ----------
+    labels, weights, adjacency, band
+        As for :func:`rebalance`; adjacency values are the shared lengths.
+    area, perimeter : ndarray
+        Area and perimeter (all rings) of each node.
+    rng : numpy Generator
+    blocks : ndarray, optional
+        Block of each node: cuts along streets are preferred.
+    rounds : int, default 16
+    trees : int, default 2
+        Spanning trees drawn per cut.
+    sizes : tuple of int, default (2, 3)
+        Parts per region, round after round.
+
+    Returns
+    -------
+    ndarray
+        New labels (same numbering; every part keeps its id).
+    """
+    labels = np.asarray(labels).copy()
+    n = len(labels)
+    if n == 0:
+        return labels
+    w = np.asarray(weights, dtype=float)
+    a, p = np.asarray(area, dtype=float), np.asarray(perimeter, dtype=float)
+    adj = sparse.csr_matrix(adjacency)
+    edges = sparse.triu(adj, k=1).tocoo()
+    n_parts = int(labels.max()) + 1
+    redrawn = 0
+    for r in range(rounds):
+        W = np.bincount(labels, weights=w, minlength=n_parts)
+        top = np.zeros(n_parts)
+        np.maximum.at(top, labels, w)
+        pp = polsby_popper(labels, a, p, edges, n_parts)
+        region = _regions(labels, edges, W, top, band, rng, sizes[r % len(sizes)])
+        if region is None:
+            break
+        ids, k, owner = region  # owner: region of each part (-1: none)
+        m = len(k)
+        node_region = owner[labels]
+        nodes = np.flatnonzero(node_region >= 0)
+        nodes = nodes[np.argsort(node_region[nodes], kind="stable")]
+        bounds = np.searchsorted(node_region[nodes], np.arange(m + 1))
+        split = [(nodes[bounds[i] : bounds[i + 1]], int(k[i])) for i in range(m)]
+        new = tree.split_parts(
+            adj, w, split, band=band, rng=rng, attempts=2 * trees, blocks=blocks, trees=trees
+        )
+        # each region's new parts take its old ids, in the order of their new labels;
+        # a region the splitter could not cut into as many parts is left as it was
+        mine, fresh = node_region[nodes], new[nodes]
+        span = int(new.max()) + 1
+        keys, at = np.unique(mine * span + fresh, return_inverse=True)
+        key_region = keys // span
+        drawn = np.bincount(key_region, minlength=m) == k
+        slot = at - np.searchsorted(key_region, mine)
+        trial = labels.copy()
+        ok = drawn[mine]
+        trial[nodes[ok]] = ids[mine[ok], slot[ok]]
+        # keep the regions whose drawing is more compact and no further from the band
+        pp_new = polsby_popper(trial, a, p, edges, n_parts)
+        W_new = np.bincount(trial, weights=w, minlength=n_parts)
+        part_region = owner[owner >= 0]
+        parts_in = np.flatnonzero(owner >= 0)
+        gain = np.bincount(part_region, weights=pp_new[parts_in] - pp[parts_in], minlength=m)
+        worse = (
+            np.bincount(
+                part_region,
+                weights=off_band(W_new[parts_in], band) - off_band(W[parts_in], band),
+                minlength=m,
+            )
+            > 1e-9
+        )
+        keep = drawn & ~worse & (gain > 1e-12)
+        take = nodes[keep[mine]]
+        labels[take] = trial[take]
+        redrawn += int(keep.sum())
+    log.debug("recom: %d regions redrawn", redrawn)
     return labels
