@@ -57,7 +57,10 @@ def partition_graph(
     refine : bool, default True
         Afterwards, repair parts that are out of band: redraw each together with its
         neighbours (:func:`~gridgeo.engine.refine.recombine`), then move single boundary
-        nodes between neighbours (:func:`~gridgeo.engine.refine.rebalance`).
+        nodes between neighbours (:func:`~gridgeo.engine.refine.rebalance`); with
+        ``area``, redraw regions of neighbouring parts for compactness
+        (:func:`~gridgeo.engine.refine.recom`); last, shorten the boundaries
+        (:func:`~gridgeo.engine.refine.smooth`).
     retries : int, default 4
         A component of at most :data:`SMALL` parts (a community of a few dozen grids)
         that still has a part out of band is drawn again this many times with new

@@ -7,6 +7,9 @@ they are closer to the band in total. The deficit or surplus of one part is ther
 spread over several. :func:`rebalance` then moves single units across part boundaries —
 from a heavy part to a neighbour, or from a neighbour into a light part — whenever the
 total distance of the two parts from the band decreases and both stay connected.
+:func:`recom` then makes the plan more compact at equal balance: random regions of two
+or three neighbouring parts are redrawn together and kept where their summed
+Polsby–Popper rises; :func:`smooth` last slides boundaries toward streets.
 Deterministic for a given generator: parts and units are visited in a fixed order.
 """
 
@@ -452,6 +455,17 @@ def polsby_popper(labels, area, perimeter, edges, n_parts: int) -> np.ndarray:
     A part's perimeter is its nodes' perimeters less twice the length they share with
     each other (``edges``: the upper triangle of the adjacency, values the shared
     lengths, as a COO matrix). 0 for an empty part.
+
+    Examples
+    --------
+    Four unit squares in a row, as one part and as two dominoes:
+
+    >>> edges = sparse.coo_matrix(([1.0, 1.0, 1.0], ([0, 1, 2], [1, 2, 3])), shape=(4, 4))
+    >>> ones, fours = np.ones(4), np.full(4, 4.0)
+    >>> polsby_popper(np.zeros(4, dtype=int), ones, fours, edges, 1).round(3).tolist()
+    [0.503]
+    >>> polsby_popper(np.array([0, 0, 1, 1]), ones, fours, edges, 2).round(3).tolist()
+    [0.698, 0.698]
     """
     A = np.bincount(labels, weights=area, minlength=n_parts)
     inner = labels[edges.row] == labels[edges.col]
