@@ -20,7 +20,7 @@ from scipy.sparse import csgraph
 from .blocks import assign_to_polygons, cutting_streets, street_blocks
 from .engine import Band, partition_graph
 from .engine import rebalance as move_units
-from .engine.refine import off_band
+from .engine.refine import heaviest, off_band
 from .engine.tree import split_component
 from .units import Units, adjacency, make_units, merge_isolated
 
@@ -46,9 +46,7 @@ def excess(weight: np.ndarray, heaviest: np.ndarray, band: Band) -> np.ndarray:
 def _part_off(lab: np.ndarray, w: np.ndarray, band: Band) -> np.ndarray:
     """:func:`excess` of each part of ``lab`` (labels 0…k−1, all present)."""
     k = int(lab.max()) + 1
-    top = np.zeros(k)
-    np.maximum.at(top, lab, w)
-    return excess(np.bincount(lab, weights=w, minlength=k), top, band)
+    return excess(np.bincount(lab, weights=w, minlength=k), heaviest(lab, w, k), band)
 
 
 def _on_barrier(

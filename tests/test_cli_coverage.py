@@ -198,7 +198,9 @@ def test_wired_into_main(files, tmp_path, capsys):
     handlers, level = root.handlers[:], root.level
     try:
         try:  # argparse itself may reject the call (exit 2 with a usage line)
-            code = cli_module.main(["coverage", "--grids", str(files["grids"]), "--out", str(tmp_path)])
+            code = cli_module.main(
+                ["coverage", "--grids", str(files["grids"]), "--out", str(tmp_path)]
+            )
         except SystemExit as exit_:
             code = exit_.code
         assert code == 2

@@ -14,15 +14,7 @@ from scipy.sparse import csgraph
 from gridgeo._errors import InputError
 from gridgeo.engine import Band, partition_graph, polsby_popper, recom
 from gridgeo.engine.refine import off_band
-
-
-def squares(nrows: int, ncols: int) -> sparse.csr_matrix:
-    """Rook adjacency of a lattice of unit squares (shared length 1)."""
-    idx = np.arange(nrows * ncols).reshape(nrows, ncols)
-    rows = np.r_[idx[:, :-1].ravel(), idx[:-1, :].ravel()]
-    cols = np.r_[idx[:, 1:].ravel(), idx[1:, :].ravel()]
-    a = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(nrows * ncols,) * 2)
-    return (a + a.T).tocsr()
+from tests.test_partition_core import lattice as squares  # unit squares: shared length 1
 
 
 def pp_of(labels, adj):
@@ -109,7 +101,8 @@ def test_partition_graph_with_shapes_is_deterministic_and_more_compact():
         (np.array([1.0, np.nan, 1.0, 1.0]), np.full(4, 4.0), "area must hold one"),
     ],
 )
-def test_bad_shapes_raise_input_error(area, perimeter, match):
+@pytest.mark.parametrize("refine", [True, False])
+def test_bad_shapes_raise_input_error(area, perimeter, match, refine):
     with pytest.raises(InputError, match=match):
         partition_graph(
             np.full(4, 100.0),
@@ -117,4 +110,5 @@ def test_bad_shapes_raise_input_error(area, perimeter, match):
             band=Band.around(200, 0.1),
             area=area,
             perimeter=perimeter,
+            refine=refine,
         )

@@ -9,6 +9,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from gridgeo.engine.tree import Band, _preorder_tools, split_component, split_parts
+from tests.test_partition_core import lattice as _grid
 
 
 def _random_tree(n: int, seed: int):
@@ -48,14 +49,6 @@ def test_subtree_ends_and_lca_match_a_walk_up_the_tree(n, seed):
         up = _ancestors(int(x), parent)
         common = next(u for u in _ancestors(int(y), parent) if u in up)
         assert z == common
-
-
-def _grid(nrows: int, ncols: int) -> sparse.csr_matrix:
-    idx = np.arange(nrows * ncols).reshape(nrows, ncols)
-    r = np.r_[idx[:, :-1].ravel(), idx[:-1, :].ravel()]
-    c = np.r_[idx[:, 1:].ravel(), idx[1:, :].ravel()]
-    a = sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(nrows * ncols,) * 2)
-    return (a + a.T).tocsr()
 
 
 def _boundary(adj: sparse.csr_matrix, labels: np.ndarray) -> int:

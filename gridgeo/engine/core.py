@@ -7,7 +7,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from .._errors import InputError
-from .refine import off_band, polsby_popper, rebalance, recom, recombine, smooth
+from .refine import heaviest, off_band, polsby_popper, rebalance, recom, recombine, smooth
 from .tree import Band, check_graph, split_parts, within_groups
 
 __all__ = ["partition_graph"]
@@ -103,6 +103,7 @@ def partition_graph(
         if whole.shape != (n,):
             msg = f"whole has {len(whole)} entries but there are {n} weights"
             raise InputError(msg)
+    shape = _shape(area, perimeter, n)
     n_comp, comp = csgraph.connected_components(adj, directed=False)
     order = np.argsort(comp, kind="stable")
     bounds = np.searchsorted(comp[order], np.arange(n_comp + 1))
@@ -132,7 +133,6 @@ def partition_graph(
                 beyond=far,
             )
             labels = rebalance(labels, weights, adj, band=band)
-        shape = _shape(area, perimeter, n)
         if shape is not None and n:
             rounds = int(np.clip(RECOM_WORK // n, 4, 16))
             labels = recom(
@@ -196,8 +196,7 @@ def _drawing_scores(labels, weights, edges, comp_of, shape, band):
     _, lab = np.unique(labels, return_inverse=True)
     n_parts = int(lab.max()) + 1
     load = np.bincount(lab, weights=weights, minlength=n_parts)
-    top = np.zeros(n_parts)
-    np.maximum.at(top, lab, weights)
+    top = heaviest(lab, weights, n_parts)
     part_comp = np.zeros(n_parts, dtype=np.int64)
     part_comp[lab] = comp_of
     m = int(comp_of.max()) + 1
@@ -236,8 +235,7 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
     small = (n_parts > 1) & (n_parts <= SMALL)
     small[comp[whole]] = False
     if shape is None or np.bincount(comp, minlength=n_comp)[small].sum() * tries > BUDGET:
-        heavy = np.zeros(int(labels.max()) + 1)
-        np.maximum.at(heavy, labels, weights)
+        heavy = heaviest(labels, weights, int(labels.max()) + 1)
         W = np.bincount(labels, weights=weights)
         bad = (off_band(W, band) > 1e-9) & (heavy <= band.upper)
         comp_bad = np.zeros(n_comp, dtype=bool)

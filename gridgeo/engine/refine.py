@@ -35,6 +35,13 @@ def off_band(weights: np.ndarray, band: Band) -> np.ndarray:
     return np.maximum(0.0, np.maximum(band.lower - w, w - band.upper))
 
 
+def heaviest(labels: np.ndarray, weights: np.ndarray, n_parts: int) -> np.ndarray:
+    """Weight of the heaviest node of each part (0 for an empty part)."""
+    top = np.zeros(n_parts)
+    np.maximum.at(top, labels, weights)
+    return top
+
+
 def _divisible(total: float, band: Band) -> bool:
     """Whether some whole number of parts of ``total`` each lie inside the band."""
     k = band.parts_for(total)
@@ -94,9 +101,7 @@ def recombine(
         members = {g: order[starts[g] : starts[g + 1]] for g in range(next_id)}
         touched: set[int] = set()
         # parts holding a node heavier than the band are left as they are
-        top = np.zeros(next_id)
-        np.maximum.at(top, labels, w)
-        heavy = set(np.flatnonzero(top > band.upper).tolist())
+        heavy = set(np.flatnonzero(heaviest(labels, w, next_id) > band.upper).tolist())
         improved = 0
         for g in np.argsort(-off, kind="stable"):
             g = int(g)
@@ -534,8 +539,7 @@ def recom(
     redrawn = 0
     for r in range(rounds):
         W = np.bincount(labels, weights=w, minlength=n_parts)
-        top = np.zeros(n_parts)
-        np.maximum.at(top, labels, w)
+        top = heaviest(labels, w, n_parts)
         pp = polsby_popper(labels, a, p, edges, n_parts)
         region = _regions(labels, edges, W, top, band, rng, sizes[r % len(sizes)])
         if region is None:
