@@ -18,8 +18,8 @@ import shapely
 from shapely import box
 
 import gridgeo
-from gridgeo import _cli_rebalance
 from gridgeo.adjust import rebalance
+from gridgeo.cli import rebalance as _cli_rebalance
 from gridgeo.codes import assign_codes
 from gridgeo.households import largest_remainder
 

@@ -12,7 +12,7 @@ import pytest
 
 import gridgeo
 from gridgeo import datasets
-from gridgeo._cli_coverage import add_parser, run
+from gridgeo.cli.coverage import add_parser, run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audit"
 

@@ -24,8 +24,8 @@ from _render_data import (
 )
 from PIL import Image  # comes with matplotlib
 
-from gridgeo import _cli_map
 from gridgeo._errors import InputError, ReadError
+from gridgeo.cli import map as _cli_map
 from gridgeo.render import PAPER_SIZES, _fonts, print_map, save_print_map
 from gridgeo.render._printpage import nice_length, round_ratio, true_north
 

@@ -347,7 +347,7 @@ def test_token_required_and_loopback_only_without_one(servers, guarded):
     # the command refuses before binding anything
     import argparse
 
-    from gridgeo._cli_serve import add_parser, run
+    from gridgeo.cli.serve import add_parser, run
 
     sub = argparse.ArgumentParser().add_subparsers()
     args = add_parser(sub).parse_args(["--host", "192.0.2.1", "--data-dir", "unused"])

@@ -12,7 +12,6 @@ import geopandas as gpd
 import pandas as pd
 
 from .._errors import ReadError
-from ..adjust import _storable
 
 __all__ = ["Audit", "LAYERS"]
 
@@ -174,7 +173,7 @@ class Audit:
             "json": out / "coverage.json",
             "csv": out / "coverage_findings.csv",
         }
-        write_layers(paths["gpkg"], {k: _storable(v) for k, v in self.layers().items()})
+        write_layers(paths["gpkg"], self.layers())
         paths["json"].write_text(
             json.dumps(self.summary(), indent=2, ensure_ascii=False), encoding="utf-8"
         )

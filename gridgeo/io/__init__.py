@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 from .download import OSM_TAGS, download_osm
-from .files import read_layer, write_layers
+from .files import read_layer, storable, write_layers
 from .layers import OSMLayers
 from .osm import read_osm
 from .tags import _parse_count as _parse_count  # imported by the tests
@@ -36,6 +36,7 @@ __all__ = [
     "read_layer",
     "download_osm",
     "write_layers",
+    "storable",
     "parse_other_tags",
     "extract_tags",
     "OSM_TAGS",

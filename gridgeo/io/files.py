@@ -16,7 +16,7 @@ from .._errors import GridgeoError, InputError, ReadError
 from .._validate import check_layer
 from ._common import _OSM_SUFFIXES, PathLike, _check_file, _first_line
 
-__all__ = ["read_layer", "write_layers"]
+__all__ = ["read_layer", "storable", "write_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -202,4 +202,23 @@ def write_layers(path: PathLike, layers: Mapping[str, gpd.GeoDataFrame]) -> Path
 def _write_one(path: Path, key: str, gdf: gpd.GeoDataFrame) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*'crs' was not provided", category=UserWarning)
-        gdf.to_file(path, layer=key, driver="GPKG", engine="pyogrio")
+        storable(gdf).to_file(path, layer=key, driver="GPKG", engine="pyogrio")
+
+
+def storable(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with columns a GeoPackage or GeoJSON can store: values of object columns
+    that are not strings (lists, ids of mixed types) become strings.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point
+    >>> g = gpd.GeoDataFrame({"ids": [[1, 2], "a"]}, geometry=[Point(0, 0)] * 2, crs=3857)
+    >>> storable(g)["ids"].tolist()
+    ['[1, 2]', 'a']
+    """
+    out = gdf.copy()
+    for col in out.columns:
+        if col != out.geometry.name and out[col].dtype == object:
+            out[col] = out[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return out

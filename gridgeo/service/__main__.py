@@ -6,8 +6,8 @@ import argparse
 import logging
 import sys
 
-from .._cli_serve import add_parser, run
 from .._errors import GridgeoError
+from ..cli.serve import add_parser, run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError, ReadError
+from .._errors import InputError, ReadError
 
 __all__ = [
     "add_code_arguments",
@@ -134,7 +134,7 @@ def layer_names(path: Path) -> list[str]:
 def read_new_data(args: argparse.Namespace, *, pois: bool = False) -> dict[str, Any]:
     """Buildings and streets (and with ``pois``, points of interest) from ``--osm``,
     each replaced by its file option when given; a missing layer is absent or None."""
-    from .io import read_layer, read_osm
+    from ..io import read_layer, read_osm
 
     kw: dict[str, Any] = {}
     if args.osm:

@@ -12,8 +12,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import _cli_coverage, _cli_map, _cli_rebalance, _cli_serve
-from ._cli_common import (
+from .._errors import GridgeoError, InputError
+from . import coverage as _coverage
+from . import map as _map
+from . import rebalance as _rebalance
+from . import serve as _serve
+from ._common import (
     add_code_arguments,
     add_command,
     add_crs,
@@ -23,7 +27,6 @@ from ._cli_common import (
     metric_crs,
     parse_range,
 )
-from ._errors import GridgeoError, InputError
 
 __all__ = ["main"]
 
@@ -216,10 +219,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_target_options(d, tolerance=False)
     d.set_defaults(run=_run_demo)
-    _cli_coverage.add_parser(sub)
-    _cli_map.add_parser(sub)
-    _cli_rebalance.add_parser(sub)
-    _cli_serve.add_parser(sub)
+    _coverage.add_parser(sub)
+    _map.add_parser(sub)
+    _rebalance.add_parser(sub)
+    _serve.add_parser(sub)
     return parser
 
 
@@ -233,7 +236,7 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 
 
 def _load_inputs(args: argparse.Namespace) -> dict:
-    from .io import download_osm, read_layer, read_osm
+    from ..io import download_osm, read_layer, read_osm
 
     sources = [x for x in (args.osm, args.place, args.bbox, args.streets) if x]
     if len(sources) != 1:
@@ -276,8 +279,8 @@ def _load_inputs(args: argparse.Namespace) -> dict:
 
 
 def _run_partition(args: argparse.Namespace) -> int:
-    from .households import HouseholdOptions
-    from .pipeline import partition
+    from ..households import HouseholdOptions
+    from ..pipeline import partition
 
     kw = _load_inputs(args)
     plan = partition(
@@ -322,9 +325,9 @@ def _report(plan, paths: dict, *, lang: str = "en") -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from . import datasets
-    from .io import read_layer, read_osm
-    from .pipeline import partition
+    from .. import datasets
+    from ..io import read_layer, read_osm
+    from ..pipeline import partition
 
     out = Path(args.out)
     print("Helsinki centre: OpenStreetMap buildings, households from the HSY 2020 population grid")

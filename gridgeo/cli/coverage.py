@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import (
+from .._errors import InputError
+from ._common import (
     add_command,
     add_crs,
     add_file_option,
@@ -21,7 +22,6 @@ from ._cli_common import (
     metric_crs,
     read_new_data,
 )
-from ._errors import InputError
 
 __all__ = ["add_parser", "run"]
 
@@ -125,7 +125,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:
-    from .io import read_layer
+    from ..io import read_layer
 
     kw = read_new_data(args, pois=True)
     if kw.get("buildings") is None:
@@ -136,7 +136,7 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
     if args.boundaries:
         kw["boundaries"] = read_layer(args.boundaries, name="boundaries")
     if args.register:
-        from .audit import read_register
+        from ..audit import read_register
 
         kw["register"] = read_register(args.register)
     return kw
@@ -144,7 +144,7 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridgeo coverage``: audit, write the files, print a summary; returns 0."""
-    from .audit import audit
+    from ..audit import audit
 
     kw = _load(args)
     result = audit(

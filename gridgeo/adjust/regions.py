@@ -17,12 +17,12 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
 
-from .blocks import assign_to_polygons, cutting_streets, street_blocks
-from .engine import Band, partition_graph
-from .engine import rebalance as move_units
-from .engine.refine import heaviest, off_band
-from .engine.tree import split_component
-from .units import Units, adjacency, make_units, merge_isolated
+from ..blocks import assign_to_polygons, cutting_streets, street_blocks
+from ..engine import Band, partition_graph
+from ..engine import rebalance as move_units
+from ..engine.refine import heaviest, off_band
+from ..engine.tree import split_component
+from ..units import Units, adjacency, make_units, merge_isolated
 
 __all__ = ["UnitStore", "cut_edges", "excess", "grid_adjacency", "match", "solve"]
 

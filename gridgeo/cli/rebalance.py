@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import (
+from .._errors import InputError
+from ._common import (
     add_code_arguments,
     add_command,
     add_crs,
@@ -24,7 +25,6 @@ from ._cli_common import (
     parse_range,
     read_new_data,
 )
-from ._errors import InputError
 
 __all__ = ["add_parser", "run"]
 
@@ -168,7 +168,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _read_plan(path: str, layer: str | None):
-    from .io import read_layer
+    from ..io import read_layer
 
     file = Path(path)
     if (
@@ -183,9 +183,9 @@ def _read_plan(path: str, layer: str | None):
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridgeo rebalance``: redraw, write the files, print a summary; returns 0."""
-    from .adjust import rebalance
-    from .hierarchy import hierarchy, micro_grids
-    from .staffing import StaffingRules, attach_staffing, staffing_table, write_staffing_csv
+    from ..adjust import rebalance
+    from ..hierarchy import hierarchy, micro_grids
+    from ..staffing import StaffingRules, attach_staffing, staffing_table, write_staffing_csv
 
     codes = code_options(args)
     grids = _read_plan(args.plan, args.plan_layer)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import add_command
+from ._common import add_command
 
 __all__ = ["add_parser", "run"]
 
@@ -33,7 +33,7 @@ With a token, send it as "Authorization: Bearer TOKEN" or "X-API-Token: TOKEN".
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``serve`` subcommand to ``subparsers`` (from ``add_subparsers``); returns its
     parser, whose defaults hold ``run=run``."""
-    from .service.config import DEFAULT_PORT
+    from ..service.config import DEFAULT_PORT
 
     p = add_command(
         subparsers,
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     GridgeoError
         Unusable settings, e.g. a non-loopback ``--host`` without a token.
     """
-    from .service import ServiceConfig, serve
+    from ..service import ServiceConfig, serve
 
     config = ServiceConfig(
         data_dir=Path(args.data_dir),

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from ._cli_common import add_command, layer_names
-from ._errors import InputError, ReadError
+from .._errors import InputError, ReadError
+from ._common import add_command, layer_names
 
 __all__ = ["add_parser", "run"]
 
@@ -42,7 +42,7 @@ _SUFFIXES = (".html", ".htm", ".png", ".pdf")
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``map`` subcommand to ``subparsers`` (from ``add_subparsers``); returns its
     parser, whose defaults hold ``run=run``."""
-    from .render.basemaps import BASEMAPS
+    from ..render.basemaps import BASEMAPS
 
     p = add_command(
         subparsers,
@@ -164,7 +164,7 @@ def _target(grids: Any, given: float | None) -> float | None:
 
 
 def _overlays(specs: list[str]) -> dict[str, Any]:
-    from .io import read_layer
+    from ..io import read_layer
 
     out: dict[str, Any] = {}
     for spec in specs:
@@ -202,14 +202,14 @@ def run(args: argparse.Namespace) -> int:
         "title": args.title,
     }
     if suffix in (".html", ".htm"):
-        from .render import grid_map, save_map
+        from ..render import grid_map, save_map
 
         if args.per_community:
             log.warning("--per-community is for PNG and PDF maps: the HTML map shows all grids")
         m = grid_map(grids, basemap=args.basemap, tk=args.tk, inline_assets=not args.cdn, **common)
         written = [save_map(m, out)]
     else:
-        from .render import save_print_map
+        from ..render import save_print_map
 
         if args.basemap not in ("osm", "none"):
             log.warning("--basemap %s is for HTML maps: print maps have no basemap", args.basemap)
