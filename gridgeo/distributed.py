@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -60,6 +60,7 @@ from .engine.refine import smooth
 from .engine.tree import within_groups
 from .pipeline import Workspace, assemble, prepare
 from .plan import Plan
+from .rules import RuleKeywords, Rules
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -377,7 +378,13 @@ def partition(
     tile_grids: float | None = TILE_GRIDS,
     random_state: int = 0,
     codes: dict[str, Any] | None = None,
-    **options: Any,
+    population: gpd.GeoDataFrame | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
+    barriers: gpd.GeoDataFrame | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
+    pois: gpd.GeoDataFrame | None = None,
+    rules: Rules | None = None,
+    **keywords: Unpack[RuleKeywords],
 ) -> Plan:
     """Draw community grids with the partition spread over Dask workers.
 
@@ -400,9 +407,8 @@ def partition(
         scheduler.
     codes : dict, optional
         Standard grid codes, as in :func:`gridgeo.partition`.
-    **options
-        Every keyword option of :func:`gridgeo.pipeline.prepare` (``target``,
-        ``tolerance``, ``boundaries``, ``population`` …).
+    population, boundaries, barriers, dedicated, pois, rules, **keywords
+        The data and the planning rules, as in :func:`gridgeo.partition`.
 
     Returns
     -------
@@ -415,7 +421,17 @@ def partition(
     between workers. Both obey the same rules and invariants.
     """
     _check_scheduler(scheduler)
-    ws = prepare(streets, buildings, **options)
+    ws = prepare(
+        streets,
+        buildings,
+        population=population,
+        boundaries=boundaries,
+        barriers=barriers,
+        dedicated=dedicated,
+        pois=pois,
+        rules=rules,
+        **keywords,
+    )
     labels = partition_workspace(
         ws,
         random_state=random_state,

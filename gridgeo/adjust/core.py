@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -13,12 +13,14 @@ import pandas as pd
 import shapely
 
 from .._errors import InputError
-from .._validate import POLYGONAL, check_column, check_fraction, check_layer, check_positive
-from ..blocks import NON_CUTTING, assign_to_polygons
-from ..constraints import BARRIER_STREETS, barrier_lines
+from .._validate import POLYGONAL, check_column, check_layer
+from ..blocks import assign_to_polygons
+from ..constraints import barrier_lines, dedicated_zones, rural_flags
 from ..crs import metric_crs, to_metric
 from ..engine import Band
-from ..households import HouseholdOptions, building_households
+from ..households import building_households
+from ..inputs import Inputs, building_weights, check_inputs, community_households, community_totals
+from ..rules import RuleKeywords, Rules
 from .regions import UnitStore, cut_edges, excess, grid_adjacency, solve
 from .result import Rebalance, assemble
 
@@ -36,24 +38,26 @@ def rebalance(
     *,
     streets: gpd.GeoDataFrame | None = None,
     barriers: gpd.GeoDataFrame | None = None,
-    barrier_streets: frozenset[str] | set[str] = BARRIER_STREETS,
-    households_column: str | None = None,
+    population: gpd.GeoDataFrame | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
+    pois: gpd.GeoDataFrame | None = None,
+    rules: Rules | None = None,
     grid_id: str | None = None,
     community_column: str | None = None,
     code_column: str | None = "code",
-    target: float | None = None,
-    tolerance: float = 0.1,
-    band: tuple[float, float] | None = None,
-    crs: Any = None,
     max_rings: int = 3,
     attempts: int = 4,
     random_state: int = 0,
-    split_above: float | None = None,
-    non_cutting: frozenset[str] | set[str] = NON_CUTTING,
-    household_options: HouseholdOptions | None = None,
     codes: dict[str, Any] | None = None,
+    **keywords: Unpack[RuleKeywords],
 ) -> Rebalance:
     """Redraw the grids of an existing plan that new household figures put out of band.
+
+    Every planning rule of :func:`gridgeo.partition` applies (:class:`gridgeo.rules.Rules`):
+    households come from the same sources, the band and the weight balanced are the
+    same, barriers are not crossed, grids of dedicated zones and villages under the
+    rural rule are kept as they are.
 
     Parameters
     ----------
@@ -63,14 +67,15 @@ def rebalance(
         Building footprints (any CRS) with the new households.
     streets : GeoDataFrame, optional
         Street lines: new boundaries then follow streets where they can (街巷定界).
-    barriers : GeoDataFrame, optional
-        Hard barriers no redrawn grid may cross (railways, rivers, water: the
-        ``barriers`` layer of :func:`gridgeo.read_osm`), as in :func:`gridgeo.partition`.
-    barrier_streets : set of str, default none
-        Street classes no redrawn grid may cross either.
-    households_column : str, optional
-        Column of ``buildings`` with households; default: estimated from footprints
-        (see :func:`gridgeo.building_households`).
+    barriers, population, boundaries, dedicated, pois : GeoDataFrame, optional
+        As in :func:`gridgeo.partition`. A grid lying mostly in a ``dedicated`` zone,
+        or in a rural community of ``boundaries`` (``rural_column``) holding no more
+        than ``rural_cap`` households, is kept as it is; ``boundaries`` also give the
+        grids their community when ``community_column`` is not given.
+    rules : Rules, optional
+        The planning rules; ``target`` defaults to the one the plan was drawn for
+        (from its ``households`` and ``deviation`` columns), else 300; ``crs`` to the
+        grids' CRS when it is metric.
     grid_id : str, optional
         Id column of ``grids`` (default: ``grid_id`` when present, else the row index).
     community_column : str, optional
@@ -78,15 +83,6 @@ def rebalance(
         community); regions never cross communities.
     code_column : str or None, default "code"
         Column of existing grid codes, kept for the grids that remain.
-    target, tolerance : float
-        Households per grid and accepted relative deviation. Default target: the one
-        the plan was drawn for (from its ``households`` and ``deviation`` columns), else
-        300.
-    band : (float, float), optional
-        Accepted households per grid as a range; overrides ``target`` and ``tolerance``.
-    crs : int, str or pyproj.CRS, optional
-        Metric CRS to compute in; default: the grids' CRS when it is metric, else the
-        CGCS2000 zone / UTM zone (see :func:`gridgeo.crs.metric_crs`).
     max_rings : int, default 3
         A region takes in grids at most this many rings of neighbours away from the
         grid out of band (and 16 grids at most).
@@ -94,19 +90,14 @@ def rebalance(
         Fresh partitions tried per region (besides adjusting the old grids in place).
     random_state : int, default 0
         Seed: the same input and seed give the same result.
-    split_above : float, optional
-        Blocks holding more households than this are cut into one piece per building
-        (default: half the target, as :func:`gridgeo.partition`).
-    non_cutting : set of str
-        Street classes that do not cut blocks.
-    household_options : HouseholdOptions, optional
-        Defaults for estimating households from footprints.
     codes : dict, optional
         Options of :func:`gridgeo.codes.assign_codes` (``admin_code``, ``street_code``,
         ``community_codes``, ``scheme``, ``object_class``): every grid then gets a
         code; existing codes (``code_column``) are kept and new grids take free
         numbers. Without it, existing codes are carried over and new grids take free
         numbers under their community's prefix when there are existing codes.
+    **keywords
+        Any field of :class:`gridgeo.rules.Rules`, replacing that field of ``rules``.
 
     Returns
     -------
@@ -118,51 +109,50 @@ def rebalance(
         On unusable layers or options (with how to fix them).
     """
     t0 = time.perf_counter()
-    grids = check_layer(grids, "grids", geom_types=POLYGONAL)
-    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
-    if households_column is not None:
-        check_column(buildings, households_column, "buildings")
-    band_ = _band(grids, target, tolerance, band)
+    rules = Rules.from_keywords(rules, **keywords)
     if max_rings < 0 or attempts < 0:
         raise InputError("max_rings and attempts must be 0 or more")
+    grids = check_layer(grids, "grids", geom_types=POLYGONAL)
+    layers = check_inputs(
+        streets,
+        check_layer(buildings, "buildings", geom_types=POLYGONAL),
+        population=population,
+        boundaries=boundaries,
+        barriers=barriers,
+        dedicated=dedicated,
+        pois=pois,
+        rules=rules,
+        require_streets=False,
+    )
+    band = _band(grids, rules)
     ids = _grid_ids(grids, grid_id)
-    comm_col = community_column or ("community_id" if "community_id" in grids.columns else None)
-    if comm_col is not None:
-        check_column(grids, comm_col, "grids")
-    comm = grids[comm_col].to_numpy() if comm_col else np.zeros(len(grids), dtype=np.int64)
-    metric = plan_metric_crs(grids, buildings, crs)
+    metric = plan_metric_crs(grids, layers.buildings, rules.crs)
     grids_m = to_metric(grids, metric)
-    buildings_m = to_metric(buildings, metric)
-    streets_m = barriers_m = None
-    if streets is not None:
-        streets_m = to_metric(check_layer(streets, "streets"), metric)
-    if barriers is not None and len(barriers):
-        barriers_m = to_metric(check_layer(barriers, "barriers"), metric)
-    lines = barrier_lines(streets_m, barriers_m, barrier_streets=barrier_streets)
+    layers = layers.to_metric(metric)
+    comm = _communities(grids_m, community_column, layers, rules)
+    hh, weight = _building_counts(grids_m, layers, rules)
+    lines = barrier_lines(layers.streets, layers.barriers, barrier_streets=rules.barrier_streets)
     zone = None
     if len(lines):
         zone = shapely.buffer(shapely.union_all(lines), 1.0, cap_style="flat")
         shapely.prepare(zone)
-    hh = building_households(
-        buildings_m, column=households_column, options=household_options
-    ).to_numpy(dtype=np.int64)
 
     # 1. buildings into the existing grids, new counts
     ggeom = grids_m.geometry.values
-    bgeom = buildings_m.geometry.values
+    bgeom = layers.buildings.geometry.values
     bgrid = assign_to_polygons(bgeom, ggeom)
     outside = bgrid < 0
     if outside.any():
         bgrid[outside] = shapely.STRtree(ggeom).nearest(bgeom[outside])
         log.warning("%d buildings lie in no grid: each counted in the nearest", int(outside.sum()))
     n = len(grids)
-    W = np.bincount(bgrid, weights=hh, minlength=n)
+    W = np.bincount(bgrid, weights=weight, minlength=n)
     heaviest = np.zeros(n)
-    np.maximum.at(heaviest, bgrid, hh)
-    exempt = _exempt(grids_m)
+    np.maximum.at(heaviest, bgrid, weight)
+    exempt = _exempt(grids_m, layers, rules, comm, np.bincount(bgrid, weights=hh, minlength=n))
     free = ~exempt
-    bad = np.flatnonzero(free & (excess(W, heaviest, band_) > 1e-9))
-    log.info("%d of %d grids out of band %g–%g", len(bad), n, band_.lower, band_.upper)
+    bad = np.flatnonzero(free & (excess(W, heaviest, band) > 1e-9))
+    log.info("%d of %d grids out of band %g–%g", len(bad), n, band.lower, band.upper)
 
     # 2. a region around each bad grid, grown ring by ring, cut into units on demand
     gadj = cut_edges(ggeom, grid_adjacency(ggeom, comm, free), zone)
@@ -170,18 +160,18 @@ def rebalance(
         ggeom,
         bgeom,
         bgrid,
-        hh,
-        streets_m,
-        split_above=band_.target / 2 if split_above is None else split_above,
-        piece=(band_.upper - band_.lower) / 2,
-        non_cutting=non_cutting,
+        weight,
+        layers.streets,
+        split_above=band.target / 2 if rules.split_above is None else rules.split_above,
+        piece=(band.upper - band.lower) / 2,
+        non_cutting=rules.non_cutting,
         zone=zone,
     )
     labels, regions, widest = solve(
         store,
         gadj,
         bad,
-        band=band_,
+        band=band,
         max_rings=max_rings,
         attempts=attempts,
         seed=random_state,
@@ -195,20 +185,20 @@ def rebalance(
         grids_m,
         ids,
         comm,
-        buildings_m,
+        layers.buildings,
         hh,
         bgrid,
         new_bgrid,
         units,
         unit_grid,
         labels,
-        band_,
+        band,
         exempt,
         code_column,
         codes,
+        weight=weight if rules.weight is not None else None,
     )
-    f = result.figures
-    f.update(
+    result.figures.update(
         {
             "out_of_band_before": len(bad),
             "exempt_grids": int(exempt.sum()),
@@ -219,8 +209,9 @@ def rebalance(
         }
     )
     if units is not None:
+        unit_hh = np.bincount(store.b_unit, weights=hh[store.b_index], minlength=store.n_units)
         result.units = gpd.GeoDataFrame(
-            {"grid_before": ids[unit_grid], "households": units.households},
+            {"grid_before": ids[unit_grid], "households": unit_hh.astype(np.int64)},
             geometry=units.geometry,
             crs=metric,
         )
@@ -228,20 +219,39 @@ def rebalance(
     return result
 
 
+def _building_counts(grids_m, layers: Inputs, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
+    """Households of every building under the rules (any source partition takes),
+    and the weight balanced (households unless a weight rule is given)."""
+    buildings = layers.buildings
+    if rules.boundary_households is not None:
+        community = _boundary_of(buildings.geometry.values, layers.boundaries, rules)
+        hh = community_households(
+            buildings, community, community_totals(layers.boundaries, rules), rules
+        )
+    else:
+        area = shapely.union_all(grids_m.geometry.values) if layers.population is not None else None
+        hh = building_households(
+            buildings,
+            column=rules.households_column,
+            total=rules.total_households,
+            population=layers.population,
+            population_column=rules.population_column,
+            study_area=area,
+            options=rules.household_options,
+        ).to_numpy(dtype=np.int64)
+    if rules.weight is None:
+        return hh, hh
+    return hh, building_weights(buildings, hh, rules.weight, layers.pois)
+
+
 # --------------------------------------------------------------------------- inputs
 
 
-def _band(grids, target, tolerance, band) -> Band:
-    if band is not None:
-        lo, hi = (check_positive(v, "band limit") for v in band)
-        if lo >= hi:
-            msg = f"band must be (lower, upper) with lower < upper, got {band!r}"
-            raise InputError(msg)
-        return Band((lo + hi) / 2, lo, hi)
-    tolerance = check_fraction(tolerance, "tolerance")
-    if target is None:
-        target = _plan_target(grids) or 300.0
-    return Band.around(check_positive(target, "target"), tolerance)
+def _band(grids: gpd.GeoDataFrame, rules: Rules) -> Band:
+    """The rules' band; without a target, the plan's own (else 300)."""
+    if rules.band is None and rules.target is None:
+        return rules.grid_band(default_target=_plan_target(grids) or 300.0)
+    return rules.grid_band()
 
 
 def _plan_target(grids: gpd.GeoDataFrame) -> float | None:
@@ -278,11 +288,47 @@ def plan_metric_crs(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, crs: A
     return metric_crs([grids, buildings], crs=crs)
 
 
-def _exempt(grids: gpd.GeoDataFrame) -> np.ndarray:
-    """Grids kept whatever their households: dedicated, rural, constrained."""
+def _exempt(grids: gpd.GeoDataFrame, layers: Inputs, rules: Rules, comm, households) -> np.ndarray:
+    """Grids kept whatever their households: dedicated, rural, constrained (by their
+    ``grid_type`` / ``constrained`` columns), lying mostly in a dedicated zone, or in a
+    rural community under the rural rule."""
     out = np.zeros(len(grids), dtype=bool)
     if "grid_type" in grids.columns:
         out |= grids["grid_type"].astype("string").fillna("").isin(list(EXEMPT_TYPES)).to_numpy()
     if "constrained" in grids.columns:
         out |= grids["constrained"].fillna(False).astype(bool).to_numpy()
+    geoms = grids.geometry.values
+    if layers.dedicated is not None:
+        kinds = rules.dedicated_kinds if "value" in layers.dedicated.columns else None
+        zones = dedicated_zones(layers.dedicated, kinds=kinds)
+        if len(zones):
+            land = shapely.union_all(zones.geometry.values)
+            out |= shapely.area(shapely.intersection(geoms, land)) > 0.5 * shapely.area(geoms)
+    if rules.rural_column is not None:
+        bounds = layers.boundaries
+        ids = bounds[rules.boundary_id] if rules.boundary_id else pd.Series(bounds.index)
+        rural_ids = set(ids.to_numpy()[rural_flags(bounds, rules.rural_column)])
+        community = _boundary_of(geoms, bounds, rules)
+        comm_hh = pd.Series(households).groupby(comm).transform("sum").to_numpy()
+        out |= pd.Series(community).isin(rural_ids).to_numpy() & (comm_hh <= rules.rural_cap)
     return out
+
+
+def _communities(grids_m, column: str | None, layers: Inputs, rules: Rules) -> np.ndarray:
+    """The community of every grid: ``column``, else ``community_id``, else the
+    boundary holding it, else one community for all."""
+    column = column or ("community_id" if "community_id" in grids_m.columns else None)
+    if column is not None:
+        check_column(grids_m, column, "grids")
+        return grids_m[column].to_numpy()
+    if layers.boundaries is not None:
+        return _boundary_of(grids_m.geometry.values, layers.boundaries, rules)
+    return np.zeros(len(grids_m), dtype=np.int64)
+
+
+def _boundary_of(geoms: np.ndarray, boundaries: gpd.GeoDataFrame, rules: Rules) -> np.ndarray:
+    """The id of the community boundary holding most of each geometry (the nearest
+    when none does)."""
+    ids = boundaries[rules.boundary_id] if rules.boundary_id else pd.Series(boundaries.index)
+    at = assign_to_polygons(geoms, boundaries.geometry.values, nearest=True)
+    return ids.to_numpy()[at]

@@ -197,7 +197,11 @@ def assemble(
     exempt,
     code_column,
     code_options,
+    *,
+    weight: np.ndarray | None = None,
 ) -> Rebalance:
+    """The result of a rebalance from the old and new grid of every building and unit
+    (``weight``: what was balanced per building, when not households)."""
     n = len(grids_m)
     crs = grids_m.crs
     n_labels = max(n, int(labels.max()) + 1 if len(labels) else 0)
@@ -248,8 +252,10 @@ def assemble(
     name[fresh] = _free_ids(ids, len(fresh))
     W = np.bincount(new_bgrid, weights=hh, minlength=n_labels)
     nb = np.bincount(new_bgrid, minlength=n_labels)
+    balanced = hh if weight is None else weight
     heavy = np.zeros(n_labels)
-    np.maximum.at(heavy, new_bgrid, hh)
+    np.maximum.at(heavy, new_bgrid, balanced)
+    W_balanced = W if weight is None else np.bincount(new_bgrid, weights=weight, minlength=n_labels)
     community = np.empty(n_labels, dtype=object)
     community[:n] = comm
     if len(labels):  # a new grid is in the community of its first unit's old grid
@@ -336,7 +342,9 @@ def assemble(
     )
     diff = _diff(units, unit_grid, labels, name, ids, crs, bgrid, new_bgrid, hh)
     kept_mask = status_before == "kept"
-    off_after = excess(out["households"].to_numpy(dtype=float), heavy[keep], band) > 1e-9
+    if weight is not None:
+        out["weight"] = W_balanced[keep]
+    off_after = excess(W_balanced[keep].astype(float), heavy[keep], band) > 1e-9
     exempt_after = np.zeros(len(keep), dtype=bool)
     exempt_after[keep < n] = exempt[keep[keep < n]]
     off_after &= ~exempt_after

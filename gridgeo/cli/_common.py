@@ -131,14 +131,19 @@ def layer_names(path: Path) -> list[str]:
         raise ReadError(msg) from exc
 
 
-def read_new_data(args: argparse.Namespace, *, pois: bool = False) -> dict[str, Any]:
+def read_new_data(
+    args: argparse.Namespace, *, pois: bool = False, keep_osm: bool = False
+) -> dict[str, Any]:
     """Buildings and streets (and with ``pois``, points of interest) from ``--osm``,
-    each replaced by its file option when given; a missing layer is absent or None."""
+    each replaced by its file option when given; a missing layer is absent or None.
+    With ``keep_osm``, the extract's :class:`~gridgeo.OSMLayers` are under ``osm``."""
     from ..io import read_layer, read_osm
 
     kw: dict[str, Any] = {}
     if args.osm:
         layers = read_osm(args.osm)
+        if keep_osm:
+            kw["osm"] = layers
         kw["buildings"] = layers.buildings if len(layers.buildings) else None
         kw["streets"] = layers.streets
         if pois:

@@ -15,16 +15,16 @@ from .._errors import InputError
 from ._common import (
     add_code_arguments,
     add_command,
-    add_crs,
     add_file_option,
     add_output_options,
     add_plan_group,
     code_options,
     layer_names,
-    metric_crs,
     parse_range,
     read_new_data,
 )
+from ._rules import add_rule_arguments, rules_from_args
+from .partition import add_layer_arguments, read_rule_layers
 
 __all__ = ["add_parser", "run"]
 
@@ -89,26 +89,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     src.add_argument("--osm", metavar="FILE", help="OSM extract holding buildings and streets")
     add_file_option(src, "--buildings", "building footprints with households")
     add_file_option(src, "--streets", "street lines: new boundaries follow them (街巷定界)")
-    src.add_argument(
-        "--households-column",
-        metavar="COL",
-        help="households per building (default: estimated from footprints)",
-    )
-    s = p.add_argument_group("band")
-    s.add_argument(
-        "--target",
-        metavar="N",
-        type=float,
-        help="households per grid (default: the plan's own target, else 300)",
-    )
-    s.add_argument(
-        "--tolerance",
-        metavar="F",
-        type=float,
-        default=0.1,
-        help="accepted deviation from the target (default: 0.1 = ±10%%)",
-    )
-    s.add_argument("--band", metavar="LO-HI", help="accepted households per grid, e.g. 300-500")
+    groups = add_rule_arguments(p)
+    add_layer_arguments(groups)
+    s = groups["grids"]
     s.add_argument(
         "--max-rings",
         metavar="N",
@@ -117,9 +100,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="rings of neighbouring grids a redrawn region may take in (default: 3)",
     )
     s.add_argument("--random-state", metavar="N", type=int, default=0, help="seed (default: 0)")
-    add_crs(
-        s, help="metric CRS to compute in (default: the plan's when metric, else CGCS2000/UTM zone)"
-    )
     add_code_arguments(p.add_argument_group("grid codes (统一编码)"), keep=True)
     st = p.add_argument_group("staffing and micro-grids")
     st.add_argument(
@@ -189,8 +169,9 @@ def run(args: argparse.Namespace) -> int:
 
     codes = code_options(args)
     grids = _read_plan(args.plan, args.plan_layer)
-    data = read_new_data(args)
-    buildings = data.get("buildings")
+    data = read_new_data(args, keep_osm=True)
+    data.update(read_rule_layers(args, data.pop("osm", None)))
+    buildings = data.pop("buildings", None)
     if buildings is None:
         msg = "give the buildings with the new households: --buildings FILE (or --osm FILE)"
         raise InputError(msg)
@@ -203,15 +184,11 @@ def run(args: argparse.Namespace) -> int:
     result = rebalance(
         grids,
         buildings,
-        streets=data.get("streets"),
-        households_column=args.households_column,
+        **data,
+        rules=rules_from_args(args),
         grid_id=args.grid_id,
         community_column=community,
         code_column=args.code_column,
-        target=args.target,
-        tolerance=args.tolerance,
-        band=parse_range(args.band, "--band"),
-        crs=metric_crs(args.crs),
         max_rings=args.max_rings,
         random_state=args.random_state,
         codes=codes,

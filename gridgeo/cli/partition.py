@@ -1,0 +1,206 @@
+"""The ``gridgeo partition`` subcommand: draw grids and write the plan's files.
+
+:func:`add_parser` adds the subcommand to the ``gridgeo`` parser and :func:`run` runs
+it; the planning rules' flags come from :class:`gridgeo.rules.Rules`
+(:func:`gridgeo.cli._rules.add_rule_arguments`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .._errors import InputError
+from ._common import add_code_arguments, add_command, add_output_options, code_options
+from ._rules import add_rule_arguments, rules_from_args
+
+__all__ = ["EPILOG", "add_parser", "report", "run"]
+
+EPILOG = """examples:
+  gridgeo partition --osm data/helsinki.osm.pbf --population data/helsinki_population_2020.gpkg --out out/helsinki
+  gridgeo partition --streets streets.gpkg --buildings buildings.gpkg --households-column hh --target 300 --out out/
+  gridgeo partition --streets streets.parquet --total-households 12000 --out out/
+  gridgeo demo --out out/demo
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``partition`` subcommand to ``subparsers`` (``run`` in its defaults)."""
+    p = add_command(
+        subparsers,
+        "partition",
+        run,
+        help="draw grids and write grids.gpkg, grids.geojson, summary.json and map.html",
+        description="Draw grids of about --target households and write grids.gpkg (layers grids, buildings), grids.geojson, summary.json and map.html into --out.",
+        epilog=EPILOG,
+    )
+    src = p.add_argument_group("inputs (one OSM source, or --streets with optional --buildings)")
+    src.add_argument(
+        "--osm", metavar="FILE", help="OSM extract (.osm or .osm.pbf) holding streets and buildings"
+    )
+    src.add_argument(
+        "--place",
+        metavar="NAME",
+        help="download OSM data for a place name through osmnx (needs internet)",
+    )
+    src.add_argument(
+        "--bbox",
+        metavar="W,S,E,N",
+        help="download OSM data for a bounding box in degrees (needs internet)",
+    )
+    src.add_argument(
+        "--streets",
+        metavar="FILE",
+        help="street lines: GeoPackage, GeoJSON, Shapefile or GeoParquet",
+    )
+    src.add_argument("--buildings", metavar="FILE", help="building footprints (same formats)")
+    src.add_argument(
+        "--streets-layer", metavar="NAME", help="layer of --streets when the file has several"
+    )
+    src.add_argument(
+        "--buildings-layer", metavar="NAME", help="layer of --buildings when the file has several"
+    )
+    groups = add_rule_arguments(p)
+    add_layer_arguments(groups)
+    groups["grids"].add_argument(
+        "--random-state",
+        metavar="N",
+        type=int,
+        default=0,
+        help="seed: same input and seed, same plan (default: 0)",
+    )
+    add_code_arguments(p.add_argument_group("grid codes (统一编码)"))
+    add_output_options(
+        p, out="out", lang_help="language of the map and summary (default: en)", map_file="map.html"
+    )
+    return p
+
+
+def add_layer_arguments(groups: dict[str, Any]) -> None:
+    """The layers the rules read, each beside its rules: ``--population``,
+    ``--boundaries``, ``--barriers`` / ``--no-barriers``, ``--dedicated`` /
+    ``--no-dedicated``, ``--pois`` (shared by ``partition`` and ``rebalance``)."""
+    groups["households"].add_argument(
+        "--population",
+        metavar="GRID_FILE",
+        help="population grid (people per cell) spread over buildings",
+    )
+    groups["communities"].add_argument(
+        "--boundaries", metavar="FILE", help="community boundaries: grids never cross them"
+    )
+    r = groups["rules"]
+    r.add_argument(
+        "--barriers",
+        metavar="FILE",
+        help="hard barriers no grid crosses: railways, rivers, water (lines or polygons)",
+    )
+    r.add_argument(
+        "--no-barriers", action="store_true", help="ignore railways and water from the OSM extract"
+    )
+    r.add_argument(
+        "--dedicated",
+        metavar="FILE",
+        help="zones that become grids of their own (campus, hospital, park …): polygons with optional kind, name",
+    )
+    r.add_argument(
+        "--no-dedicated",
+        action="store_true",
+        help="no dedicated grids from the OSM extract's land use",
+    )
+    r.add_argument(
+        "--pois",
+        metavar="FILE",
+        help="points of interest (shops) counted per building as 'shops' for --weight",
+    )
+
+
+def read_rule_layers(args: argparse.Namespace, layers: Any = None) -> dict[str, Any]:
+    """The rules' layers named by :func:`add_layer_arguments`; with ``layers`` (an
+    OSM extract's), its barriers, land use and points of interest unless switched off
+    or replaced by a file."""
+    from ..io import read_layer
+
+    kw: dict[str, Any] = {}
+    if layers is not None:
+        if not args.no_barriers and len(layers.barriers):
+            kw["barriers"] = layers.barriers
+        if not args.no_dedicated and len(layers.landuse):
+            kw["dedicated"] = layers.landuse
+        if len(layers.pois):
+            kw["pois"] = layers.pois
+    for option, name in (
+        ("population", "population grid"),
+        ("boundaries", "boundaries"),
+        ("barriers", "barriers"),
+        ("dedicated", "dedicated zones"),
+        ("pois", "points of interest"),
+    ):
+        if getattr(args, option):
+            kw[option] = read_layer(getattr(args, option), name=name)
+    return kw
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        w, s, e, n = (float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"--bbox must be four numbers west,south,east,north in degrees, got {text!r}"
+        raise InputError(msg) from None
+    return w, s, e, n
+
+
+def _load_inputs(args: argparse.Namespace) -> dict[str, Any]:
+    from ..io import download_osm, read_layer, read_osm
+
+    sources = [x for x in (args.osm, args.place, args.bbox, args.streets) if x]
+    if len(sources) != 1:
+        msg = "give exactly one input: --osm FILE, --place NAME, --bbox W,S,E,N, or --streets FILE (with optional --buildings FILE)"
+        raise InputError(msg)
+    if args.buildings and not args.streets:
+        raise InputError("--buildings goes with --streets FILE (or use --osm FILE holding both)")
+    if args.streets:
+        streets = read_layer(args.streets, layer=args.streets_layer, name="streets")
+        buildings = (
+            read_layer(args.buildings, layer=args.buildings_layer, name="buildings")
+            if args.buildings
+            else None
+        )
+        return {"streets": streets, "buildings": buildings, **read_rule_layers(args)}
+    if args.osm:
+        layers = read_osm(args.osm)
+    elif args.place:
+        layers = download_osm(place=args.place)
+    else:
+        layers = download_osm(bbox=_bbox(args.bbox))
+    return {
+        "streets": layers.streets,
+        "buildings": layers.buildings if len(layers.buildings) else None,
+        **read_rule_layers(args, layers),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gridgeo partition``: draw, write the files, print a summary; returns 0."""
+    from ..pipeline import partition
+
+    rules = rules_from_args(args)
+    kw = _load_inputs(args)
+    plan = partition(
+        kw.pop("streets"),
+        kw.pop("buildings"),
+        **kw,
+        rules=rules,
+        random_state=args.random_state,
+        codes=code_options(args),
+    )
+    paths = plan.to_files(args.out, map_html=not args.no_map, lang=args.lang)
+    report(plan, paths, lang=args.lang)
+    return 0
+
+
+def report(plan, paths: dict, *, lang: str = "en") -> None:
+    """Print the plan's summary in words and where its files are."""
+    print(plan.describe(lang=lang))
+    for key in ("gpkg", "geojson", "summary", "staffing", "map"):
+        if key in paths:
+            print(f"  {key:8s} {paths[key]}")

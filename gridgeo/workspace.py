@@ -1,0 +1,296 @@
+"""Everything before partitioning: from checked inputs to units and their graph.
+
+:func:`prepare` runs the stages of the data flow in order — inputs
+(:mod:`gridgeo.inputs`), street blocks (:mod:`gridgeo.blocks`), households
+(:mod:`gridgeo.households`), units and adjacency (:mod:`gridgeo.units`), the planning
+rules on units (:mod:`gridgeo.constraints`) — and returns a :class:`Workspace` on which
+any partition method can run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Unpack
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from scipy import sparse
+
+from ._errors import InputError
+from ._progress import step
+from .blocks import assign_to_polygons, cutting_streets, street_blocks, study_area
+from .constraints import barrier_lines, cut_barrier_edges, dedicated_zones, rural_flags, zone_of
+from .engine import Band
+from .households import building_households, spread_over_areas
+from .inputs import (
+    Inputs,
+    building_weights,
+    check_inputs,
+    community_households,
+    community_totals,
+)
+from .rules import RuleKeywords, Rules
+from .units import Units, adjacency, make_units, merge_isolated
+
+__all__ = ["Workspace", "prepare"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Workspace:
+    """Everything a partition method needs, in the metric CRS (see :func:`prepare`).
+
+    ``units`` are the pieces grids are made of (:class:`gridgeo.units.Units`),
+    ``adjacency`` their rook adjacency holding shared lengths (edges across hard
+    barriers removed), ``weights`` what each unit counts toward the ``band`` (households
+    unless a weight rule was given), ``groups`` the community × dedicated zone each unit
+    is in (parts never mix groups), ``whole`` the units whose group becomes exactly one
+    grid (dedicated zones, villages under the rural rule), ``rules`` the planning rules.
+    """
+
+    crs: Any
+    area: shapely.Geometry
+    blocks: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame | None
+    building_block: np.ndarray | None
+    building_households: np.ndarray | None
+    units: Units
+    adjacency: sparse.csr_matrix
+    full_adjacency: sparse.csr_matrix
+    weights: np.ndarray
+    groups: np.ndarray
+    whole: np.ndarray
+    zone: np.ndarray
+    zones: gpd.GeoDataFrame | None
+    rural: np.ndarray
+    rules: Rules = field(default_factory=Rules)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def band(self) -> Band:
+        """Accepted households (or weight) per grid."""
+        return self.rules.grid_band()
+
+    @property
+    def target(self) -> float:
+        return self.band.target
+
+    @property
+    def tolerance(self) -> float:
+        b = self.band
+        return (
+            self.rules.tolerance
+            if self.rules.band is None
+            else (b.upper - b.lower) / (b.upper + b.lower)
+        )
+
+    @property
+    def weight_expression(self) -> str | None:
+        return self.rules.weight
+
+
+def prepare(
+    streets: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    *,
+    population: gpd.GeoDataFrame | None = None,
+    boundaries: gpd.GeoDataFrame | None = None,
+    barriers: gpd.GeoDataFrame | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
+    pois: gpd.GeoDataFrame | None = None,
+    rules: Rules | None = None,
+    **keywords: Unpack[RuleKeywords],
+) -> Workspace:
+    """Check, reproject, build blocks, households and units: everything before partitioning.
+
+    Parameters
+    ----------
+    streets : GeoDataFrame
+        Street lines (any CRS); a ``highway`` column selects which cut blocks.
+    buildings : GeoDataFrame, optional
+        Building footprints (any CRS). Without them, households are spread over blocks
+        by area from ``total_households`` or ``population``.
+    population : GeoDataFrame, optional
+        Population grid (people per cell, ``population_column``), any CRS.
+    boundaries : GeoDataFrame, optional
+        Community polygons; grids never cross them, and they define the study area.
+    barriers : GeoDataFrame, optional
+        Hard barriers: lines or polygons (railways, rivers, water; the ``barriers``
+        layer of :func:`gridgeo.read_osm`) that cut blocks and that no grid crosses.
+        Features with a true ``tunnel`` column are ignored.
+    dedicated : GeoDataFrame, optional
+        Zones that become grids of their own whatever their households (专属网格):
+        the ``landuse`` layer of :func:`gridgeo.read_osm` (filtered by the
+        ``dedicated_kinds`` rule) or a polygon layer of the planner's own (every
+        polygon is kept; optional ``kind`` and ``name`` columns). Zones under 1 ha are
+        ignored.
+    pois : GeoDataFrame, optional
+        Points of interest (the ``pois`` layer of :func:`gridgeo.read_osm`), counted per
+        building as ``shops`` for the ``weight`` rule.
+    rules : Rules, optional
+        The planning rules (see :class:`gridgeo.rules.Rules`); default: the defaults.
+    **keywords
+        Any field of :class:`gridgeo.rules.Rules` (``target``, ``tolerance``, ``band``,
+        ``households_column`` …), replacing that field of ``rules``.
+
+    Returns
+    -------
+    Workspace
+
+    Examples
+    --------
+    >>> import gridgeo
+    >>> layers = gridgeo.read_osm(gridgeo.datasets.get_path("kouvola"))
+    >>> ws = prepare(layers.streets, layers.buildings, band=(250, 350))
+    >>> ws.band.lower, ws.band.upper, int(ws.weights.sum()) == int(ws.building_households.sum())
+    (250.0, 350.0, True)
+    """
+    t0 = time.perf_counter()
+    rules = Rules.from_keywords(rules, **keywords)
+    layers = check_inputs(
+        streets,
+        buildings,
+        population=population,
+        boundaries=boundaries,
+        barriers=barriers,
+        dedicated=dedicated,
+        pois=pois,
+        rules=rules,
+    )
+    with step("choosing a metric CRS and reprojecting"):
+        layers = layers.to_metric(rules.crs)
+    with step("building street blocks"):
+        area, blocks, zones, lines = _blocks(layers, rules)
+    with step("estimating households"):
+        building_block, hh = _households(layers, blocks, area, rules)
+    with step("splitting large blocks into units"):
+        units, adj, full_adj = _units(layers, blocks, building_block, hh, lines, rules)
+    weights, groups, whole, zone, rural = _unit_rules(layers, blocks, units, hh, rules)
+    return Workspace(
+        crs=layers.crs,
+        area=area,
+        blocks=blocks,
+        buildings=layers.buildings,
+        building_block=building_block,
+        building_households=hh,
+        units=units,
+        adjacency=adj,
+        full_adjacency=full_adj,
+        weights=weights,
+        groups=groups,
+        whole=whole,
+        zone=zone,
+        zones=zones,
+        rural=rural,
+        rules=rules,
+        started=t0,
+    )
+
+
+def _blocks(layers: Inputs, rules: Rules):
+    """Street blocks of the study area, cut by streets, barriers and dedicated zones;
+    also the zones and the barrier lines."""
+    area = study_area(layers.streets, layers.buildings, boundaries=layers.boundaries)
+    cut = cutting_streets(layers.streets, exclude=rules.non_cutting)
+    if cut.empty:
+        msg = "no street cuts blocks: every street is of a non-cutting class; pass non_cutting=set() to use them all"
+        raise InputError(msg)
+    lines = barrier_lines(layers.streets, layers.barriers, barrier_streets=rules.barrier_streets)
+    zones = None
+    if layers.dedicated is not None:
+        kinds = rules.dedicated_kinds if "value" in layers.dedicated.columns else None
+        zones = dedicated_zones(layers.dedicated, kinds=kinds)
+    extra = [lines] + ([shapely.boundary(zones.geometry.values)] if zones is not None else [])
+    extra_cuts = gpd.GeoDataFrame(geometry=np.concatenate(extra), crs=layers.crs)
+    blocks = street_blocks(
+        cut,
+        area,
+        boundaries=layers.boundaries,
+        boundary_id=rules.boundary_id,
+        barriers=extra_cuts,
+    )
+    blocks["zone_id"] = zone_of(blocks.geometry.values, zones)
+    return area, blocks, zones, lines
+
+
+def _households(layers: Inputs, blocks: gpd.GeoDataFrame, area, rules: Rules):
+    """The block of every building and its households (None without buildings); sets
+    ``blocks["households"]``."""
+    buildings = layers.buildings
+    if buildings is None:
+        blocks["households"] = spread_over_areas(
+            blocks.geometry.values,
+            total=rules.total_households,
+            population=layers.population,
+            population_column=rules.population_column,
+            persons_per_household=rules.persons_per_household,
+        )
+        return None, None
+    building_block = assign_to_polygons(
+        buildings.geometry.values, blocks.geometry.values, nearest=True
+    )
+    if rules.boundary_households is not None:
+        community = blocks["community_id"].to_numpy()[building_block]
+        totals = community_totals(layers.boundaries, rules)
+        hh = community_households(buildings, community, totals, rules)
+    else:
+        hh = building_households(
+            buildings,
+            column=rules.households_column,
+            total=rules.total_households,
+            population=layers.population,
+            population_column=rules.population_column,
+            study_area=area,
+            options=rules.household_options,
+        ).to_numpy()
+    blocks["households"] = np.bincount(building_block, weights=hh, minlength=len(blocks)).astype(
+        np.int64
+    )
+    return building_block, hh
+
+
+def _units(layers: Inputs, blocks, building_block, hh, lines, rules: Rules):
+    """Units (blocks, heavy ones split), their adjacency with and without barrier edges."""
+    band = rules.grid_band()
+    buildings = layers.buildings
+    units = make_units(
+        blocks,
+        blocks["households"].to_numpy(),
+        buildings=None if buildings is None else buildings.geometry.values,
+        building_block=building_block,
+        building_households=hh,
+        split_above=band.target / 2 if rules.split_above is None else rules.split_above,
+        piece_size=(band.upper - band.lower) / 2,
+    )
+    adj = adjacency(units.geometry)
+    units, full_adj = merge_isolated(units, adj)
+    adj, _ = cut_barrier_edges(units.geometry, full_adj, lines)
+    return units, adj, full_adj
+
+
+def _unit_rules(layers: Inputs, blocks, units: Units, hh, rules: Rules):
+    """Per unit: the weight balanced, the group it must stay in (community × zone),
+    whether its group is one grid whole (zones, small villages), its zone, rural."""
+    weights = units.households.astype(float)
+    if rules.weight is not None:
+        bw = building_weights(layers.buildings, hh, rules.weight, layers.pois)
+        weights = np.bincount(units.building_unit, weights=bw, minlength=len(units.geometry))
+    zone = blocks["zone_id"].to_numpy()[units.block]
+    groups = pd.factorize(
+        pd.Series(units.community).astype(str) + "\x1f" + pd.Series(zone).astype(str)
+    )[0]
+    whole = zone >= 0
+    rural = np.zeros(len(zone), dtype=bool)
+    if rules.rural_column is not None:
+        bounds = layers.boundaries
+        ids = bounds[rules.boundary_id] if rules.boundary_id else pd.Series(bounds.index)
+        rural_ids = set(ids.to_numpy()[rural_flags(bounds, rules.rural_column)])
+        rural = pd.Series(units.community).isin(rural_ids).to_numpy() & ~whole
+        comm_hh = pd.Series(units.households).groupby(units.community).transform("sum").to_numpy()
+        whole |= rural & (comm_hh <= rules.rural_cap)
+    return weights, groups, whole, zone, rural
