@@ -33,6 +33,7 @@ from pyproj.database import query_utm_crs_info
 from ._errors import CRSError, EmptyLayerError, InputError
 
 __all__ = [
+    "plan_metric_crs",
     "CHINA_OUTLINE",
     "in_china",
     "gk_zone_epsg",
@@ -385,6 +386,17 @@ def metric_crs(layers: Any, *, crs: Any = None) -> pyproj.CRS:
     chosen = pyproj.CRS.from_epsg(gk_zone_epsg(lon)) if inside else _utm_crs(lon, lat)
     log.info("layers centred at %.4fE %.4fN: using %s", lon, lat, _crs_label(chosen))
     return chosen
+
+
+def plan_metric_crs(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, crs: Any = None):
+    """The CRS to compute in for an existing plan: ``crs`` when given, else the grids'
+    own CRS when it is in metres, else :func:`metric_crs` of both layers (so a metric
+    plan keeps its very polygons)."""
+    if crs is None and grids.crs.is_projected:
+        unit = grids.crs.axis_info[0].unit_name if grids.crs.axis_info else ""
+        if unit in ("metre", "meter"):
+            return grids.crs
+    return metric_crs([grids, buildings], crs=crs)
 
 
 def to_metric(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: Any) -> gpd.GeoDataFrame | gpd.GeoSeries:

@@ -58,9 +58,10 @@ from .constraints import attach_orphans
 from .engine import Band, partition_graph, rebalance, recombine
 from .engine.refine import smooth
 from .engine.tree import within_groups
+from .inputs import PlanKeywords
 from .pipeline import Workspace, assemble, prepare
 from .plan import Plan
-from .rules import RuleKeywords, Rules
+from .rules import Rules
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -378,13 +379,8 @@ def partition(
     tile_grids: float | None = TILE_GRIDS,
     random_state: int = 0,
     codes: dict[str, Any] | None = None,
-    population: gpd.GeoDataFrame | None = None,
-    boundaries: gpd.GeoDataFrame | None = None,
-    barriers: gpd.GeoDataFrame | None = None,
-    dedicated: gpd.GeoDataFrame | None = None,
-    pois: gpd.GeoDataFrame | None = None,
     rules: Rules | None = None,
-    **keywords: Unpack[RuleKeywords],
+    **keywords: Unpack[PlanKeywords],
 ) -> Plan:
     """Draw community grids with the partition spread over Dask workers.
 
@@ -407,8 +403,8 @@ def partition(
         scheduler.
     codes : dict, optional
         Standard grid codes, as in :func:`gridgeo.partition`.
-    population, boundaries, barriers, dedicated, pois, rules, **keywords
-        The data and the planning rules, as in :func:`gridgeo.partition`.
+    rules, **keywords
+        The planning rules and the layers they read, as in :func:`gridgeo.partition`.
 
     Returns
     -------
@@ -421,17 +417,7 @@ def partition(
     between workers. Both obey the same rules and invariants.
     """
     _check_scheduler(scheduler)
-    ws = prepare(
-        streets,
-        buildings,
-        population=population,
-        boundaries=boundaries,
-        barriers=barriers,
-        dedicated=dedicated,
-        pois=pois,
-        rules=rules,
-        **keywords,
-    )
+    ws = prepare(streets, buildings, rules=rules, **keywords)
     labels = partition_workspace(
         ws,
         random_state=random_state,

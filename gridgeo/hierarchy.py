@@ -48,10 +48,9 @@ import pandas as pd
 
 from ._errors import InputError
 from ._validate import POLYGONAL, check_column, check_layer, check_positive
-from .adjust import plan_metric_crs
 from .blocks import assign_to_polygons
 from .codes import reading_rank
-from .crs import to_metric
+from .crs import plan_metric_crs, to_metric
 from .engine import Band, partition_graph
 from .households import building_households
 from .plan import dissolve_units

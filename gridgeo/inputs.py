@@ -10,8 +10,9 @@ before anything else, so that each refuses the same inputs with the same message
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -21,11 +22,15 @@ import shapely
 from ._errors import InputError
 from ._validate import LINEAR, POLYGONAL, check_column, check_counts, check_layer
 from .crs import metric_crs, to_metric
-from .households import capacity, largest_remainder
-from .rules import Rules
+from .households import building_households, capacity, largest_remainder
+from .rules import RuleKeywords, Rules
 
 __all__ = [
     "Inputs",
+    "LayerKeywords",
+    "PlanKeywords",
+    "split_keywords",
+    "building_counts",
     "building_weights",
     "check_inputs",
     "community_households",
@@ -75,17 +80,35 @@ class Inputs:
         return replace(self, crs=crs, **{k: to_metric(v, crs) for k, v in given.items()})
 
 
+class LayerKeywords(TypedDict, total=False):
+    """The layers the planning rules read, as keyword arguments (see
+    :func:`gridgeo.workspace.prepare` for each)."""
+
+    population: gpd.GeoDataFrame | None
+    boundaries: gpd.GeoDataFrame | None
+    barriers: gpd.GeoDataFrame | None
+    dedicated: gpd.GeoDataFrame | None
+    pois: gpd.GeoDataFrame | None
+
+
+class PlanKeywords(LayerKeywords, RuleKeywords, total=False):
+    """The keywords of every face that draws grids: the rules' layers and every field
+    of :class:`gridgeo.rules.Rules`."""
+
+
+def split_keywords(keywords: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``keywords`` of a face as (layers, rules)."""
+    layers = {k: keywords[k] for k in LayerKeywords.__annotations__ if k in keywords}
+    return layers, {k: v for k, v in keywords.items() if k not in layers}
+
+
 def check_inputs(
     streets: gpd.GeoDataFrame | None,
     buildings: gpd.GeoDataFrame | None = None,
     *,
-    population: gpd.GeoDataFrame | None = None,
-    boundaries: gpd.GeoDataFrame | None = None,
-    barriers: gpd.GeoDataFrame | None = None,
-    dedicated: gpd.GeoDataFrame | None = None,
-    pois: gpd.GeoDataFrame | None = None,
     rules: Rules,
     require_streets: bool = True,
+    **layers: Unpack[LayerKeywords],
 ) -> Inputs:
     """Check the layers and that they fit the rules; raise :class:`~gridgeo.InputError`
     saying how to fix what does not.
@@ -100,6 +123,8 @@ def check_inputs(
     ...
     gridgeo._errors.InputError: households_column needs a buildings layer (--buildings)
     """
+    population, boundaries = layers.get("population"), layers.get("boundaries")
+    barriers = layers.get("barriers")
     _check_sources(rules, buildings, population, boundaries)
     if streets is not None or require_streets:
         streets = check_layer(streets, "streets", geom_types=LINEAR)
@@ -113,6 +138,7 @@ def check_inputs(
         population = check_layer(population, "population grid", geom_types=POLYGONAL)
     if barriers is not None:
         barriers = check_layer(barriers, "barriers")
+    dedicated, pois = layers.get("dedicated"), layers.get("pois")
     return Inputs(streets, buildings, population, boundaries, barriers, dedicated, pois)
 
 
@@ -144,6 +170,37 @@ def building_weights(
         msg = f"weight {expression!r} gives negative or undefined values; weights must be 0 or more"
         raise InputError(msg)
     return values
+
+
+def building_counts(
+    layers: Inputs, rules: Rules, *, study_area=None, community: Callable[[], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer households of every building of ``layers`` under the rules, and the
+    weight each counts toward the band (its households unless a ``weight`` rule).
+
+    Households are the community totals spread over their buildings (``community()``
+    gives the community of every building), else
+    :func:`gridgeo.households.building_households` (a column, ``building:flats``, a
+    footprint estimate, scaled to a total or a population grid)."""
+    hh = _households(layers, rules, study_area, community)
+    if rules.weight is None:
+        return hh, hh
+    return hh, building_weights(layers.buildings, hh, rules.weight, layers.pois)
+
+
+def _households(layers: Inputs, rules: Rules, study_area, community) -> np.ndarray:
+    if rules.boundary_households is not None:
+        totals = community_totals(layers.boundaries, rules)
+        return community_households(layers.buildings, community(), totals, rules)
+    return building_households(
+        layers.buildings,
+        column=rules.households_column,
+        total=rules.total_households,
+        population=layers.population,
+        population_column=rules.population_column,
+        study_area=study_area,
+        options=rules.household_options,
+    ).to_numpy(dtype=np.int64)
 
 
 def community_totals(boundaries: gpd.GeoDataFrame, rules: Rules) -> dict[Any, int]:

@@ -18,8 +18,9 @@ from ._progress import step
 from .assemble import assemble, reading_order
 from .constraints import attach_orphans, join_pockets
 from .engine import partition_graph
+from .inputs import PlanKeywords
 from .plan import Plan
-from .rules import RuleKeywords, Rules
+from .rules import Rules
 from .workspace import Workspace, prepare
 
 __all__ = ["Workspace", "assemble", "label_units", "partition", "prepare", "reading_order"]
@@ -31,22 +32,18 @@ def partition(
     streets: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None = None,
     *,
-    population: gpd.GeoDataFrame | None = None,
-    boundaries: gpd.GeoDataFrame | None = None,
-    barriers: gpd.GeoDataFrame | None = None,
-    dedicated: gpd.GeoDataFrame | None = None,
-    pois: gpd.GeoDataFrame | None = None,
     rules: Rules | None = None,
     random_state: int | None = 0,
     codes: dict[str, Any] | None = None,
-    **keywords: Unpack[RuleKeywords],
+    **keywords: Unpack[PlanKeywords],
 ) -> Plan:
     """Draw community grids of about ``target`` households from streets and buildings.
 
     Parameters
     ----------
-    streets, buildings, population, boundaries, barriers, dedicated, pois
-        The data, in any CRS each: see :func:`gridgeo.workspace.prepare`.
+    streets, buildings
+        Street lines and building footprints (any CRS each): see
+        :func:`gridgeo.workspace.prepare`.
     rules : Rules, optional
         The planning rules (:class:`gridgeo.rules.Rules`); default: the defaults.
     random_state : int, default 0
@@ -56,7 +53,9 @@ def partition(
         :func:`gridgeo.codes.assign_codes`, e.g. ``{"scheme": "db11", "admin_code":
         "110105", "street_code": "001"}`` for 15-digit DB11/T 2157 codes.
     **keywords
-        Any field of :class:`gridgeo.rules.Rules`, replacing that field of ``rules``:
+        The layers the rules read (``population``, ``boundaries``, ``barriers``,
+        ``dedicated``, ``pois``: see :func:`gridgeo.workspace.prepare`), and any field
+        of :class:`gridgeo.rules.Rules`, replacing that field of ``rules``:
         ``target`` (default 300), ``tolerance`` (0.1), ``band``,
         ``households_column``, ``population_column``, ``total_households``,
         ``boundary_id``, ``boundary_households``, ``barrier_streets``,
@@ -75,17 +74,7 @@ def partition(
     >>> int(plan.grids.households.sum()) == int(plan.buildings.households.sum())
     True
     """
-    ws = prepare(
-        streets,
-        buildings,
-        population=population,
-        boundaries=boundaries,
-        barriers=barriers,
-        dedicated=dedicated,
-        pois=pois,
-        rules=rules,
-        **keywords,
-    )
+    ws = prepare(streets, buildings, rules=rules, **keywords)
     with step("partitioning"):
         labels = label_units(ws, random_state=random_state)
     plan = assemble(ws, labels)

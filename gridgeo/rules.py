@@ -37,6 +37,8 @@ from ._errors import InputError
 from ._validate import check_fraction, check_positive
 from .blocks import NON_CUTTING
 from .constraints import BARRIER_STREETS, DEDICATED_KINDS
+from .engine import Band
+from .households import HouseholdOptions
 
 __all__ = ["RULE_GROUPS", "RuleKeywords", "Rules", "rule_fields"]
 
@@ -109,6 +111,8 @@ class Rules:
     dedicated_kinds : set of str
         OSM values that make a dedicated zone (university, college, school, hospital,
         industrial, park).
+    min_zone_area : float, default 10000
+        Dedicated zones smaller than this (m², 1 ha) stay part of ordinary grids.
     rural_column : str, optional
         Column of the community boundaries marking rural communities (true/false, or
         the urban–rural code: 2xx = rural); a rural community is one grid unless it
@@ -271,6 +275,13 @@ class Rules:
         kind="set",
         metavar="KINDS",
     )
+    min_zone_area: float = _rule(
+        10_000.0,
+        "dedicated zones smaller than this many m² stay part of ordinary grids (default: 10000 = 1 ha)",
+        group="rules",
+        kind="float",
+        metavar="M2",
+    )
     weight: str | None = _rule(
         None,
         "balance grids on an expression of building columns, e.g. 'households + 2 * shops'",
@@ -304,6 +315,9 @@ class Rules:
             _positive(getattr(self, name), name)
         if self.split_above is not None:
             _positive(self.split_above, "split_above")
+        if self.min_zone_area < 0:
+            msg = f"min_zone_area must be 0 or more (m²), got {self.min_zone_area}"
+            raise InputError(msg)
         if self.min_building_area < 0:
             msg = f"min_building_area must be 0 or more, got {self.min_building_area}"
             raise InputError(msg)
@@ -360,10 +374,8 @@ class Rules:
 
     # ----------------------------------------------------------------- derived
 
-    def grid_band(self, default_target: float = 300.0):
+    def grid_band(self, default_target: float = 300.0) -> Band:
         """The accepted households per grid as a :class:`gridgeo.engine.Band`."""
-        from .engine import Band
-
         if self.band is not None:
             lo, hi = self.band
             return Band((lo + hi) / 2, lo, hi)
@@ -371,17 +383,9 @@ class Rules:
         return Band.around(_positive(target, "target"), self.tolerance)
 
     @property
-    def household_options(self):
+    def household_options(self) -> HouseholdOptions:
         """The footprint estimate's settings as a :class:`gridgeo.HouseholdOptions`."""
-        from .households import HouseholdOptions
-
-        return HouseholdOptions(
-            persons_per_household=self.persons_per_household,
-            floor_area_per_household=self.floor_area_per_household,
-            default_levels=self.default_levels,
-            level_height=self.level_height,
-            min_area=self.min_building_area,
-        )
+        return HouseholdOptions(**{opt: getattr(self, rule) for rule, opt in _HOUSEHOLD.items()})
 
 
 class RuleKeywords(TypedDict, total=False):
@@ -410,6 +414,7 @@ class RuleKeywords(TypedDict, total=False):
     barrier_streets: Iterable[str]
     non_cutting: Iterable[str]
     dedicated_kinds: Iterable[str]
+    min_zone_area: float
     weight: str | None
     household_options: Any
 
@@ -504,11 +509,15 @@ _CHECKS = {
 }
 
 
+#: Rules of the footprint estimate → the fields of :class:`gridgeo.HouseholdOptions`.
+_HOUSEHOLD = {
+    "persons_per_household": "persons_per_household",
+    "floor_area_per_household": "floor_area_per_household",
+    "default_levels": "default_levels",
+    "level_height": "level_height",
+    "min_building_area": "min_area",
+}
+
+
 def _household_fields(options: Any) -> dict[str, Any]:
-    return {
-        "persons_per_household": options.persons_per_household,
-        "floor_area_per_household": options.floor_area_per_household,
-        "default_levels": options.default_levels,
-        "level_height": options.level_height,
-        "min_building_area": options.min_area,
-    }
+    return {rule: getattr(options, opt) for rule, opt in _HOUSEHOLD.items()}

@@ -25,15 +25,9 @@ from ._progress import step
 from .blocks import assign_to_polygons, cutting_streets, street_blocks, study_area
 from .constraints import barrier_lines, cut_barrier_edges, dedicated_zones, rural_flags, zone_of
 from .engine import Band
-from .households import building_households, spread_over_areas
-from .inputs import (
-    Inputs,
-    building_weights,
-    check_inputs,
-    community_households,
-    community_totals,
-)
-from .rules import RuleKeywords, Rules
+from .households import spread_over_areas
+from .inputs import Inputs, PlanKeywords, building_counts, check_inputs, split_keywords
+from .rules import Rules
 from .units import Units, adjacency, make_units, merge_isolated
 
 __all__ = ["Workspace", "prepare"]
@@ -98,13 +92,8 @@ def prepare(
     streets: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None = None,
     *,
-    population: gpd.GeoDataFrame | None = None,
-    boundaries: gpd.GeoDataFrame | None = None,
-    barriers: gpd.GeoDataFrame | None = None,
-    dedicated: gpd.GeoDataFrame | None = None,
-    pois: gpd.GeoDataFrame | None = None,
     rules: Rules | None = None,
-    **keywords: Unpack[RuleKeywords],
+    **keywords: Unpack[PlanKeywords],
 ) -> Workspace:
     """Check, reproject, build blocks, households and units: everything before partitioning.
 
@@ -135,8 +124,9 @@ def prepare(
     rules : Rules, optional
         The planning rules (see :class:`gridgeo.rules.Rules`); default: the defaults.
     **keywords
-        Any field of :class:`gridgeo.rules.Rules` (``target``, ``tolerance``, ``band``,
-        ``households_column`` …), replacing that field of ``rules``.
+        The layers above, and any field of :class:`gridgeo.rules.Rules` (``target``,
+        ``tolerance``, ``band``, ``households_column`` …), replacing that field of
+        ``rules``.
 
     Returns
     -------
@@ -144,33 +134,25 @@ def prepare(
 
     Examples
     --------
-    >>> import gridgeo
-    >>> layers = gridgeo.read_osm(gridgeo.datasets.get_path("kouvola"))
-    >>> ws = prepare(layers.streets, layers.buildings, band=(250, 350))
+    >>> from gridgeo import datasets, read_osm
+    >>> kouvola = read_osm(datasets.get_path("kouvola"))
+    >>> ws = prepare(kouvola.streets, kouvola.buildings, band=(250, 350))
     >>> ws.band.lower, ws.band.upper, int(ws.weights.sum()) == int(ws.building_households.sum())
     (250.0, 350.0, True)
     """
     t0 = time.perf_counter()
-    rules = Rules.from_keywords(rules, **keywords)
-    layers = check_inputs(
-        streets,
-        buildings,
-        population=population,
-        boundaries=boundaries,
-        barriers=barriers,
-        dedicated=dedicated,
-        pois=pois,
-        rules=rules,
-    )
+    given, rule_keywords = split_keywords(keywords)
+    rules = Rules.from_keywords(rules, **rule_keywords)
+    layers = check_inputs(streets, buildings, rules=rules, **given)
     with step("choosing a metric CRS and reprojecting"):
         layers = layers.to_metric(rules.crs)
     with step("building street blocks"):
         area, blocks, zones, lines = _blocks(layers, rules)
     with step("estimating households"):
-        building_block, hh = _households(layers, blocks, area, rules)
+        building_block, hh, bweight = _households(layers, blocks, area, rules)
     with step("splitting large blocks into units"):
         units, adj, full_adj = _units(layers, blocks, building_block, hh, lines, rules)
-    weights, groups, whole, zone, rural = _unit_rules(layers, blocks, units, hh, rules)
+    weights, groups, whole, zone, rural = _unit_rules(layers, blocks, units, bweight, rules)
     return Workspace(
         crs=layers.crs,
         area=area,
@@ -204,7 +186,7 @@ def _blocks(layers: Inputs, rules: Rules):
     zones = None
     if layers.dedicated is not None:
         kinds = rules.dedicated_kinds if "value" in layers.dedicated.columns else None
-        zones = dedicated_zones(layers.dedicated, kinds=kinds)
+        zones = dedicated_zones(layers.dedicated, kinds=kinds, min_area=rules.min_zone_area)
     extra = [lines] + ([shapely.boundary(zones.geometry.values)] if zones is not None else [])
     extra_cuts = gpd.GeoDataFrame(geometry=np.concatenate(extra), crs=layers.crs)
     blocks = street_blocks(
@@ -219,8 +201,8 @@ def _blocks(layers: Inputs, rules: Rules):
 
 
 def _households(layers: Inputs, blocks: gpd.GeoDataFrame, area, rules: Rules):
-    """The block of every building and its households (None without buildings); sets
-    ``blocks["households"]``."""
+    """The block of every building, its households and weight (None without
+    buildings); sets ``blocks["households"]``."""
     buildings = layers.buildings
     if buildings is None:
         blocks["households"] = spread_over_areas(
@@ -230,28 +212,20 @@ def _households(layers: Inputs, blocks: gpd.GeoDataFrame, area, rules: Rules):
             population_column=rules.population_column,
             persons_per_household=rules.persons_per_household,
         )
-        return None, None
+        return None, None, None
     building_block = assign_to_polygons(
         buildings.geometry.values, blocks.geometry.values, nearest=True
     )
-    if rules.boundary_households is not None:
-        community = blocks["community_id"].to_numpy()[building_block]
-        totals = community_totals(layers.boundaries, rules)
-        hh = community_households(buildings, community, totals, rules)
-    else:
-        hh = building_households(
-            buildings,
-            column=rules.households_column,
-            total=rules.total_households,
-            population=layers.population,
-            population_column=rules.population_column,
-            study_area=area,
-            options=rules.household_options,
-        ).to_numpy()
+    hh, weight = building_counts(
+        layers,
+        rules,
+        study_area=area,
+        community=lambda: blocks["community_id"].to_numpy()[building_block],
+    )
     blocks["households"] = np.bincount(building_block, weights=hh, minlength=len(blocks)).astype(
         np.int64
     )
-    return building_block, hh
+    return building_block, hh, weight
 
 
 def _units(layers: Inputs, blocks, building_block, hh, lines, rules: Rules):
@@ -273,13 +247,14 @@ def _units(layers: Inputs, blocks, building_block, hh, lines, rules: Rules):
     return units, adj, full_adj
 
 
-def _unit_rules(layers: Inputs, blocks, units: Units, hh, rules: Rules):
+def _unit_rules(layers: Inputs, blocks, units: Units, building_weight, rules: Rules):
     """Per unit: the weight balanced, the group it must stay in (community × zone),
     whether its group is one grid whole (zones, small villages), its zone, rural."""
     weights = units.households.astype(float)
     if rules.weight is not None:
-        bw = building_weights(layers.buildings, hh, rules.weight, layers.pois)
-        weights = np.bincount(units.building_unit, weights=bw, minlength=len(units.geometry))
+        weights = np.bincount(
+            units.building_unit, weights=building_weight, minlength=len(units.geometry)
+        )
     zone = blocks["zone_id"].to_numpy()[units.block]
     groups = pd.factorize(
         pd.Series(units.community).astype(str) + "\x1f" + pd.Series(zone).astype(str)

@@ -60,7 +60,8 @@ True
 
 from __future__ import annotations
 
-from .core import EXEMPT_TYPES, plan_metric_crs, rebalance
+from ..crs import plan_metric_crs
+from .core import EXEMPT_TYPES, rebalance
 from .result import Rebalance
 
 __all__ = ["EXEMPT_TYPES", "Rebalance", "plan_metric_crs", "rebalance"]

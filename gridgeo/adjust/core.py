@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import Any, Unpack
 
 import geopandas as gpd
@@ -16,15 +17,14 @@ from .._errors import InputError
 from .._validate import POLYGONAL, check_column, check_layer
 from ..blocks import assign_to_polygons
 from ..constraints import barrier_lines, dedicated_zones, rural_flags
-from ..crs import metric_crs, to_metric
+from ..crs import plan_metric_crs, to_metric
 from ..engine import Band
-from ..households import building_households
-from ..inputs import Inputs, building_weights, check_inputs, community_households, community_totals
-from ..rules import RuleKeywords, Rules
+from ..inputs import Inputs, PlanKeywords, building_counts, check_inputs, split_keywords
+from ..rules import Rules
 from .regions import UnitStore, cut_edges, excess, grid_adjacency, solve
 from .result import Rebalance, assemble
 
-__all__ = ["plan_metric_crs", "rebalance"]
+__all__ = ["rebalance"]
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,6 @@ def rebalance(
     buildings: gpd.GeoDataFrame,
     *,
     streets: gpd.GeoDataFrame | None = None,
-    barriers: gpd.GeoDataFrame | None = None,
-    population: gpd.GeoDataFrame | None = None,
-    boundaries: gpd.GeoDataFrame | None = None,
-    dedicated: gpd.GeoDataFrame | None = None,
-    pois: gpd.GeoDataFrame | None = None,
     rules: Rules | None = None,
     grid_id: str | None = None,
     community_column: str | None = None,
@@ -50,7 +45,7 @@ def rebalance(
     attempts: int = 4,
     random_state: int = 0,
     codes: dict[str, Any] | None = None,
-    **keywords: Unpack[RuleKeywords],
+    **keywords: Unpack[PlanKeywords],
 ) -> Rebalance:
     """Redraw the grids of an existing plan that new household figures put out of band.
 
@@ -67,8 +62,11 @@ def rebalance(
         Building footprints (any CRS) with the new households.
     streets : GeoDataFrame, optional
         Street lines: new boundaries then follow streets where they can (街巷定界).
-    barriers, population, boundaries, dedicated, pois : GeoDataFrame, optional
-        As in :func:`gridgeo.partition`. A grid lying mostly in a ``dedicated`` zone,
+    **keywords
+        The layers the rules read (``barriers``, ``population``, ``boundaries``,
+        ``dedicated``, ``pois``), as in :func:`gridgeo.partition`, and any field of
+        :class:`gridgeo.rules.Rules`, replacing that field of ``rules``. A grid lying
+        mostly in a ``dedicated`` zone,
         or in a rural community of ``boundaries`` (``rural_column``) holding no more
         than ``rural_cap`` households, is kept as it is; ``boundaries`` also give the
         grids their community when ``community_column`` is not given.
@@ -96,8 +94,6 @@ def rebalance(
         code; existing codes (``code_column``) are kept and new grids take free
         numbers. Without it, existing codes are carried over and new grids take free
         numbers under their community's prefix when there are existing codes.
-    **keywords
-        Any field of :class:`gridgeo.rules.Rules`, replacing that field of ``rules``.
 
     Returns
     -------
@@ -109,21 +105,13 @@ def rebalance(
         On unusable layers or options (with how to fix them).
     """
     t0 = time.perf_counter()
-    rules = Rules.from_keywords(rules, **keywords)
+    given, rule_keywords = split_keywords(keywords)
+    rules = Rules.from_keywords(rules, **rule_keywords)
     if max_rings < 0 or attempts < 0:
         raise InputError("max_rings and attempts must be 0 or more")
     grids = check_layer(grids, "grids", geom_types=POLYGONAL)
-    layers = check_inputs(
-        streets,
-        check_layer(buildings, "buildings", geom_types=POLYGONAL),
-        population=population,
-        boundaries=boundaries,
-        barriers=barriers,
-        dedicated=dedicated,
-        pois=pois,
-        rules=rules,
-        require_streets=False,
-    )
+    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
+    layers = check_inputs(streets, buildings, rules=rules, require_streets=False, **given)
     band = _band(grids, rules)
     ids = _grid_ids(grids, grid_id)
     metric = plan_metric_crs(grids, layers.buildings, rules.crs)
@@ -176,28 +164,9 @@ def rebalance(
         attempts=attempts,
         seed=random_state,
     )
-    units = store.units() if store.n_units else None
-    unit_grid = store.grid
-    new_bgrid = bgrid.copy()
-    if store.n_units:
-        new_bgrid[store.b_index] = labels[store.b_unit]
-    result = assemble(
-        grids_m,
-        ids,
-        comm,
-        layers.buildings,
-        hh,
-        bgrid,
-        new_bgrid,
-        units,
-        unit_grid,
-        labels,
-        band,
-        exempt,
-        code_column,
-        codes,
-        weight=weight if rules.weight is not None else None,
-    )
+    balanced = weight if rules.weight is not None else None
+    args = (grids_m, ids, comm, layers.buildings, hh, bgrid, store, labels, band, exempt)
+    result = assemble(*args, code_column, codes, weight=balanced)
     result.figures.update(
         {
             "out_of_band_before": len(bad),
@@ -208,11 +177,11 @@ def rebalance(
             "seconds": round(time.perf_counter() - t0, 3),
         }
     )
-    if units is not None:
+    if store.n_units:
         unit_hh = np.bincount(store.b_unit, weights=hh[store.b_index], minlength=store.n_units)
         result.units = gpd.GeoDataFrame(
-            {"grid_before": ids[unit_grid], "households": unit_hh.astype(np.int64)},
-            geometry=units.geometry,
+            {"grid_before": ids[store.grid], "households": unit_hh.astype(np.int64)},
+            geometry=store.units().geometry,
             crs=metric,
         )
     log.info(result.describe())
@@ -222,26 +191,9 @@ def rebalance(
 def _building_counts(grids_m, layers: Inputs, rules: Rules) -> tuple[np.ndarray, np.ndarray]:
     """Households of every building under the rules (any source partition takes),
     and the weight balanced (households unless a weight rule is given)."""
-    buildings = layers.buildings
-    if rules.boundary_households is not None:
-        community = _boundary_of(buildings.geometry.values, layers.boundaries, rules)
-        hh = community_households(
-            buildings, community, community_totals(layers.boundaries, rules), rules
-        )
-    else:
-        area = shapely.union_all(grids_m.geometry.values) if layers.population is not None else None
-        hh = building_households(
-            buildings,
-            column=rules.households_column,
-            total=rules.total_households,
-            population=layers.population,
-            population_column=rules.population_column,
-            study_area=area,
-            options=rules.household_options,
-        ).to_numpy(dtype=np.int64)
-    if rules.weight is None:
-        return hh, hh
-    return hh, building_weights(buildings, hh, rules.weight, layers.pois)
+    area = shapely.union_all(grids_m.geometry.values) if layers.population is not None else None
+    boundary = partial(_boundary_of, layers.buildings.geometry.values, layers.boundaries, rules)
+    return building_counts(layers, rules, study_area=area, community=boundary)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -278,16 +230,6 @@ def _grid_ids(grids: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
     return ids.to_numpy(dtype=object)
 
 
-def plan_metric_crs(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, crs: Any = None):
-    """``crs`` when given, else the grids' own CRS when it is in metres, else
-    :func:`gridgeo.crs.metric_crs` of both layers (so a metric plan keeps its polygons)."""
-    if crs is None and grids.crs.is_projected:
-        unit = grids.crs.axis_info[0].unit_name if grids.crs.axis_info else ""
-        if unit in ("metre", "meter"):
-            return grids.crs
-    return metric_crs([grids, buildings], crs=crs)
-
-
 def _exempt(grids: gpd.GeoDataFrame, layers: Inputs, rules: Rules, comm, households) -> np.ndarray:
     """Grids kept whatever their households: dedicated, rural, constrained (by their
     ``grid_type`` / ``constrained`` columns), lying mostly in a dedicated zone, or in a
@@ -300,7 +242,7 @@ def _exempt(grids: gpd.GeoDataFrame, layers: Inputs, rules: Rules, comm, househo
     geoms = grids.geometry.values
     if layers.dedicated is not None:
         kinds = rules.dedicated_kinds if "value" in layers.dedicated.columns else None
-        zones = dedicated_zones(layers.dedicated, kinds=kinds)
+        zones = dedicated_zones(layers.dedicated, kinds=kinds, min_area=rules.min_zone_area)
         if len(zones):
             land = shapely.union_all(zones.geometry.values)
             out |= shapely.area(shapely.intersection(geoms, land)) > 0.5 * shapely.area(geoms)

@@ -189,9 +189,7 @@ def assemble(
     buildings_m,
     hh,
     bgrid,
-    new_bgrid,
-    units,
-    unit_grid,
+    store,
     labels,
     band,
     exempt,
@@ -200,8 +198,15 @@ def assemble(
     *,
     weight: np.ndarray | None = None,
 ) -> Rebalance:
-    """The result of a rebalance from the old and new grid of every building and unit
-    (``weight``: what was balanced per building, when not households)."""
+    """The result of a rebalance: the old grid of every building (``bgrid``), the
+    units the regions were cut into (``store``, a :class:`~gridgeo.adjust.regions.UnitStore`)
+    and their new grids (``labels``); ``weight``: what was balanced per building, when
+    not households."""
+    units = store.units() if store.n_units else None
+    unit_grid = store.grid
+    new_bgrid = bgrid.copy()
+    if store.n_units:
+        new_bgrid[store.b_index] = labels[store.b_unit]
     n = len(grids_m)
     crs = grids_m.crs
     n_labels = max(n, int(labels.max()) + 1 if len(labels) else 0)

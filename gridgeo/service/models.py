@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from ._rules import rule_model
 
 __all__ = [
     "AuditOptions",
@@ -89,16 +91,15 @@ class _Common(BaseModel):
     map: bool = Field(default=True, description="draw the HTML map")
 
 
-class PartitionOptions(_Common):
-    """Options of a partition job (as :func:`gridgeo.partition`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    population_column: str = Field(default="population", min_length=1, max_length=200)
-    total_households: int | None = Field(default=None, ge=0, le=1_000_000_000)
-    boundary_id: str | None = _name()
-    boundary_households: str | None = _name()
-    random_state: int = Field(default=0, ge=0, le=2**32 - 1, description="seed")
+PartitionOptions = rule_model(
+    "PartitionOptions",
+    "Options of a partition job: every planning rule (:class:`gridgeo.rules.Rules`), "
+    "the seed, the coordinates' EPSG code and the map.",
+    random_state=(int, Field(default=0, ge=0, le=2**32 - 1, description="seed")),
+    input_crs=(int, Field(**INPUT_EPSG)),
+    lang=(Literal["en", "zh"], Field(default="en", description="language of the map")),
+    map=(bool, Field(default=True, description="draw the HTML map")),
+)
 
 
 class AuditOptions(_Common):
@@ -164,18 +165,23 @@ def _layer(what: str) -> Any:
     )
 
 
-class PartitionUploadForm(PartitionOptions):
-    """Form fields of a partition upload: the options and which layer plays which part."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    streets_layer: str | None = _layer("streets")
-    buildings_layer: str | None = _layer("buildings")
-    boundaries_layer: str | None = _layer("boundaries")
-    population_layer: str | None = _layer("population grid")
-    barriers_layer: str | None = _layer("barriers")
-    dedicated_layer: str | None = _layer("dedicated zones")
-    pois_layer: str | None = _layer("points of interest")
+PartitionUploadForm = create_model(
+    "PartitionUploadForm",
+    __base__=PartitionOptions,
+    __config__=None,
+    streets_layer=(str | None, _layer("streets")),
+    buildings_layer=(str | None, _layer("buildings")),
+    boundaries_layer=(str | None, _layer("boundaries")),
+    population_layer=(str | None, _layer("population grid")),
+    barriers_layer=(str | None, _layer("barriers")),
+    dedicated_layer=(str | None, _layer("dedicated zones")),
+    pois_layer=(str | None, _layer("points of interest")),
+)
+PartitionUploadForm.__doc__ = (
+    "Form fields of a partition upload: the options and which layer plays which part."
+)
+PartitionUploadForm.model_config["extra"] = "ignore"
+PartitionUploadForm.model_rebuild(force=True)
 
 
 class AuditUploadForm(AuditOptions):
