@@ -16,6 +16,7 @@ import logging
 from . import codes, crs, datasets, hierarchy, staffing
 from ._errors import (
     CRSError,
+    DatabaseError,
     DownloadError,
     EmptyLayerError,
     GeometryError,
@@ -30,11 +31,13 @@ from .households import HouseholdOptions, building_households
 from .io import OSMLayers, download_osm, read_layer, read_osm
 from .pipeline import partition
 from .plan import Plan
+from .publish import write_plan
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CRSError",
+    "DatabaseError",
     "DownloadError",
     "EmptyLayerError",
     "GeometryError",
@@ -58,6 +61,7 @@ __all__ = [
     "partition",
     "read_layer",
     "read_osm",
+    "write_plan",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

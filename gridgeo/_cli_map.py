@@ -172,7 +172,7 @@ def _overlays(specs: list[str]) -> dict[str, Any]:
         if not sep or not name.strip() or not file.strip():
             msg = f"--overlay takes NAME=FILE, e.g. --overlay 'street-front zones=zones.gpkg'; got {spec!r}"
             raise InputError(msg)
-        out[name.strip()] = read_layer(Path(file.strip()), name=f"overlay {name.strip()!r}")
+        out[name.strip()] = read_layer(file.strip(), name=f"overlay {name.strip()!r}")
     return out
 
 

@@ -181,7 +181,11 @@ def _add_partition_args(p: argparse.ArgumentParser) -> None:
     )
     add_code_arguments(p.add_argument_group("grid codes (统一编码)"))
     add_output_options(
-        p, out="out", lang_help="language of the map and summary (default: en)", map_file="map.html"
+        p,
+        out="out",
+        lang_help="language of the map and summary (default: en)",
+        map_file="map.html",
+        database=True,
     )
 
 
@@ -277,7 +281,9 @@ def _load_inputs(args: argparse.Namespace) -> dict:
 
 def _run_partition(args: argparse.Namespace) -> int:
     from .households import HouseholdOptions
+    from .io._pgconn import is_db_url, parse_db_url
     from .pipeline import partition
+    from .publish import write_plan
 
     kw = _load_inputs(args)
     plan = partition(
@@ -309,6 +315,11 @@ def _run_partition(args: argparse.Namespace) -> int:
             default_levels=args.default_levels,
         ),
     )
+    if is_db_url(args.out):
+        tables = write_plan(plan, args.out, if_exists=args.if_exists)
+        shown = f"{', '.join(tables)} in {parse_db_url(args.out).display}"
+        _report(plan, {"tables": shown}, lang=args.lang)
+        return 0
     paths = plan.to_files(args.out, map_html=not args.no_map, lang=args.lang)
     _report(plan, paths, lang=args.lang)
     return 0
@@ -316,7 +327,7 @@ def _run_partition(args: argparse.Namespace) -> int:
 
 def _report(plan, paths: dict, *, lang: str = "en") -> None:
     print(plan.describe(lang=lang))
-    for key in ("gpkg", "geojson", "summary", "staffing", "map"):
+    for key in ("gpkg", "geojson", "summary", "staffing", "map", "tables"):
         if key in paths:
             print(f"  {key:8s} {paths[key]}")
 
