@@ -1,11 +1,11 @@
 """A throwaway PostgreSQL 15 + PostGIS 3 server for the database tests (no mock).
 
-:func:`postgres` is a session fixture: it installs Debian's ``postgresql-15-postgis-3``
+``postgres`` is a session fixture: it installs Debian's ``postgresql-15-postgis-3``
 when missing (failing loudly where that is impossible, never skipping), creates a
 cluster with ``initdb`` in a temporary folder (as the ``postgres`` user when the tests
 run as root, as CI does), starts it on a free port of 127.0.0.1 with password login
-over TCP, and stops and removes it at the end. Import it into a test module with
-``from _postgres import postgres``.
+over TCP, and stops and removes it at the end. ``tests/conftest.py`` imports it, so a
+test asks for it by the name ``postgres``.
 """
 
 from __future__ import annotations
@@ -92,8 +92,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Server]:
+@pytest.fixture(scope="session", name="postgres")
+def postgres_fixture() -> Iterator[Server]:
     """A PostgreSQL 15 + PostGIS 3 cluster on 127.0.0.1, database ``city`` owned by
     ``gis`` (password :data:`PASSWORD`) with the postgis extension."""
     ensure_debian(

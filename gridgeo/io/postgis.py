@@ -62,7 +62,7 @@ def read_db_layer(
     -------
     GeoDataFrame or DataFrame
         A GeoDataFrame when the result has a geometry (or geography) column, its active
-        geometry named ``geometry`` as files read by pyogrio; text columns as text,
+        geometry last and named ``geometry`` as files read by pyogrio; text columns as text,
         integers as ``int64`` (``float64`` when some are null), numbers as ``float64``.
 
     Raises
@@ -94,13 +94,17 @@ def read_db_layer(
             "?query=SELECT … (last in the URL)"
         )
         raise InputError(msg)
+    require("psycopg")
     from psycopg import Error, sql
 
     with connect(db, read_only=True) as conn:
         if table is not None:
             ident = sql.Identifier(*(p for p in table if p is not None))
-            _check_table(conn, db, table, ident.as_string(conn), name)
+            key = _check_table(conn, db, table, ident.as_string(conn), name)
             statement: Any = sql.SQL("SELECT * FROM {}").format(ident)
+            if key:  # rows in key order, as a file's in feature order
+                order = sql.SQL(", ").join(map(sql.Identifier, key))
+                statement = sql.SQL("{} ORDER BY {}").format(statement, order)
         else:
             statement = db.query
         try:
@@ -120,9 +124,16 @@ def read_db_layer(
     return frame
 
 
-def _check_table(conn: Any, db: DbURL, table: tuple, quoted: str, name: str) -> None:
+def _check_table(conn: Any, db: DbURL, table: tuple, quoted: str, name: str) -> list[str]:
+    """The primary-key columns of the table (none for a view); raise if it is missing."""
     if conn.execute("SELECT to_regclass(%s)", [quoted]).fetchone()[0] is not None:
-        return
+        rows = conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+            "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            [quoted],
+        )
+        return [r[0] for r in rows]
     schema = table[0]
     found = (
         conn.execute(
@@ -186,7 +197,8 @@ def _frame(
     for col in geoms:
         if col != geometry:
             frame[col] = gpd.GeoSeries(frame[col])
-    gdf = gpd.GeoDataFrame(frame, geometry=geometry)
+    order = [c for c in names if c != geometry] + [geometry]  # last, as pyogrio reads files
+    gdf = gpd.GeoDataFrame(frame[order], geometry=geometry)
     if geometry != "geometry" and "geometry" not in frame:
         gdf = gdf.rename_geometry("geometry")
     return gdf
