@@ -108,7 +108,8 @@ def read_db_layer(
         else:
             statement = db.query
         try:
-            cur = conn.execute(statement)
+            cur = conn.cursor(binary=True)  # geometries as EWKB bytes, not hex text
+            cur.execute(statement)
             if cur.description is None:
                 raise InputError(f"{name}: {db.display} returns no rows; give a SELECT")
             rows = cur.fetchall()
@@ -176,8 +177,8 @@ def _frame(
     for (col, oid), vals in zip(columns, values, strict=True):
         kind = types.get(oid, "")
         if kind in ("geometry", "geography"):
-            hexes = np.array(vals, dtype=object)
-            data[col] = shapely.from_wkb(hexes, on_invalid="fix") if len(hexes) else hexes
+            wkb = np.array(vals, dtype=object)
+            data[col] = shapely.from_wkb(wkb, on_invalid="fix") if len(wkb) else wkb
             geoms.append(col)
         else:
             data[col] = _column(pd.Series(vals, dtype=object), kind)
