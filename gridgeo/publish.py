@@ -34,7 +34,7 @@ import pandas as pd
 
 from ._errors import InputError
 
-__all__ = ["PLAN_TABLES", "write_plan"]
+__all__ = ["PLAN_TABLES", "read_plan_tables", "write_plan"]
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +138,35 @@ def _flat(summary: dict[str, Any]) -> dict[str, Any]:
         k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
         for k, v in summary.items()
     }
+
+
+def read_plan_tables(url: str, *, buildings: bool = True) -> tuple[Any, Any]:
+    """Tables ``grids`` and (with ``buildings``, when present) ``buildings`` of a plan
+    published with :func:`write_plan`, read as stored (not validated).
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://…?schema=NAME``.
+    buildings : bool, default True
+        Read the buildings too.
+
+    Returns
+    -------
+    grids, buildings : GeoDataFrame, GeoDataFrame or None
+    """
+    from .io._pgconn import parse_db_url
+    from .io.postgis import read_db_layer
+
+    db = parse_db_url(url)
+    if db.schema is None or db.table is not None or db.query is not None:
+        msg = f"give the schema of a published plan: {db.display.partition('?')[0]}?schema=NAME"
+        raise InputError(msg)
+    grids = read_db_layer(url, layer="grids", name="grids")
+    bld = None
+    if buildings:
+        try:
+            bld = read_db_layer(url, layer="buildings", name="buildings")
+        except InputError:  # a plan drawn without buildings
+            bld = None
+    return grids, bld

@@ -266,6 +266,37 @@ def test_partition_from_postgis_equals_partition_from_files(postgres, base, tmp_
     assert len(streets) == len(gridgeo.read_layer(base["streets"]))
 
 
+def test_other_subcommands_read_the_database(postgres, base, wangjing, tmp_path):
+    """coverage reads grids and buildings from tables, map draws a published plan, and
+    both give what they give from the same layers in files."""
+    _, plan = wangjing
+    gridgeo.write_plan(plan, postgres.url("?schema=plan_sub"))
+    paths = plan.to_files(tmp_path / "files", map_html=False)
+    db = ["--grids", postgres.url("?table=plan_sub.grids")]
+    db += ["--buildings", postgres.url("?table=base.buildings")]
+    files = ["--grids", str(paths["gpkg"]), "--grids-layer", "grids"]
+    files += ["--buildings", str(base["buildings"])]
+    for name, args in (("db", db), ("files", files)):
+        out = tmp_path / f"coverage_{name}"
+        assert main(["-q", "coverage", *args, "--out", str(out), "--no-map"]) == 0
+    figures = [
+        json.loads((tmp_path / f"coverage_{n}" / "coverage.json").read_text())
+        for n in ("db", "files")
+    ]
+    for key in ("grids", "buildings", "households", "uncovered_buildings", "overlaps", "gaps"):
+        assert figures[0][key] == figures[1][key], key
+    assert figures[0]["grids"] == len(plan.grids)
+    html = tmp_path / "map.html"
+    url = postgres.url("?schema=plan_sub")
+    assert main(["-q", "map", url, "--out", str(html), "--basemap", "none"]) == 0
+    text = html.read_text(encoding="utf-8")
+    assert all(g in text for g in plan.grids["grid_id"])
+    # a folder-writing subcommand refuses a database --out instead of making a folder
+    with pytest.raises(SystemExit) as err:
+        main(["coverage", *db, "--out", url])
+    assert err.value.code == 2
+
+
 @pytest.mark.usefixtures("base")
 def test_read_validation_is_that_of_files(postgres, tmp_path):
     """SRID 0 is a layer without CRS, with the message of a file without CRS; the rest

@@ -29,7 +29,15 @@ import pandas as pd
 import shapely
 
 from .._errors import InputError
-from ._pgconn import DbURL, connect, parse_db_url, require, server_error, split_table
+from ._pgconn import (
+    DbURL,
+    check_name,
+    connect,
+    parse_db_url,
+    require,
+    server_error,
+    split_table,
+)
 
 __all__ = ["read_db_layer", "write_db_tables"]
 
@@ -54,7 +62,8 @@ def read_db_layer(
     url : str
         ``postgresql://…?table=[schema.]name`` or ``…?query=SELECT …``.
     layer : str, optional
-        ``[schema.]name`` of the table when the URL names none.
+        ``[schema.]name`` of the table when the URL names none; with ``?schema=NAME``
+        (a published plan) the table of that schema.
     name : str, default "layer"
         How the layer is called in messages.
 
@@ -74,7 +83,7 @@ def read_db_layer(
         The database cannot be reached or the query fails.
     """
     db = parse_db_url(url)
-    if db.schema is not None:
+    if db.schema is not None and layer is None:
         msg = (
             f"{db.display}: schema= names where a plan is published; read a layer with "
             "?table=SCHEMA.TABLE or ?query=SELECT …"
@@ -87,7 +96,7 @@ def read_db_layer(
                 f"{db.display} names its table or query already; drop the layer option ({layer!r})"
             )
             raise InputError(msg)
-        table = split_table(layer)
+        table = (db.schema, check_name(layer, "table")) if db.schema else split_table(layer)
     if table is None and db.query is None:
         msg = (
             f"{db.display} names no {name} layer: add ?table=SCHEMA.TABLE or "
