@@ -322,6 +322,10 @@ def test_read_validation_is_that_of_files(postgres, tmp_path):
         )
     with pytest.raises(gridgeo.InputError, match="has no geometry column .*plain table"):
         gridgeo.read_layer(postgres.url("?table=base.plain"), name="streets")
+    with pytest.raises(gridgeo.InputError, match="tabel=base.streets names no streets layer"):
+        gridgeo.read_layer(postgres.url("?tabel=base.streets"), name="streets")
+    with pytest.raises(gridgeo.DatabaseError, match="cannot connect .*sslmdoe"):
+        gridgeo.read_layer(postgres.url("?table=base.streets&sslmdoe=require"), name="streets")
     with pytest.raises(gridgeo.InputError, match="no table or view 'base.rods'.*base.streets"):
         gridgeo.read_layer(postgres.url("?table=base.rods"), name="streets")
     two = "?query=SELECT fid, geom, ST_Centroid(geom) AS centre FROM base.buildings"

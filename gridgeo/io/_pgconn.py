@@ -103,9 +103,13 @@ class DbURL:
 
     def where(self) -> str:
         """``database 'db' on host:port`` (or the service), as far as the URL tells."""
+        import psycopg
         from psycopg.conninfo import conninfo_to_dict
 
-        info = {k: str(v) for k, v in conninfo_to_dict(self.conninfo).items()}
+        try:
+            info = {k: str(v) for k, v in conninfo_to_dict(self.conninfo).items()}
+        except psycopg.Error:  # a URL libpq cannot parse: what the environment says
+            info = {}
         service = info.get("service") or os.environ.get("PGSERVICE")
         host = info.get("host") or os.environ.get("PGHOST") or "localhost (local socket)"
         port = info.get("port") or os.environ.get("PGPORT") or "5432"
