@@ -9,7 +9,9 @@ points of interest, barriers and land-use areas.
 The modules: :mod:`~gridgeo.io.osm` reads extracts, :mod:`~gridgeo.io.download`
 downloads with osmnx, :mod:`~gridgeo.io.layers` splits features into
 :class:`OSMLayers`, :mod:`~gridgeo.io.tags` parses tag values and
-:mod:`~gridgeo.io.files` reads and writes GIS files.
+:mod:`~gridgeo.io.files` reads and writes GIS files; :mod:`~gridgeo.io.postgis` reads
+PostgreSQL/PostGIS tables and queries (``postgresql://…`` URLs, which
+:func:`read_layer` accepts too) and publishes tables into a schema.
 
 Examples
 --------
