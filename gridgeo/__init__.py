@@ -16,6 +16,7 @@ import logging
 from . import codes, crs, datasets, hierarchy, staffing
 from ._errors import (
     CRSError,
+    DatabaseError,
     DownloadError,
     EmptyLayerError,
     GeometryError,
@@ -25,16 +26,17 @@ from ._errors import (
     MissingColumnError,
     ReadError,
 )
+from ._version import __version__ as __version__
 from .adjust import Rebalance, rebalance
 from .households import HouseholdOptions, building_households
 from .io import OSMLayers, download_osm, read_layer, read_osm
 from .pipeline import partition
 from .plan import Plan
-
-__version__ = "0.1.0"
+from .publish import write_plan
 
 __all__ = [
     "CRSError",
+    "DatabaseError",
     "DownloadError",
     "EmptyLayerError",
     "GeometryError",
@@ -58,6 +60,7 @@ __all__ = [
     "partition",
     "read_layer",
     "read_osm",
+    "write_plan",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

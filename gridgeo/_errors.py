@@ -16,6 +16,7 @@ __all__ = [
     "HouseholdsError",
     "ReadError",
     "DownloadError",
+    "DatabaseError",
 ]
 
 
@@ -56,3 +57,7 @@ class ReadError(GridgeoError, OSError):
 
 class DownloadError(GridgeoError, ConnectionError):
     """OpenStreetMap data could not be downloaded."""
+
+
+class DatabaseError(GridgeoError, ConnectionError):
+    """A PostgreSQL/PostGIS database cannot be reached, or refuses a read or a write."""

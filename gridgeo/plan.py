@@ -15,6 +15,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from ._errors import InputError
 from .metrics import polsby_popper
 from .units import _edges, _near_collinear
 
@@ -583,7 +584,15 @@ class Plan:
         self, out_dir: str | Path, *, map_html: bool = True, lang: str = "en"
     ) -> dict[str, Path]:
         """Write ``grids.gpkg`` (layers grids, buildings), ``grids.geojson``, ``summary.json``
-        and ``map.html`` into ``out_dir``; returns their paths."""
+        and ``map.html`` into ``out_dir``; returns their paths. (Publish into a
+        PostgreSQL/PostGIS schema with :func:`gridgeo.write_plan`.)"""
+        from .io import is_db_url
+
+        if is_db_url(out_dir):
+            msg = (
+                "to_files writes a folder; publish to a database with gridgeo.write_plan(plan, url)"
+            )
+            raise InputError(msg)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {

@@ -100,7 +100,7 @@ def ensure_debian(packages: Sequence[str], present: Callable[[], bool], what: st
         if apt is None:
             pytest.fail(f"{what} missing and apt-get not found: install {' '.join(packages)}")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        cmd = [apt, "install", "-y", *packages]
+        cmd = [apt, "-o", "DPkg::Lock::Timeout=600", "install", "-y", *packages]
         result = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:  # stale package lists: update once and try again
             subprocess.run([apt, "update"], capture_output=True, env=env, check=False)

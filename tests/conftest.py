@@ -7,6 +7,7 @@ import warnings
 
 import pyogrio
 import pytest
+from _postgres import postgres_fixture  # noqa: F401 (the `postgres` fixture)
 
 import gridgeo
 from gridgeo import datasets

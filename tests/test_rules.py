@@ -102,8 +102,9 @@ def _faces():
     }
 
 
+@pytest.mark.usefixtures("stop_at_inputs")
 @pytest.mark.parametrize("face", ["partition", "prepare", "rebalance", "distributed"])
-def test_every_python_face_takes_every_rule(face, stop_at_inputs):
+def test_every_python_face_takes_every_rule(face):
     call = _faces()[face]
     for f in rule_fields():
         value, _, _ = _sample(f)
@@ -114,7 +115,9 @@ def test_every_python_face_takes_every_rule(face, stop_at_inputs):
     with pytest.raises(_Reached) as got:
         call(rules=base, tolerance=0.2)
     assert got.value.args[0] == Rules(target=250, weight="households", tolerance=0.2)
-    with pytest.raises(InputError, match="unknown planning rule 'tolerence'; did you mean 'tolerance'"):
+    with pytest.raises(
+        InputError, match="unknown planning rule 'tolerence'; did you mean 'tolerance'"
+    ):
         call(tolerence=0.2)
 
 
@@ -166,9 +169,7 @@ def test_min_zone_area_reaches_blocks(osm):
     layers = osm("beijing_wangjing")
     common = {"dedicated": layers.landuse, "barriers": layers.barriers}
     default = gridgeo.pipeline.prepare(layers.streets, layers.buildings, **common)
-    none = gridgeo.pipeline.prepare(
-        layers.streets, layers.buildings, **common, min_zone_area=1e12
-    )
+    none = gridgeo.pipeline.prepare(layers.streets, layers.buildings, **common, min_zone_area=1e12)
     assert len(default.zones) > 0 and len(none.zones) == 0
     assert default.whole.any() and not none.whole.any()
     small = gridgeo.pipeline.prepare(layers.streets, layers.buildings, **common, min_zone_area=100)

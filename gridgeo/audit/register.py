@@ -35,8 +35,10 @@ def read_register(path: str | Path, *, layer: str | None = None) -> pd.DataFrame
     pandas.DataFrame
         Every column as text.
     """
-    from ..io import read_layer
+    from ..io import is_db_url, read_layer
 
+    if is_db_url(path):
+        return read_layer(path, layer=layer, name="register")
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".txt"):
         return read_layer(path, layer=layer, name="register")

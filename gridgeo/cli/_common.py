@@ -99,13 +99,49 @@ def metric_crs(text: str | None) -> int | str | None:
 
 
 def add_output_options(
-    p: argparse.ArgumentParser, *, out: str, lang_help: str, map_file: str
+    p: argparse.ArgumentParser,
+    *,
+    out: str,
+    lang_help: str,
+    map_file: str,
+    database: bool = False,
 ) -> None:
-    """Add the ``output`` group: ``--out DIR`` (default ``out``), ``--lang`` and ``--no-map``."""
+    """Add the ``output`` group: ``--out DIR`` (default ``out``), ``--lang`` and ``--no-map``;
+    with ``database``, ``--out`` may be a ``postgresql://…?schema=NAME`` URL and
+    ``--if-exists`` is added (see :func:`gridgeo.write_plan`)."""
     o = p.add_argument_group("output")
-    o.add_argument("--out", metavar="DIR", default=out, help=f"output folder (default: {out})")
+    if database:
+        o.add_argument(
+            "--out",
+            metavar="DIR|URL",
+            default=out,
+            help=f"output folder (default: {out}), or a schema to publish into: postgresql://user@host/db?schema=NAME",
+        )
+        o.add_argument(
+            "--if-exists",
+            choices=["fail", "replace"],
+            default="fail",
+            help="when the --out schema holds a plan already (default: fail)",
+        )
+    else:
+        o.add_argument(
+            "--out",
+            metavar="DIR",
+            type=_folder,
+            default=out,
+            help=f"output folder (default: {out})",
+        )
     o.add_argument("--lang", choices=["en", "zh"], default="en", help=lang_help)
     o.add_argument("--no-map", action="store_true", help=f"do not write {map_file}")
+
+
+def _folder(text: str) -> str:
+    from ..io import is_db_url
+
+    if is_db_url(text):
+        msg = "this command writes a folder; publishing to a database is done by gridgeo partition --out URL"
+        raise argparse.ArgumentTypeError(msg)
+    return text
 
 
 def parse_range(text: str | None, option: str) -> tuple[float, float] | None:

@@ -56,7 +56,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
         epilog=_EPILOG,
     )
-    p.add_argument("plan", metavar="PLAN", help="grids.gpkg written by gridgeo")
+    p.add_argument(
+        "plan",
+        metavar="PLAN",
+        help="grids.gpkg written by gridgeo, or a schema it published: postgresql://…?schema=NAME",
+    )
     p.add_argument(
         "--out",
         metavar="FILE",
@@ -172,7 +176,7 @@ def _overlays(specs: list[str]) -> dict[str, Any]:
         if not sep or not name.strip() or not file.strip():
             msg = f"--overlay takes NAME=FILE, e.g. --overlay 'street-front zones=zones.gpkg'; got {spec!r}"
             raise InputError(msg)
-        out[name.strip()] = read_layer(Path(file.strip()), name=f"overlay {name.strip()!r}")
+        out[name.strip()] = read_layer(file.strip(), name=f"overlay {name.strip()!r}")
     return out
 
 
@@ -185,12 +189,18 @@ def run(args: argparse.Namespace) -> int:
         Any input problem (missing file or layer, unsupported output, missing Tianditu
         key …), with a message saying how to fix it.
     """
+    from ..io import is_db_url
+    from ..publish import read_plan_tables
+
     out = Path(args.out)
     suffix = out.suffix.lower()
     if suffix not in _SUFFIXES:
         msg = f"--out must end in .html, .png or .pdf, got {str(out)!r}"
         raise InputError(msg)
-    grids, buildings = _read_plan(Path(args.plan), buildings=not args.no_buildings)
+    if is_db_url(args.plan):  # a plan published with gridgeo partition --out URL
+        grids, buildings = read_plan_tables(args.plan, buildings=not args.no_buildings)
+    else:
+        grids, buildings = _read_plan(Path(args.plan), buildings=not args.no_buildings)
     target = _target(grids, args.target)
     overlays = _overlays(args.overlay) or None
     common = {

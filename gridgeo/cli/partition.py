@@ -71,7 +71,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_code_arguments(p.add_argument_group("grid codes (统一编码)"))
     add_output_options(
-        p, out="out", lang_help="language of the map and summary (default: en)", map_file="map.html"
+        p,
+        out="out",
+        lang_help="language of the map and summary (default: en)",
+        map_file="map.html",
+        database=True,
     )
     return p
 
@@ -181,7 +185,9 @@ def _load_inputs(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridgeo partition``: draw, write the files, print a summary; returns 0."""
+    from ..io import is_db_url, parse_db_url
     from ..pipeline import partition
+    from ..publish import write_plan
 
     rules = rules_from_args(args)
     kw = _load_inputs(args)
@@ -193,6 +199,11 @@ def run(args: argparse.Namespace) -> int:
         random_state=args.random_state,
         codes=code_options(args),
     )
+    if is_db_url(args.out):
+        tables = write_plan(plan, args.out, if_exists=args.if_exists)
+        shown = f"{', '.join(tables)} in {parse_db_url(args.out).display}"
+        report(plan, {"tables": shown}, lang=args.lang)
+        return 0
     paths = plan.to_files(args.out, map_html=not args.no_map, lang=args.lang)
     report(plan, paths, lang=args.lang)
     return 0
@@ -201,6 +212,6 @@ def run(args: argparse.Namespace) -> int:
 def report(plan, paths: dict, *, lang: str = "en") -> None:
     """Print the plan's summary in words and where its files are."""
     print(plan.describe(lang=lang))
-    for key in ("gpkg", "geojson", "summary", "staffing", "map"):
+    for key in ("gpkg", "geojson", "summary", "staffing", "map", "tables"):
         if key in paths:
             print(f"  {key:8s} {paths[key]}")

@@ -148,7 +148,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _read_plan(path: str, layer: str | None):
-    from ..io import read_layer
+    from ..io import is_db_url, read_layer
 
     file = Path(path)
     if (
@@ -158,7 +158,7 @@ def _read_plan(path: str, layer: str | None):
         and "grids" in layer_names(file)
     ):
         layer = "grids"
-    return read_layer(file, layer=layer, name="grids")
+    return read_layer(path if is_db_url(path) else file, layer=layer, name="grids")
 
 
 def run(args: argparse.Namespace) -> int:

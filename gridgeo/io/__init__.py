@@ -9,7 +9,9 @@ points of interest, barriers and land-use areas.
 The modules: :mod:`~gridgeo.io.osm` reads extracts, :mod:`~gridgeo.io.download`
 downloads with osmnx, :mod:`~gridgeo.io.layers` splits features into
 :class:`OSMLayers`, :mod:`~gridgeo.io.tags` parses tag values and
-:mod:`~gridgeo.io.files` reads and writes GIS files.
+:mod:`~gridgeo.io.files` reads and writes GIS files; :mod:`~gridgeo.io.postgis` reads
+PostgreSQL/PostGIS tables and queries (``postgresql://…`` URLs, which
+:func:`read_layer` accepts too) and publishes tables into a schema.
 
 Examples
 --------
@@ -22,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+from ._pgconn import is_db_url, parse_db_url
 from .download import OSM_TAGS, download_osm
 from .files import read_layer, storable, write_layers
 from .layers import OSMLayers
@@ -40,4 +43,6 @@ __all__ = [
     "parse_other_tags",
     "extract_tags",
     "OSM_TAGS",
+    "is_db_url",
+    "parse_db_url",
 ]

@@ -15,6 +15,7 @@ import shapely
 from .._errors import GridgeoError, InputError, ReadError
 from .._validate import check_layer
 from ._common import _OSM_SUFFIXES, PathLike, _check_file, _first_line
+from ._pgconn import is_db_url, parse_db_url
 
 __all__ = ["read_layer", "storable", "write_layers"]
 
@@ -49,9 +50,12 @@ def read_layer(
     path : str or path-like
         A GeoPackage (``.gpkg``), GeoJSON (``.geojson``, ``.json``), Shapefile (``.shp``
         or zipped ``.zip``), FlatGeobuf (``.fgb``) or GeoParquet (``.parquet``,
-        ``.geoparquet``) file.
+        ``.geoparquet``) file, or a PostgreSQL/PostGIS table, view or query:
+        ``postgresql://user@host/db?table=schema.name`` or ``…?query=SELECT …`` (see
+        :mod:`gridgeo.io.postgis`; needs ``pip install 'gridgeo[postgis]'``).
     layer : str, optional
-        Layer to read; required when the file holds several layers.
+        Layer to read; required when the file holds several layers. For a database
+        URL naming no table: the ``[schema.]table``.
     name : str, default "layer"
         How the layer is called in messages (``"buildings"``, ``"population"``).
 
@@ -65,13 +69,32 @@ def read_layer(
     ------
     ReadError
         The file is missing, has an unsupported extension, or cannot be read.
+    DatabaseError
+        The database cannot be reached, or the table or query cannot be read.
     InputError
         The file holds several layers and ``layer`` is not given, or ``layer`` is not in
         the file; :class:`~gridgeo._errors.CRSError`,
         :class:`~gridgeo._errors.EmptyLayerError` or
         :class:`~gridgeo._errors.GeometryError` from the checks.
     """
-    path = Path(path)
+    what = "file"
+    if is_db_url(path):
+        from .postgis import read_db_layer
+
+        gdf = read_db_layer(str(path), layer=layer, name=name)
+        path, what = parse_db_url(str(path)).display, "layer"
+    else:
+        gdf = _read_file(Path(path), layer)
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        msg = (
+            f"{name} {what} {path} has no geometry column (it is a plain table); give a "
+            "layer with geometries"
+        )
+        raise InputError(msg)
+    return check_layer(gdf, name)
+
+
+def _read_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
     suffix = path.suffix.lower()
     if path.name.lower().endswith(_OSM_SUFFIXES):
         msg = f"{path} is an OpenStreetMap extract; read it with gridgeo.io.read_osm instead"
@@ -87,16 +110,8 @@ def read_layer(
     if kind == "GeoParquet":
         if layer is not None:
             log.warning("%s: GeoParquet files hold one layer; ignoring layer=%r", path, layer)
-        gdf = _read_parquet(path)
-    else:
-        gdf = _read_ogr(path, layer, kind)
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        msg = (
-            f"{name} file {path} has no geometry column (it is a plain table); give a "
-            "layer with geometries"
-        )
-        raise InputError(msg)
-    return check_layer(gdf, name)
+        return _read_parquet(path)
+    return _read_ogr(path, layer, kind)
 
 
 def _read_parquet(path: Path) -> gpd.GeoDataFrame:

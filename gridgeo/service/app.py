@@ -30,8 +30,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from .. import __version__
 from .._errors import GridgeoError
+from .._version import __version__
 from .config import ServiceConfig
 from .inputs import check_layer_names, store_geojson, store_upload, unknown_fields
 from .models import (
