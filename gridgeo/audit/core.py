@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -18,6 +19,7 @@ from .._validate import LINEAR, POLYGONAL, check_column, check_fraction, check_l
 from ..blocks import assign_to_polygons
 from ..crs import metric_crs, to_metric
 from ..households import HouseholdOptions, building_households
+from ..rules import Rules
 from ..streetfront.analysis import check_poi_layer, grid_ids_and_types
 from ..streetfront.options import StreetFrontOptions, with_depth
 from ._common import _non_negative, _pick, _text_ids
@@ -137,16 +139,174 @@ def audit(
         the grids and buildings do not overlap at all.
     """
     t0 = time.perf_counter()
-    target = check_positive(target, "target")
-    tolerance = check_fraction(tolerance, "tolerance")
-    split_share = check_fraction(split_share, "split_share", upper=0.5)
-    zone_distance = check_positive(zone_distance, "zone_distance")
-    min_area = _non_negative(min_area, "min_area")
-    sliver_width = _non_negative(sliver_width, "sliver_width")
+    rules = Rules.from_keywords(
+        target=target,
+        tolerance=tolerance,
+        households_column=households_column,
+        household_options=household_options,
+    )
+    checks = _Settings(
+        split_share=check_fraction(split_share, "split_share", upper=0.5),
+        zone_distance=check_positive(zone_distance, "zone_distance"),
+        min_area=_non_negative(min_area, "min_area"),
+        sliver_width=_non_negative(sliver_width, "sliver_width"),
+        study_area=_check_study_area(study_area),
+        street_front=with_depth(street_front, frontage_depth),
+    )
+    grids, buildings, streets, pois, boundaries = _check_layers(
+        grids, buildings, streets, pois, boundaries, boundary_id, [households_column, building_id]
+    )
+    if register is not None:
+        register = _check_register(register, register_key, register_grid)
+    ids, dedicated = grid_ids_and_types(grids, grid_id, grid_type, checks.street_front)
+    metric = metric_crs([grids, buildings, streets, pois, boundaries], crs=crs)
+    grids, buildings, streets, pois, boundaries = (
+        None if g is None else to_metric(g, metric)
+        for g in (grids, buildings, streets, pois, boundaries)
+    )
+    notes: list[str] = []
+    plan = _plan_polygons(grids, ids, dedicated, grid_type, boundaries, checks, metric, notes)
+    hh = building_households(
+        buildings, column=rules.households_column, options=rules.household_options
+    ).to_numpy(dtype=np.int64)
+    band = rules.grid_band()
+    bkey = _building_keys(buildings, building_id)
+    found = _building_findings(
+        buildings, hh, bkey, plan, checks, bounded=boundaries is not None, target=band.target
+    )
+    sf = _street_front(
+        streets,
+        pois,
+        buildings[found.in_scope],
+        plan.grid_geom,
+        plan.ids,
+        plan.dedicated,
+        plan.area,
+        boundaries,
+        checks.street_front,
+    )
+    sf_zones = sf.zones.copy()
+    sf_zones["severity"] = sf_zones["status"].map(
+        {"uncovered": "high", "mixed": "medium", "dedicated": "ok"}
+    )
+    load = _grid_load(
+        plan.grid_geom,
+        plan.ids,
+        plan.dedicated,
+        plan.type_text,
+        found.grid_of,
+        hh,
+        sf.shops,
+        band.target,
+        rules.tolerance,
+        metric,
+    )
+    if boundaries is not None:
+        _community_of_grids(load, boundaries, boundary_id)
+    double, reg_figures = None, {}
+    if register is not None:
+        double, reg_figures = _double_counting(*register, found.audited, plan.ids, metric)
+    figures = _figures(
+        audited=found.audited,
+        dedicated=plan.dedicated,
+        zones=found.zones,
+        overlaps=plan.overlaps,
+        overlap_area=float(shapely.area(plan.overlap_land).sum()),
+        ignored_overlaps=plan.ignored_overlaps,
+        gaps=found.gaps,
+        ignored_gaps=plan.ignored_gaps,
+        load=load,
+        street_front=sf,
+        register=reg_figures,
+        target=band.target,
+        tolerance=rules.tolerance,
+        crs=metric,
+        settings=checks.figures(boundaries is not None),
+    )
+    figures["notes"] = notes
+    figures["seconds"] = round(time.perf_counter() - t0, 3)
+    log.info("coverage audit done in %.2f s", figures["seconds"])
+    return Audit(
+        buildings=found.audited,
+        uncovered_buildings=found.uncovered_buildings,
+        uncovered_zones=found.zones,
+        overlaps=plan.overlaps,
+        gaps=found.gaps,
+        street_front_zones=sf_zones,
+        proposed_micro_grids=sf.micro_grids,
+        grid_load=load,
+        shops=sf.shops,
+        double_counted=double,
+        figures=figures,
+        target=band.target,
+        tolerance=rules.tolerance,
+        study_area=plan.area,
+        notes=notes,
+    )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The audit's own settings, checked."""
+
+    split_share: float
+    zone_distance: float
+    min_area: float
+    sliver_width: float
+    study_area: str
+    street_front: StreetFrontOptions
+
+    def figures(self, has_boundaries: bool) -> dict[str, Any]:
+        opt = self.street_front
+        return {
+            "min_area_m2": self.min_area,
+            "sliver_width_m": self.sliver_width,
+            "split_share": self.split_share,
+            "zone_distance_m": self.zone_distance,
+            "study_area": "boundaries" if has_boundaries else self.study_area,
+            "frontage_depth_m": opt.frontage_depth,
+            "zone_gap_m": opt.zone_gap,
+            "micro_grid_shops": opt.micro_grid_shops,
+            "micro_grid_length_m": opt.micro_grid_length,
+        }
+
+
+@dataclass
+class _PlanPolygons:
+    """The plan's polygons (duplicate ids merged), the area they must cover, their
+    overlaps and the gaps between them."""
+
+    grid_geom: np.ndarray
+    ids: np.ndarray
+    dedicated: np.ndarray
+    type_text: Any
+    area: shapely.Geometry
+    pair_polys: Any
+    overlaps: gpd.GeoDataFrame
+    overlap_land: np.ndarray
+    ignored_overlaps: int
+    gaps_geom: np.ndarray
+    ignored_gaps: int
+
+
+@dataclass
+class _BuildingFindings:
+    audited: gpd.GeoDataFrame
+    uncovered_buildings: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    in_scope: np.ndarray
+    grid_of: np.ndarray
+
+
+def _check_study_area(study_area: str) -> str:
     if study_area not in ("filled", "hull"):
         msg = f"study_area must be 'filled' or 'hull', got {study_area!r}"
         raise InputError(msg)
-    opt = with_depth(street_front, frontage_depth)
+    return study_area
+
+
+def _check_layers(grids, buildings, streets, pois, boundaries, boundary_id, building_columns):
     grids = check_layer(_polygon_parts(grids), "grids", geom_types=POLYGONAL)
     buildings = check_layer(_polygon_parts(buildings), "buildings", geom_types=POLYGONAL)
     streets = None if streets is None else check_layer(streets, "streets", geom_types=LINEAR)
@@ -157,57 +317,69 @@ def audit(
             check_column(boundaries, boundary_id, "boundaries")
     elif boundary_id is not None:
         raise InputError("boundary_id needs a boundaries layer (--boundaries)")
-    for col in (households_column, building_id):
+    for col in building_columns:
         if col is not None:
             check_column(buildings, col, "buildings")
-    if register is not None:
-        register, register_key, register_grid = _check_register(
-            register, register_key, register_grid
-        )
-    ids, dedicated = grid_ids_and_types(grids, grid_id, grid_type, opt)
-    notes: list[str] = []
+    return grids, buildings, streets, pois, boundaries
 
-    metric = metric_crs([grids, buildings, streets, pois, boundaries], crs=crs)
-    grids, buildings = to_metric(grids, metric), to_metric(buildings, metric)
-    streets = None if streets is None else to_metric(streets, metric)
-    pois = None if pois is None else to_metric(pois, metric)
-    boundaries = None if boundaries is None else to_metric(boundaries, metric)
 
+def _building_keys(buildings: gpd.GeoDataFrame, building_id: str | None) -> np.ndarray:
+    """How buildings are named in the outputs: ``building_id``, else ``osm_id``, else
+    the row labels."""
+    if building_id is not None:
+        return _text_ids(buildings[building_id]).to_numpy(dtype=object)
+    if "osm_id" in buildings.columns:
+        return _text_ids(buildings["osm_id"]).to_numpy(dtype=object)
+    return np.asarray([str(v) for v in buildings.index], dtype=object)
+
+
+def _plan_polygons(grids, ids, dedicated, grid_type, boundaries, checks, metric, notes):
     grid_geom, ids, dedicated, type_text, dup = _merge_duplicates(grids, ids, dedicated, grid_type)
     if dup:
         notes.append(
             f"{len(dup)} grid ids appear on several rows and were merged: {', '.join(dup[:5])}"
         )
     shapely.prepare(grid_geom)
-    area = _study_area(grid_geom, boundaries, study_area)
-
-    hh = building_households(buildings, column=households_column, options=household_options)
-    hh = hh.to_numpy(dtype=np.int64)
-    if building_id is not None:
-        bkey = _text_ids(buildings[building_id]).to_numpy(dtype=object)
-    elif "osm_id" in buildings.columns:
-        bkey = _text_ids(buildings["osm_id"]).to_numpy(dtype=object)
-    else:
-        bkey = np.asarray([str(v) for v in buildings.index], dtype=object)
-
-    # --- overlaps and gaps (polygons)
+    area = _study_area(grid_geom, boundaries, checks.study_area)
     pair_polys, overlaps, overlap_land, ignored_o = _overlaps(
-        grid_geom, ids, min_area, sliver_width, metric
+        grid_geom, ids, checks.min_area, checks.sliver_width, metric
     )
     gaps_geom, ignored_g = _pieces(
-        shapely.difference(area, shapely.union_all(grid_geom)), min_area, sliver_width
+        shapely.difference(area, shapely.union_all(grid_geom)),
+        checks.min_area,
+        checks.sliver_width,
+    )
+    return _PlanPolygons(
+        grid_geom,
+        ids,
+        dedicated,
+        type_text,
+        area,
+        pair_polys,
+        overlaps,
+        overlap_land,
+        ignored_o,
+        gaps_geom,
+        ignored_g,
     )
 
-    # --- buildings
+
+def _building_findings(
+    buildings, hh, bkey, plan: _PlanPolygons, checks: _Settings, *, bounded: bool, target: float
+) -> _BuildingFindings:
+    """Every building's cover (its grid, share, overlap, gap, uncovered zone), and the
+    overlaps, gaps and uncovered zones counted in buildings and households
+    (``bounded``: the area to cover comes from community boundaries)."""
     bgeom = buildings.geometry.to_numpy()
+    grid_geom, ids, area, metric = plan.grid_geom, plan.ids, plan.area, buildings.crs
     # the per-building joins are looked up on the package at call time:
     # gridgeo.distributed replaces gridgeo.audit._building_cover and ._share_in there
     joins = sys.modules[__package__]
-    cov = joins._building_cover(bgeom, grid_geom, pair_polys, split_share)
+    cov = joins._building_cover(bgeom, grid_geom, plan.pair_polys, checks.split_share)
     shapely.prepare(area)
     rep = shapely.point_on_surface(bgeom)
     inside = shapely.contains_xy(area, shapely.get_x(rep), shapely.get_y(rep))
-    in_scope = cov["largest"] >= 0 if boundaries is not None else np.ones(len(bgeom), dtype=bool)
+    in_scope = cov["largest"] >= 0 if bounded else np.ones(len(bgeom), dtype=bool)
     in_scope = in_scope | inside
     uncovered = cov["uncovered"] & in_scope
     grid_of = np.where(uncovered | ~in_scope, -1, cov["largest"])
@@ -221,17 +393,17 @@ def audit(
 
     # a building is counted in an overlap when half its footprint or more is in one;
     # it goes to the pair of grids holding the largest part of it
-    in_overlap = joins._share_in(bgeom, overlap_land) >= 0.5
+    overlaps = plan.overlaps
+    in_overlap = joins._share_in(bgeom, plan.overlap_land) >= 0.5
     overlap_of = np.full(len(bgeom), -1, dtype=np.int64)
     hit = np.flatnonzero(in_overlap)
     overlap_of[hit] = _largest_part(bgeom[hit], overlaps.geometry.to_numpy(), at_least=0.0)
-    overlap_ids = overlaps["overlap_id"].to_numpy(dtype=object)
     _add_counts(overlaps, overlap_of, hh)
     overlaps["severity"] = np.where(
         overlaps["buildings"] > 0, "high", np.where(overlaps["area_m2"] >= 100, "medium", "low")
     )
 
-    gaps = _gaps_layer(gaps_geom, grid_geom, ids, metric)
+    gaps = _gaps_layer(plan.gaps_geom, grid_geom, ids, metric)
     gap_of = np.full(len(bgeom), -1)
     unc = np.flatnonzero(uncovered)
     gap_of[unc] = assign_to_polygons(bgeom[unc], gaps.geometry.to_numpy())
@@ -239,14 +411,9 @@ def audit(
     gaps["severity"] = np.where(
         gaps["households"] > 0, "high", np.where(gaps["area_m2"] >= 1000, "medium", "low")
     )
-
     zones, zone_of = _uncovered_zones(
-        bgeom, unc, hh, zone_distance, grid_geom, ids, gaps, target, metric
+        bgeom, unc, hh, checks.zone_distance, grid_geom, ids, gaps, target, metric
     )
-
-    gap_ids = gaps["gap_id"].to_numpy(dtype=object)
-    zone_ids = zones["zone_id"].to_numpy(dtype=object)
-    largest = cov["largest"]
     audited = gpd.GeoDataFrame(
         {
             "building_id": bkey,
@@ -258,8 +425,8 @@ def audit(
             "split_by_boundary": cov["split"] & in_scope,
             "uncovered": uncovered,
             "in_scope": in_scope,
-            "overlap_id": _pick(overlap_ids, overlap_of),
-            "zone_id": _pick(zone_ids, zone_of),
+            "overlap_id": _pick(overlaps["overlap_id"].to_numpy(dtype=object), overlap_of),
+            "zone_id": _pick(zones["zone_id"].to_numpy(dtype=object), zone_of),
         },
         geometry=bgeom,
         crs=metric,
@@ -271,81 +438,11 @@ def audit(
             "building_id": ub["building_id"].to_numpy(dtype=object),
             "households": ub["households"].to_numpy(),
             "zone_id": ub["zone_id"].to_numpy(dtype=object),
-            "gap_id": _pick(gap_ids, gap_of[uncovered]),
+            "gap_id": _pick(gaps["gap_id"].to_numpy(dtype=object), gap_of[uncovered]),
             "covered_share": ub["covered_share"].to_numpy(),
-            "largest_grid": _pick(ids, largest[uncovered]),
+            "largest_grid": _pick(ids, cov["largest"][uncovered]),
         },
         geometry=ub.geometry.to_numpy(),
         crs=metric,
     )
-
-    # --- street front
-    sf = _street_front(
-        streets, pois, buildings[in_scope], grid_geom, ids, dedicated, area, boundaries, opt
-    )
-    sf_zones = sf.zones.copy()
-    sf_zones["severity"] = sf_zones["status"].map(
-        {"uncovered": "high", "mixed": "medium", "dedicated": "ok"}
-    )
-
-    load = _grid_load(
-        grid_geom, ids, dedicated, type_text, grid_of, hh, sf.shops, target, tolerance, metric
-    )
-    if boundaries is not None:
-        _community_of_grids(load, boundaries, boundary_id)
-
-    double = None
-    reg_figures: dict[str, Any] = {}
-    if register is not None:
-        double, reg_figures = _double_counting(
-            register, register_key, register_grid, audited, ids, metric
-        )
-
-    figures = _figures(
-        audited=audited,
-        dedicated=dedicated,
-        zones=zones,
-        overlaps=overlaps,
-        overlap_area=float(shapely.area(overlap_land).sum()),
-        ignored_overlaps=ignored_o,
-        gaps=gaps,
-        ignored_gaps=ignored_g,
-        load=load,
-        street_front=sf,
-        register=reg_figures,
-        target=target,
-        tolerance=tolerance,
-        crs=metric,
-        settings={
-            "min_area_m2": min_area,
-            "sliver_width_m": sliver_width,
-            "split_share": split_share,
-            "zone_distance_m": zone_distance,
-            "study_area": "boundaries" if boundaries is not None else study_area,
-            "frontage_depth_m": opt.frontage_depth,
-            "zone_gap_m": opt.zone_gap,
-            "micro_grid_shops": opt.micro_grid_shops,
-            "micro_grid_length_m": opt.micro_grid_length,
-        },
-    )
-    figures["notes"] = notes
-    figures["seconds"] = round(time.perf_counter() - t0, 3)
-    result = Audit(
-        buildings=audited,
-        uncovered_buildings=uncovered_buildings,
-        uncovered_zones=zones,
-        overlaps=overlaps,
-        gaps=gaps,
-        street_front_zones=sf_zones,
-        proposed_micro_grids=sf.micro_grids,
-        grid_load=load,
-        shops=sf.shops,
-        double_counted=double,
-        figures=figures,
-        target=target,
-        tolerance=tolerance,
-        study_area=area,
-        notes=notes,
-    )
-    log.info("coverage audit done in %.2f s", figures["seconds"])
-    return result
+    return _BuildingFindings(audited, uncovered_buildings, gaps, zones, in_scope, grid_of)
