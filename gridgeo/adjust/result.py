@@ -203,135 +203,25 @@ def assemble(
     and their new grids (``labels``); ``weight``: what was balanced per building, when
     not households."""
     units = store.units() if store.n_units else None
-    unit_grid = store.grid
     new_bgrid = bgrid.copy()
     if store.n_units:
         new_bgrid[store.b_index] = labels[store.b_unit]
-    n = len(grids_m)
-    crs = grids_m.crs
-    n_labels = max(n, int(labels.max()) + 1 if len(labels) else 0)
-    changed_units = labels != unit_grid if len(labels) else np.zeros(0, dtype=bool)
-    touched = np.zeros(n_labels, dtype=bool)
-    if changed_units.any():
-        touched[labels[changed_units]] = True
-        touched[unit_grid[changed_units]] = True
-    alive = np.zeros(n_labels, dtype=bool)
-    alive[:n] = True
-    if len(labels):
-        in_units = np.zeros(n_labels, dtype=bool)
-        in_units[unit_grid] = True
-        now = np.zeros(n_labels, dtype=bool)
-        now[labels] = True
-        alive[:n] &= ~in_units[:n] | now[:n]
-        alive[n:] = now[n:]
-    # geometry of changed grids from their units
-    geom = np.empty(n_labels, dtype=object)
-    geom[:n] = grids_m.geometry.values
-    redo = np.flatnonzero(touched & alive)
-    if len(redo):
-        mask = np.isin(labels, redo)
-        lab_ids, polys = dissolve_units(units.geometry[mask], labels[mask])
-        geom[lab_ids] = polys
-    # old grid → status, and where its land went
-    src_share = np.zeros((0, 0))
-    status_before = np.where(alive[:n], np.where(touched[:n], "reshaped", "kept"), "merged").astype(
-        object
-    )
-    sources: dict[int, list[int]] = {}
-    if changed_units.any():
-        w_u = units.households.astype(float) + 1e-3
-        pair = pd.DataFrame({"old": unit_grid, "new": labels, "w": w_u})
-        flows = pair.groupby(["new", "old"])["w"].sum().reset_index()
-        for new_id, grp in flows.groupby("new"):
-            grp = grp.sort_values("w", ascending=False)
-            sources[int(new_id)] = [int(x) for x in grp["old"]]
-            if new_id >= n:  # a new grid: its main source was split
-                main = int(grp["old"].iloc[0])
-                if status_before[main] != "merged":
-                    status_before[main] = "split"
-        src_share = flows
-    keep = np.flatnonzero(alive)
-    fresh = keep[keep >= n]
-    name = np.empty(n_labels, dtype=object)
-    name[:n] = ids
-    name[fresh] = _free_ids(ids, len(fresh))
-    W = np.bincount(new_bgrid, weights=hh, minlength=n_labels)
-    nb = np.bincount(new_bgrid, minlength=n_labels)
+    fate = _fate(grids_m, ids, units, store.grid, labels)
     balanced = hh if weight is None else weight
-    heavy = np.zeros(n_labels)
-    np.maximum.at(heavy, new_bgrid, balanced)
-    W_balanced = W if weight is None else np.bincount(new_bgrid, weights=weight, minlength=n_labels)
-    community = np.empty(n_labels, dtype=object)
-    community[:n] = comm
-    if len(labels):  # a new grid is in the community of its first unit's old grid
-        lab, first = np.unique(labels, return_index=True)
-        community[lab[lab >= n]] = comm[unit_grid[first[lab >= n]]]
-    status_after = np.full(len(keep), "new", dtype=object)
-    status_after[keep < n] = status_before[keep[keep < n]]
-    out = gpd.GeoDataFrame(
-        {
-            "grid_id": name[keep],
-            "community_id": community[keep],
-            "households": W[keep].astype(np.int64),
-            "buildings": nb[keep].astype(np.int64),
-        },
-        geometry=list(geom[keep]),
-        crs=crs,
+    out, heavy, loads = _grids_after(
+        grids_m, comm, hh, balanced, new_bgrid, store.grid, labels, fate
     )
-    # keep the plan's own descriptive columns for grids that remain
-    extra = [
-        c
-        for c in ("grid_type", "zone_kind", "zone_name", "worker", "phone")
-        if c in grids_m.columns
-    ]
-    for c in extra:
-        vals = np.full(len(keep), None, dtype=object)
-        old_rows = keep < n
-        vals[old_rows] = grids_m[c].to_numpy()[keep[old_rows]]
-        if c == "grid_type":
-            vals[~old_rows] = "basic"
-        out[c] = vals
     out["area_m2"] = out.area
     out["deviation"] = out["households"] / band.target - 1
-    out["indivisible"] = heavy[keep] > band.upper + 1e-9
-    out["status"] = status_after
-    out["sources"] = [
-        ",".join(str(ids[s]) for s in sources.get(int(i), [])) if status_after[j] != "kept" else ""
-        for j, i in enumerate(keep)
-    ]
-    # codes: kept where they exist, free numbers for new grids
+    out["indivisible"] = heavy > band.upper + 1e-9
+    out["status"] = fate.status_after
+    out["sources"] = fate.source_text(ids)
     has_codes = code_column is not None and code_column in grids_m.columns
     if has_codes or code_options:
-        prev = np.full(len(keep), None, dtype=object)
-        if has_codes:
-            old_codes = grids_m[code_column].to_numpy()
-            prev[keep < n] = old_codes[keep[keep < n]]
-            retired = [str(c) for c in old_codes[~alive[:n]] if c is not None]
-        else:
-            retired = []
-        out["code"] = _codes(out, prev, retired, code_options)
-        cols = ["grid_id", "code"] + [c for c in out.columns if c not in ("grid_id", "code")]
-        out = out[cols]
-    # old grids, with their households under the new figures
-    before = gpd.GeoDataFrame(
-        {
-            "grid_id": ids,
-            "community_id": comm,
-            "households": np.bincount(bgrid, weights=hh, minlength=n)[:n].astype(np.int64),
-        },
-        geometry=grids_m.geometry.values,
-        crs=crs,
-    )
-    if has_codes:
-        before.insert(1, "code", grids_m[code_column].to_numpy())
-    before["status"] = status_before
-    now_in = [""] * n
-    if len(src_share):
-        went = src_share.sort_values("w", ascending=False).groupby("old")["new"].apply(list)
-        for old_id, news in went.items():
-            now_in[int(old_id)] = ",".join(str(name[x]) for x in news if alive[x])
-    before["now_in"] = [now_in[i] if status_before[i] != "kept" else str(ids[i]) for i in range(n)]
-    # buildings and the land that changed grid
+        out = _with_codes(out, grids_m, fate, code_column if has_codes else None, code_options)
+    if weight is not None:
+        out["weight"] = loads
+    before = _grids_before(grids_m, ids, comm, hh, bgrid, fate, code_column if has_codes else None)
     moved = new_bgrid != bgrid
     bcols = [
         c
@@ -340,40 +230,15 @@ def assemble(
     ]
     b_out = gpd.GeoDataFrame(
         buildings_m[bcols].assign(
-            grid_before=ids[bgrid], grid_id=name[new_bgrid], households=hh, moved=moved
+            grid_before=ids[bgrid], grid_id=fate.name[new_bgrid], households=hh, moved=moved
         ),
         geometry=buildings_m.geometry.values,
-        crs=crs,
+        crs=grids_m.crs,
     )
-    diff = _diff(units, unit_grid, labels, name, ids, crs, bgrid, new_bgrid, hh)
-    kept_mask = status_before == "kept"
-    if weight is not None:
-        out["weight"] = W_balanced[keep]
-    off_after = excess(W_balanced[keep].astype(float), heavy[keep], band) > 1e-9
-    exempt_after = np.zeros(len(keep), dtype=bool)
-    exempt_after[keep < n] = exempt[keep[keep < n]]
-    off_after &= ~exempt_after
-    figures = {
-        "target": band.target,
-        "tolerance": (band.upper - band.lower) / (band.upper + band.lower),
-        "band_lower": band.lower,
-        "band_upper": band.upper,
-        "grids_before": n,
-        "grids_after": len(out),
-        "kept": int(kept_mask.sum()),
-        "reshaped": int((status_before == "reshaped").sum()),
-        "split": int((status_before == "split").sum()),
-        "merged": int((status_before == "merged").sum()),
-        "new": int((status_after == "new").sum()),
-        "out_of_band_after": int(off_after.sum()),
-        "indivisible_grids": int(out["indivisible"].sum()),
-        "buildings": len(b_out),
-        "buildings_moved": int(moved.sum()),
-        "buildings_moved_share": float(moved.mean()) if len(moved) else 0.0,
-        "households": int(hh.sum()),
-        "households_moved": int(hh[moved].sum()),
-        "households_moved_share": float(hh[moved].sum() / hh.sum()) if hh.sum() else 0.0,
-    }
+    diff = _diff(units, store.grid, labels, fate.name, ids, grids_m.crs, bgrid, new_bgrid, hh)
+    off_after = excess(loads.astype(float), heavy, band) > 1e-9
+    off_after &= ~fate.carried(exempt, default=False)
+    figures = _figures(fate, band, out, off_after, moved, hh)
     return Rebalance(
         grids=out,
         before=before,
@@ -383,6 +248,194 @@ def assemble(
         target=band.target,
         tolerance=figures["tolerance"],
     )
+
+
+@dataclass
+class _Fate:
+    """What became of every old grid and where every grid of the result comes from.
+
+    Labels ``0..n-1`` are the old grids, labels from ``n`` on new ones; ``keep`` the
+    labels of the grids after, ``name`` the id of every label."""
+
+    n: int
+    alive: np.ndarray
+    geometry: np.ndarray
+    status_before: np.ndarray
+    sources: dict[int, list[int]]
+    flows: pd.DataFrame | None
+    keep: np.ndarray
+    name: np.ndarray
+
+    @property
+    def status_after(self) -> np.ndarray:
+        out = np.full(len(self.keep), "new", dtype=object)
+        old = self.keep < self.n
+        out[old] = self.status_before[self.keep[old]]
+        return out
+
+    def carried(self, values: np.ndarray, *, default: Any) -> np.ndarray:
+        """``values`` of the old grids for the grids after (``default`` for new ones)."""
+        out = np.full(len(self.keep), default, dtype=np.asarray(values).dtype)
+        old = self.keep < self.n
+        out[old] = np.asarray(values)[self.keep[old]]
+        return out
+
+    def source_text(self, ids: np.ndarray) -> list[str]:
+        after = self.status_after
+        return [
+            ",".join(str(ids[s]) for s in self.sources.get(int(i), []))
+            if after[j] != "kept"
+            else ""
+            for j, i in enumerate(self.keep)
+        ]
+
+    def now_in(self, ids: np.ndarray) -> list[str]:
+        """For every old grid, the grids its land is in now."""
+        now = [""] * self.n
+        if self.flows is not None and len(self.flows):
+            went = self.flows.sort_values("w", ascending=False).groupby("old")["new"].apply(list)
+            for old_id, news in went.items():
+                now[int(old_id)] = ",".join(str(self.name[x]) for x in news if self.alive[x])
+        kept = self.status_before == "kept"
+        return [str(ids[i]) if kept[i] else now[i] for i in range(self.n)]
+
+
+def _fate(grids_m, ids, units, unit_grid, labels) -> _Fate:
+    """Which grids were touched, which survive, their geometry (changed ones dissolved
+    from their units), the status of every old grid and the sources of every changed one."""
+    n = len(grids_m)
+    n_labels = max(n, int(labels.max()) + 1 if len(labels) else 0)
+    changed = labels != unit_grid if len(labels) else np.zeros(0, dtype=bool)
+    touched = np.zeros(n_labels, dtype=bool)
+    touched[labels[changed]] = True
+    touched[unit_grid[changed]] = True
+    alive = np.zeros(n_labels, dtype=bool)
+    alive[:n] = True
+    if len(labels):
+        in_units = np.zeros(n_labels, dtype=bool)
+        in_units[unit_grid] = True
+        now = np.zeros(n_labels, dtype=bool)
+        now[labels] = True
+        alive[:n] &= ~in_units[:n] | now[:n]
+        alive[n:] = now[n:]
+    geom = np.empty(n_labels, dtype=object)
+    geom[:n] = grids_m.geometry.values
+    redo = np.flatnonzero(touched & alive)
+    if len(redo):
+        mask = np.isin(labels, redo)
+        lab_ids, polys = dissolve_units(units.geometry[mask], labels[mask])
+        geom[lab_ids] = polys
+    status = np.where(alive[:n], np.where(touched[:n], "reshaped", "kept"), "merged").astype(object)
+    sources: dict[int, list[int]] = {}
+    flows = None
+    if changed.any():
+        w_u = units.households.astype(float) + 1e-3
+        pair = pd.DataFrame({"old": unit_grid, "new": labels, "w": w_u})
+        flows = pair.groupby(["new", "old"])["w"].sum().reset_index()
+        for new_id, grp in flows.groupby("new"):
+            grp = grp.sort_values("w", ascending=False)
+            sources[int(new_id)] = [int(x) for x in grp["old"]]
+            if new_id >= n:  # a new grid: its main source was split
+                main = int(grp["old"].iloc[0])
+                if status[main] != "merged":
+                    status[main] = "split"
+    keep = np.flatnonzero(alive)
+    name = np.empty(n_labels, dtype=object)
+    name[:n] = ids
+    fresh = keep[keep >= n]
+    name[fresh] = _free_ids(ids, len(fresh))
+    return _Fate(n, alive, geom, status, sources, flows, keep, name)
+
+
+def _grids_after(grids_m, comm, hh, balanced, new_bgrid, unit_grid, labels, fate: _Fate):
+    """The grids after with their community, households, buildings and the plan's own
+    descriptive columns; also their heaviest building and load (what is balanced)."""
+    n, keep, n_labels = fate.n, fate.keep, len(fate.name)
+    community = np.empty(n_labels, dtype=object)
+    community[:n] = comm
+    if len(labels):  # a new grid is in the community of its first unit's old grid
+        lab, first = np.unique(labels, return_index=True)
+        community[lab[lab >= n]] = comm[unit_grid[first[lab >= n]]]
+    heavy = np.zeros(n_labels)
+    np.maximum.at(heavy, new_bgrid, balanced)
+    out = gpd.GeoDataFrame(
+        {
+            "grid_id": fate.name[keep],
+            "community_id": community[keep],
+            "households": np.bincount(new_bgrid, weights=hh, minlength=n_labels)[keep].astype(
+                np.int64
+            ),
+            "buildings": np.bincount(new_bgrid, minlength=n_labels)[keep].astype(np.int64),
+        },
+        geometry=list(fate.geometry[keep]),
+        crs=grids_m.crs,
+    )
+    for c in ("grid_type", "zone_kind", "zone_name", "worker", "phone"):
+        if c in grids_m.columns:
+            vals = fate.carried(grids_m[c].to_numpy(dtype=object), default=None)
+            if c == "grid_type":
+                vals[keep >= n] = "basic"
+            out[c] = vals
+    loads = np.bincount(new_bgrid, weights=balanced, minlength=n_labels)[keep]
+    return out, heavy[keep], loads
+
+
+def _with_codes(out, grids_m, fate: _Fate, code_column, code_options):
+    """Codes kept where the old grids have them, free numbers for new grids."""
+    prev = np.full(len(fate.keep), None, dtype=object)
+    retired: list[str] = []
+    if code_column is not None:
+        old_codes = grids_m[code_column].to_numpy()
+        prev = fate.carried(old_codes.astype(object), default=None)
+        retired = [str(c) for c in old_codes[~fate.alive[: fate.n]] if c is not None]
+    out["code"] = _codes(out, prev, retired, code_options)
+    cols = ["grid_id", "code"] + [c for c in out.columns if c not in ("grid_id", "code")]
+    return out[cols]
+
+
+def _grids_before(grids_m, ids, comm, hh, bgrid, fate: _Fate, code_column):
+    """The old grids with their households under the new figures, status and where
+    their land is now."""
+    n = fate.n
+    before = gpd.GeoDataFrame(
+        {
+            "grid_id": ids,
+            "community_id": comm,
+            "households": np.bincount(bgrid, weights=hh, minlength=n)[:n].astype(np.int64),
+        },
+        geometry=grids_m.geometry.values,
+        crs=grids_m.crs,
+    )
+    if code_column is not None:
+        before.insert(1, "code", grids_m[code_column].to_numpy())
+    before["status"] = fate.status_before
+    before["now_in"] = fate.now_in(ids)
+    return before
+
+
+def _figures(fate: _Fate, band, out, off_after, moved, hh) -> dict[str, Any]:
+    status, after = fate.status_before, fate.status_after
+    return {
+        "target": band.target,
+        "tolerance": (band.upper - band.lower) / (band.upper + band.lower),
+        "band_lower": band.lower,
+        "band_upper": band.upper,
+        "grids_before": fate.n,
+        "grids_after": len(out),
+        "kept": int((status == "kept").sum()),
+        "reshaped": int((status == "reshaped").sum()),
+        "split": int((status == "split").sum()),
+        "merged": int((status == "merged").sum()),
+        "new": int((after == "new").sum()),
+        "out_of_band_after": int(off_after.sum()),
+        "indivisible_grids": int(out["indivisible"].sum()),
+        "buildings": len(moved),
+        "buildings_moved": int(moved.sum()),
+        "buildings_moved_share": float(moved.mean()) if len(moved) else 0.0,
+        "households": int(hh.sum()),
+        "households_moved": int(hh[moved].sum()),
+        "households_moved_share": float(hh[moved].sum() / hh.sum()) if hh.sum() else 0.0,
+    }
 
 
 def _codes(out, prev, retired, options) -> pd.Series:
