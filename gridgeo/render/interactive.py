@@ -562,59 +562,20 @@ def grid_map(
     def project(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return gcj02_geometries(gdf) if gcj else _to_4326(gdf)
 
-    props, tooltip_fields, popup_fields = _grid_properties(data)
     gdf_ll = project(data.gdf)
-    fc = _feature_collection(_geometries(gdf_ll), props)
-    colors = data.colors
-
     n_features = len(data.gdf) + sum(len(ov.gdf) for ov in prepared)
     if buildings is not None and isinstance(buildings, gpd.GeoDataFrame | gpd.GeoSeries):
         n_features += min(len(buildings), int(max_buildings))
-    canvas = n_features > _CANVAS_FROM
-
     minx, miny, maxx, maxy = (float(v) for v in gdf_ll.total_bounds)
-    m = folium.Map(
-        location=[(miny + maxy) / 2, (minx + maxx) / 2],
-        zoom_start=14,
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=canvas,
-        zoom_snap=0.25,
+    m = _base_map(
+        (minx, miny, maxx, maxy),
+        tile_layers,
+        canvas=n_features > _CANVAS_FROM,
+        inline_assets=inline_assets,
+        title=title,
     )
-    for layer in tile_layers:
-        layer.add_to(m)
-    if inline_assets:
-        _assets.use_inline_leaflet(m)
-    else:
-        _assets.use_cdn_leaflet(m)
-    root = m.get_root()
-    root.header.add_child(
-        folium.Element(page_style(blank_background=not tile_layers)), name="gridgeo_css"
-    )
-    if title:
-        root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
-
-    def style(feature: dict) -> dict:
-        return {**_GRID_STYLE, "fillColor": colors[feature["id"]]}
-
     credit = None if basemap == "osm" or not attribution else html.escape(attribution)
-    folium.GeoJson(
-        fc,
-        name=label("grids_layer", lang),
-        style_function=style,
-        highlight_function=lambda _f: dict(_GRID_HIGHLIGHT),
-        tooltip=folium.GeoJsonTooltip(
-            fields=tooltip_fields,
-            aliases=[label(f, lang) for f in tooltip_fields],
-            localize=True,
-            sticky=True,
-        ),
-        popup=folium.GeoJsonPopup(
-            fields=popup_fields, aliases=[label(f, lang) for f in popup_fields], localize=True
-        ),
-        attribution=credit,
-    ).add_to(m)
-
+    _add_grids(m, data, gdf_ll, lang=lang, credit=credit)
     if label_column:
         width = float(np.sqrt(np.nanmedian(data.area_m2))) if len(data.area_m2) else math.nan
         GridLabels(
@@ -653,6 +614,60 @@ def grid_map(
         lang,
     )
     return m
+
+
+def _base_map(bounds, tile_layers, *, canvas: bool, inline_assets: bool, title) -> folium.Map:
+    """An empty map over ``bounds`` (lon/lat) with its basemap, Leaflet (inlined or from
+    the CDN), gridgeo's page style and title."""
+    minx, miny, maxx, maxy = bounds
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=14,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=canvas,
+        zoom_snap=0.25,
+    )
+    for layer in tile_layers:
+        layer.add_to(m)
+    if inline_assets:
+        _assets.use_inline_leaflet(m)
+    else:
+        _assets.use_cdn_leaflet(m)
+    root = m.get_root()
+    root.header.add_child(
+        folium.Element(page_style(blank_background=not tile_layers)), name="gridgeo_css"
+    )
+    if title:
+        root.header.add_child(folium.Element(f"<title>{html.escape(title)}</title>"))
+    return m
+
+
+def _add_grids(m: folium.Map, data, gdf_ll, *, lang: str, credit: str | None) -> None:
+    """The grids layer: coloured polygons with a tooltip and a popup of their figures."""
+    props, tooltip_fields, popup_fields = _grid_properties(data)
+    fc = _feature_collection(_geometries(gdf_ll), props)
+    colors = data.colors
+
+    def style(feature: dict) -> dict:
+        return {**_GRID_STYLE, "fillColor": colors[feature["id"]]}
+
+    folium.GeoJson(
+        fc,
+        name=label("grids_layer", lang),
+        style_function=style,
+        highlight_function=lambda _f: dict(_GRID_HIGHLIGHT),
+        tooltip=folium.GeoJsonTooltip(
+            fields=tooltip_fields,
+            aliases=[label(f, lang) for f in tooltip_fields],
+            localize=True,
+            sticky=True,
+        ),
+        popup=folium.GeoJsonPopup(
+            fields=popup_fields, aliases=[label(f, lang) for f in popup_fields], localize=True
+        ),
+        attribution=credit,
+    ).add_to(m)
 
 
 def save_map(m: folium.Map, path: str | PathLike[str]) -> Path:
