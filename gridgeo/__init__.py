@@ -33,6 +33,7 @@ from .io import OSMLayers, download_osm, read_layer, read_osm
 from .pipeline import partition
 from .plan import Plan
 from .publish import write_plan
+from .rules import Rules
 
 __all__ = [
     "CRSError",
@@ -48,6 +49,7 @@ __all__ = [
     "OSMLayers",
     "Plan",
     "Rebalance",
+    "Rules",
     "ReadError",
     "building_households",
     "codes",
