@@ -34,6 +34,7 @@ import pandas as pd
 
 from ._errors import InputError
 from ._version import __version__
+from .audit.result import LAYERS as AUDIT_LAYERS
 
 __all__ = ["PLAN_TABLES", "read_plan_tables", "write_plan"]
 
@@ -41,22 +42,7 @@ log = logging.getLogger(__name__)
 
 #: Every table gridgeo publishes into a schema; ``if_exists="replace"`` drops those
 #: present, so a plan replaces an audit published there before, and the reverse.
-PLAN_TABLES = (
-    "grids",
-    "buildings",
-    "staffing",
-    "run",
-    "grids_before",
-    "diff",
-    "uncovered_buildings",
-    "uncovered_zones",
-    "overlaps",
-    "gaps",
-    "street_front_zones",
-    "proposed_micro_grids",
-    "grid_load",
-    "double_counted",
-)
+PLAN_TABLES = ("grids", "buildings", "staffing", "run", "grids_before", "diff", *AUDIT_LAYERS)
 
 
 def write_plan(plan: Any, url: str, *, if_exists: str = "fail") -> list[str]:
@@ -77,7 +63,7 @@ def write_plan(plan: Any, url: str, *, if_exists: str = "fail") -> list[str]:
     Returns
     -------
     list of str
-        ``schema.table`` of each table written.
+        The tables written, as ``schema.table``.
 
     Raises
     ------

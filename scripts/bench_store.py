@@ -133,34 +133,22 @@ def main() -> None:
         lambda: gridgeo.read_layer(folder / "grids.gpkg", layer="grids"),
         lambda: gridgeo.read_layer(base + "table=bench_plan.grids"),
     )
-    row(
-        "write units",
-        len(units),
-        lambda: write_layers(folder / "units.gpkg", {"units": units}),
-        lambda: write_db_tables(
-            base + "schema=bench_layers", {"units": units}, if_exists="replace"
-        ),
-    )
-    row(
-        "read units",
-        len(units),
-        lambda: gridgeo.read_layer(folder / "units.gpkg"),
-        lambda: gridgeo.read_layer(base + "table=bench_layers.units"),
-    )
-    row(
-        "write streets",
-        len(streets),
-        lambda: write_layers(folder / "streets.gpkg", {"streets": streets}),
-        lambda: write_db_tables(
-            base + "schema=bench_in", {"streets": streets}, if_exists="replace"
-        ),
-    )
-    row(
-        "read streets",
-        len(streets),
-        lambda: gridgeo.read_layer(folder / "streets.gpkg"),
-        lambda: gridgeo.read_layer(base + "table=bench_in.streets"),
-    )
+    for name, layer in (("units", units), ("streets", streets)):
+        schema = "bench_layers" if name == "units" else "bench_in"
+        row(
+            f"write {name}",
+            len(layer),
+            lambda n=name, g=layer: write_layers(folder / f"{n}.gpkg", {n: g}),
+            lambda n=name, g=layer, sc=schema: write_db_tables(
+                base + f"schema={sc}", {n: g}, if_exists="replace"
+            ),
+        )
+        row(
+            f"read {name}",
+            len(layer),
+            lambda n=name: gridgeo.read_layer(folder / f"{n}.gpkg"),
+            lambda n=name, sc=schema: gridgeo.read_layer(base + f"table={sc}.{n}"),
+        )
     query = (
         f"query=SELECT * FROM bench_in.streets WHERE "
         f"ST_Intersects(geom, ST_MakeEnvelope({w}, {s}, {e}, {n}, {srid}))"

@@ -35,7 +35,7 @@ class Legend(MacroElement):
     _template = Template(
         """
         {% macro html(this, kwargs) %}
-        <div id="{{ this.get_name() }}" class="gridgeo-legend">{{ this.html }}</div>
+        <div id="{{ this.get_name() }}" class="{{ this.css_class }}">{{ this.html }}</div>
         {% endmacro %}
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
@@ -50,11 +50,14 @@ class Legend(MacroElement):
         """
     )
 
-    def __init__(self, html_text: str, *, position: str = "bottomright") -> None:
+    def __init__(
+        self, html_text: str, *, position: str = "bottomright", css_class: str = "gridgeo-legend"
+    ) -> None:
         super().__init__()
-        self._name = "GridgeoLegend"
+        self._name = "GridgeoLegend" if css_class == "gridgeo-legend" else "GridgeoPanel"
         self.html = html_text
         self.position = position
+        self.css_class = css_class
 
 
 class GridLabels(Layer):

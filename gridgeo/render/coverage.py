@@ -34,12 +34,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import MacroElement
-from jinja2 import Template
 
 from .._errors import InputError
 from ..crs import in_china, wgs84_to_gcj02
 from . import _assets
+from ._elements import Legend
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..audit import Audit
@@ -476,34 +475,6 @@ def findings_table(audit: Audit, *, lang: str = "en") -> pd.DataFrame:
 # ------------------------------------------------------------------------------- map
 
 
-class _Panel(MacroElement):
-    """A Leaflet control in a corner of the map holding a block of HTML."""
-
-    _template = Template(
-        """
-        {% macro html(this, kwargs) %}
-        <div id="{{ this.get_name() }}" class="gridgeo-panel">{{ this.html }}</div>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
-        {{ this.get_name() }}.onAdd = function (map) {
-            var div = document.getElementById({{ this.get_name()|tojson }});
-            L.DomEvent.disableClickPropagation(div);
-            L.DomEvent.disableScrollPropagation(div);
-            return div;
-        };
-        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, html_text: str, *, position: str) -> None:
-        super().__init__()
-        self._name = "GridgeoPanel"
-        self.html = html_text
-        self.position = position
-
-
 def _value(v: Any) -> Any:
     if v is None or v is pd.NA:
         return None
@@ -698,32 +669,22 @@ def coverage_map(
         fill_opacity=0.35,
         weight=1,
     )
-    _add_layer(
-        m,
-        audit.gaps,
-        _t("gaps", lang),
-        ["gap_id", "area_m2", "households", "neighbour_grids"],
-        _severity_colors(audit.gaps),
-        fill_opacity=0.7,
+    findings = (
+        ("gaps", ["gap_id", "area_m2", "households", "neighbour_grids"], {"fill_opacity": 0.7}),
+        (
+            "overlaps",
+            ["overlap_id", "grid_ids", "area_m2", "buildings", "households"],
+            {"fill_opacity": 0.7},
+        ),
+        (
+            "uncovered_zones",
+            ["zone_id", "buildings", "households", "nearest_grid"],
+            {"fill_opacity": 0.3, "dashed": True, "weight": 2},
+        ),
     )
-    _add_layer(
-        m,
-        audit.overlaps,
-        _t("overlaps", lang),
-        ["overlap_id", "grid_ids", "area_m2", "buildings", "households"],
-        _severity_colors(audit.overlaps),
-        fill_opacity=0.7,
-    )
-    _add_layer(
-        m,
-        audit.uncovered_zones,
-        _t("uncovered_zones", lang),
-        ["zone_id", "buildings", "households", "nearest_grid"],
-        _severity_colors(audit.uncovered_zones),
-        fill_opacity=0.3,
-        dashed=True,
-        weight=2,
-    )
+    for name, fields, style in findings:
+        layer = getattr(audit, name)
+        _add_layer(m, layer, _t(name, lang), fields, _severity_colors(layer), **style)
     ub = audit.uncovered_buildings
     if len(ub) <= max_buildings:
         _add_layer(
@@ -774,6 +735,6 @@ def coverage_map(
             fill_opacity=0.8,
         )
     folium.LayerControl(collapsed=False).add_to(m)
-    _Panel(_panel_html(audit, lang), position="bottomleft").add_to(m)
+    Legend(_panel_html(audit, lang), position="bottomleft", css_class="gridgeo-panel").add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     return m
