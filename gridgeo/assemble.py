@@ -23,7 +23,7 @@ from .metrics import boundary_on_streets
 from .plan import Plan, dissolve_units
 from .workspace import Workspace
 
-__all__ = ["assemble", "reading_order"]
+__all__ = ["REASONS", "assemble", "reading_order"]
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,19 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
             geometry=ws.units.geometry,
             crs=ws.crs,
         )
-    multi = grids.geom_type != "Polygon"
+    multi = grids["parts"].to_numpy() > 1
     if multi.any():
-        log.warning(
-            "%d grids are not a single polygon: %s",
+        log.info(
+            "%d grids lie in several parts (they took in exclaves of their community): %s",
             int(multi.sum()),
             ", ".join(grids.grid_id[multi][:5]),
+        )
+    unexplained = grids["reason"].isna().to_numpy() & _off_band(ws, grids)
+    if unexplained.any():
+        log.warning(
+            "%d grids lie outside the band with no reason: %s",
+            int(unexplained.sum()),
+            ", ".join(grids.grid_id[unexplained][:5]),
         )
     return Plan(
         grids=grids,
@@ -115,29 +122,69 @@ def _count_buildings(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndarr
     return buildings
 
 
+#: Why a grid lies outside the band (its ``reason``), in the order they are tried.
+REASONS: dict[str, str] = {
+    "single_building": "one building alone holds more than the band's upper bound",
+    "dedicated_zone": "a dedicated grid: a zone holding at most the band's upper bound is one grid whatever it holds",
+    "rural_village": "a village kept as one grid under the rural rule",
+    "no_households": "its community holds no households at all, and a grid never crosses a community line",
+    "enclosed_land": "land cut off from the rest of its community by barriers, or lying apart from it, whose households no number of grids can share within the band",
+    "small_community": "its community holds fewer households than the band's lower bound",
+    "community_size": "no number of grids can share its community's households within the band",
+}
+
+
 def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndarray) -> None:
-    """Why a grid may lie outside the band: ``indivisible`` (one building, or unit,
-    alone exceeds it), ``constrained`` (its land, cut off by barriers or community
-    lines, holds a weight no number of grids can share inside the band),
-    ``across_barrier`` (it holds households on both sides of a barrier)."""
+    """Why a grid may lie outside the band: ``indivisible`` (one building alone exceeds
+    it and the rest of the grid could not be a grid of its own), ``constrained`` (its
+    land — a community, or a piece of one cut off by barriers — holds a weight no
+    number of grids can share inside the band), ``across_barrier`` (it holds households
+    on both sides of a barrier), ``parts`` (polygons: more than one when it took in an
+    exclave of its community) and ``reason``: for every grid outside the band, the
+    first of :data:`REASONS` that holds (None when none does)."""
     band = ws.band
+    weight = grids["weight"].to_numpy() if "weight" in grids else grids["households"].to_numpy()
+    weight = weight.astype(float)
     heaviest = np.zeros(len(grids))
     if ws.buildings is not None:
         np.maximum.at(heaviest, unit_grid[ws.units.building_unit], ws.building_households)
-    else:
-        np.maximum.at(heaviest, unit_grid, ws.units.households)
-    grids["indivisible"] = heaviest > band.upper
+    grids["indivisible"] = (heaviest > band.upper) & (weight - heaviest < band.lower)
     _, comp = csgraph.connected_components(within_groups(ws.adjacency, ws.groups), directed=False)
     comp_w = np.bincount(comp, weights=ws.weights)
     k = np.array([band.parts_for(x) if x > 0 else 1 for x in comp_w])
     stuck = (comp_w > 0) & ((comp_w / k < band.lower - 1e-9) | (comp_w / k > band.upper + 1e-9))
     stuck_grid = np.zeros(len(grids), dtype=bool)
     np.logical_or.at(stuck_grid, unit_grid, stuck[comp])
-    weight = grids["weight"].to_numpy() if "weight" in grids else grids["households"].to_numpy()
     off = (weight < band.lower - 1e-9) | (weight > band.upper + 1e-9)
     grids["constrained"] = stuck_grid & off & ~grids["indivisible"].to_numpy()
-    loaded = np.unique(np.c_[unit_grid, comp][ws.weights > 0], axis=0)
+    land = ws.land if ws.land is not None else comp
+    loaded = np.unique(np.c_[unit_grid, land][ws.weights > 0], axis=0)
     grids["across_barrier"] = np.bincount(loaded[:, 0], minlength=len(grids)) > 1
+    grids["parts"] = shapely.get_num_geometries(grids.geometry.values)
+    # land of the grid: all of its group's (a community's ordinary land), or a piece
+    n_pieces = pd.Series(comp).groupby(ws.groups).nunique()
+    alone = np.zeros(len(grids), dtype=bool)
+    np.logical_or.at(alone, unit_grid, (n_pieces.reindex(ws.groups).to_numpy() == 1))
+    gtype = grids["grid_type"].to_numpy()
+    tests = {
+        "single_building": grids["indivisible"].to_numpy(),
+        "dedicated_zone": gtype == "dedicated",
+        "rural_village": gtype == "rural",
+        "no_households": weight == 0,
+        "enclosed_land": grids["constrained"].to_numpy() & ~alone,
+        "small_community": grids["constrained"].to_numpy() & alone & (weight < band.lower),
+        "community_size": grids["constrained"].to_numpy() & alone,
+    }
+    reason = np.full(len(grids), None, dtype=object)
+    for name, hit in tests.items():
+        reason[off & hit & pd.isna(reason)] = name
+    grids["reason"] = reason
+
+
+def _off_band(ws: Workspace, grids: gpd.GeoDataFrame) -> np.ndarray:
+    weight = grids["weight"] if "weight" in grids else grids["households"]
+    w = weight.to_numpy(dtype=float)
+    return (w < ws.band.lower - 1e-9) | (w > ws.band.upper + 1e-9)
 
 
 def reading_order(grids: gpd.GeoDataFrame) -> np.ndarray:

@@ -21,6 +21,7 @@ import shapely
 
 from ._errors import InputError
 from ._validate import LINEAR, POLYGONAL, check_column, check_counts, check_layer
+from .building_class import with_classes
 from .crs import metric_crs, to_metric
 from .households import building_households, capacity, largest_remainder
 from .rules import RuleKeywords, Rules
@@ -33,6 +34,7 @@ __all__ = [
     "building_counts",
     "building_weights",
     "check_inputs",
+    "classify_buildings",
     "community_households",
     "community_totals",
 ]
@@ -46,7 +48,7 @@ class Inputs:
 
     Attributes
     ----------
-    streets, buildings, population, boundaries, barriers, dedicated, pois : GeoDataFrame
+    streets, buildings, population, boundaries, barriers, dedicated, pois, landuse : GeoDataFrame
         As :func:`gridgeo.partition` takes them.
     crs : pyproj.CRS or None
         The metric CRS once :meth:`to_metric` has run (None before).
@@ -59,6 +61,7 @@ class Inputs:
     barriers: gpd.GeoDataFrame | None = None
     dedicated: gpd.GeoDataFrame | None = None
     pois: gpd.GeoDataFrame | None = None
+    landuse: gpd.GeoDataFrame | None = None
     crs: Any = None
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -89,6 +92,7 @@ class LayerKeywords(TypedDict, total=False):
     barriers: gpd.GeoDataFrame | None
     dedicated: gpd.GeoDataFrame | None
     pois: gpd.GeoDataFrame | None
+    landuse: gpd.GeoDataFrame | None
 
 
 class PlanKeywords(LayerKeywords, RuleKeywords, total=False):
@@ -138,8 +142,24 @@ def check_inputs(
         population = check_layer(population, "population grid", geom_types=POLYGONAL)
     if barriers is not None:
         barriers = check_layer(barriers, "barriers")
-    dedicated, pois = layers.get("dedicated"), layers.get("pois")
-    return Inputs(streets, buildings, population, boundaries, barriers, dedicated, pois)
+    dedicated, pois, landuse = layers.get("dedicated"), layers.get("pois"), layers.get("landuse")
+    if landuse is not None:
+        landuse = check_layer(landuse, "land use", geom_types=POLYGONAL)
+    return Inputs(streets, buildings, population, boundaries, barriers, dedicated, pois, landuse)
+
+
+def classify_buildings(layers: Inputs, rules: Rules) -> Inputs:
+    """``layers`` with the class of every building (``building_class``: residential,
+    mixed, unspecified, non-residential; see :mod:`gridgeo.building_class`), from its
+    tags and the land use: the ``landuse`` layer, else ``dedicated`` when it is an OSM
+    land-use layer (it has a ``value`` column). Layers in one metric CRS."""
+    if layers.buildings is None:
+        return layers
+    landuse = layers.landuse
+    if landuse is None and layers.dedicated is not None and "value" in layers.dedicated.columns:
+        landuse = layers.dedicated
+    buildings = with_classes(layers.buildings, landuse, table=rules.building_classes)
+    return replace(layers, buildings=buildings)
 
 
 def building_weights(

@@ -500,12 +500,27 @@ class Plan:
             "basic_median": float(np.median(basic_hh)),
             "basic_max": int(basic_hh.max()),
             "empty_grids": int((hh == 0).sum()),
+            **self._by_building_class(),
             "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
             "polsby_popper_p10": float(np.percentile(pp, 10)) if len(pp) else 0.0,
             "boundary_on_streets": self.boundary_on_streets,
             "area_km2": float(self.grids.area.sum() / 1e6),
             "crs": self.crs.to_string() if self.crs is not None else None,
             "seconds": round(self.seconds, 3),
+        }
+
+    def _by_building_class(self) -> dict[str, Any]:
+        """Households and buildings per building class (see :mod:`gridgeo.building_class`)."""
+        b = self.buildings
+        if b is None or "building_class" not in b.columns:
+            return {}
+        from .building_class import CLASSES
+
+        by = b.groupby(b["building_class"].astype(str))["households"]
+        hh, n = by.sum(), by.size()
+        return {
+            "households_by_building_class": {c: int(hh.get(c, 0)) for c in CLASSES},
+            "buildings_by_building_class": {c: int(n.get(c, 0)) for c in CLASSES},
         }
 
     def describe(self, *, lang: str = "en") -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Unpack
 
 import geopandas as gpd
@@ -26,7 +26,15 @@ from .blocks import assign_to_polygons, cutting_streets, street_blocks, study_ar
 from .constraints import barrier_lines, cut_barrier_edges, dedicated_zones, rural_flags, zone_of
 from .engine import Band
 from .households import spread_over_areas
-from .inputs import Inputs, PlanKeywords, building_counts, check_inputs, split_keywords
+from .inputs import (
+    Inputs,
+    PlanKeywords,
+    building_counts,
+    check_inputs,
+    classify_buildings,
+    split_keywords,
+)
+from .land import group_of, link_stranded, pieces, settle_zones, whole_zones
 from .rules import Rules
 from .units import Units, adjacency, make_units, merge_isolated
 
@@ -45,6 +53,10 @@ class Workspace:
     unless a weight rule was given), ``groups`` the community × dedicated zone each unit
     is in (parts never mix groups), ``whole`` the units whose group becomes exactly one
     grid (dedicated zones, villages under the rural rule), ``rules`` the planning rules.
+    ``adjacency`` also links stranded land to the piece it joins (see
+    :func:`gridgeo.land.link_stranded`); ``land`` is the piece of land of every unit
+    between barriers (before those links), ``joined`` the number of pieces joined across
+    a barrier and of exclaves joined to the nearest piece of their community.
     """
 
     crs: Any
@@ -63,6 +75,8 @@ class Workspace:
     zones: gpd.GeoDataFrame | None
     rural: np.ndarray
     rules: Rules = field(default_factory=Rules)
+    land: np.ndarray | None = None
+    joined: tuple[int, int] = (0, 0)
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -146,13 +160,26 @@ def prepare(
     layers = check_inputs(streets, buildings, rules=rules, **given)
     with step("choosing a metric CRS and reprojecting"):
         layers = layers.to_metric(rules.crs)
+    layers = classify_buildings(layers, rules)
     with step("building street blocks"):
         area, blocks, zones, lines = _blocks(layers, rules)
+    layers = _inside(layers, area)
     with step("estimating households"):
         building_block, hh, bweight = _households(layers, blocks, area, rules)
     with step("splitting large blocks into units"):
         units, adj, full_adj = _units(layers, blocks, building_block, hh, lines, rules)
-    weights, groups, whole, zone, rural = _unit_rules(layers, blocks, units, bweight, rules)
+    weights, groups, whole, zone, rural = _unit_rules(layers, blocks, units, bweight, rules, adj)
+    land = pieces(adj, groups)
+    band = rules.grid_band()
+    adj, *joined = link_stranded(
+        weights,
+        adj,
+        full_adj,
+        groups,
+        units.geometry,
+        below=rules.stranded_share * band.lower,
+    )
+    whole |= whole_zones(zone, weights, adj, groups, upper=band.upper)
     return Workspace(
         crs=layers.crs,
         area=area,
@@ -171,6 +198,8 @@ def prepare(
         rural=rural,
         rules=rules,
         started=t0,
+        land=land,
+        joined=tuple(joined),
     )
 
 
@@ -198,6 +227,27 @@ def _blocks(layers: Inputs, rules: Rules):
     )
     blocks["zone_id"] = zone_of(blocks.geometry.values, zones)
     return area, blocks, zones, lines
+
+
+def _inside(layers: Inputs, area) -> Inputs:
+    """``layers`` without the buildings that lie wholly outside the communities (with
+    boundaries, the study area is their union: a building beyond it belongs to no
+    community of the plan)."""
+    if layers.buildings is None or layers.boundaries is None:
+        return layers
+    shapely.prepare(area)
+    inside = shapely.intersects(area, layers.buildings.geometry.values)
+    if inside.all():
+        return layers
+    if not inside.any():
+        msg = "no building lies inside the community boundaries: check that both layers cover the same area"
+        raise InputError(msg)
+    log.warning(
+        "%d of %d buildings lie outside the community boundaries: left out of the plan",
+        int((~inside).sum()),
+        len(inside),
+    )
+    return replace(layers, buildings=layers.buildings[inside])
 
 
 def _households(layers: Inputs, blocks: gpd.GeoDataFrame, area, rules: Rules):
@@ -247,25 +297,34 @@ def _units(layers: Inputs, blocks, building_block, hh, lines, rules: Rules):
     return units, adj, full_adj
 
 
-def _unit_rules(layers: Inputs, blocks, units: Units, building_weight, rules: Rules):
+def _unit_rules(layers: Inputs, blocks, units: Units, building_weight, rules: Rules, adj):
     """Per unit: the weight balanced, the group it must stay in (community × zone),
-    whether its group is one grid whole (zones, small villages), its zone, rural."""
+    whether its group is one grid whole (small villages; zones are settled by the
+    caller), its zone (pieces too small for a grid made ordinary land), rural."""
     weights = units.households.astype(float)
+    n = len(units.geometry)
     if rules.weight is not None:
-        weights = np.bincount(
-            units.building_unit, weights=building_weight, minlength=len(units.geometry)
-        )
-    zone = blocks["zone_id"].to_numpy()[units.block]
-    groups = pd.factorize(
-        pd.Series(units.community).astype(str) + "\x1f" + pd.Series(zone).astype(str)
-    )[0]
-    whole = zone >= 0
+        weights = np.bincount(units.building_unit, weights=building_weight, minlength=n)
+    zone = settle_zones(
+        blocks["zone_id"].to_numpy()[units.block],
+        units.community,
+        adj,
+        area=shapely.area(units.geometry),
+        buildings=None
+        if layers.buildings is None
+        else np.bincount(units.building_unit, minlength=n),
+        weights=weights,
+        min_area=rules.min_zone_area,
+        empty_zones=rules.empty_zones,
+    )
+    groups = group_of(units.community, zone)
+    whole = np.zeros(n, dtype=bool)
     rural = np.zeros(len(zone), dtype=bool)
     if rules.rural_column is not None:
         bounds = layers.boundaries
         ids = bounds[rules.boundary_id] if rules.boundary_id else pd.Series(bounds.index)
         rural_ids = set(ids.to_numpy()[rural_flags(bounds, rules.rural_column)])
-        rural = pd.Series(units.community).isin(rural_ids).to_numpy() & ~whole
+        rural = pd.Series(units.community).isin(rural_ids).to_numpy() & (zone < 0)
         comm_hh = pd.Series(units.households).groupby(units.community).transform("sum").to_numpy()
         whole |= rural & (comm_hh <= rules.rural_cap)
     return weights, groups, whole, zone, rural

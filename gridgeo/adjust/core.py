@@ -19,7 +19,14 @@ from ..blocks import assign_to_polygons
 from ..constraints import barrier_lines, dedicated_zones, rural_flags
 from ..crs import plan_metric_crs, to_metric
 from ..engine import Band
-from ..inputs import Inputs, PlanKeywords, building_counts, check_inputs, split_keywords
+from ..inputs import (
+    Inputs,
+    PlanKeywords,
+    building_counts,
+    check_inputs,
+    classify_buildings,
+    split_keywords,
+)
 from ..rules import Rules
 from .regions import UnitStore, cut_edges, excess, grid_adjacency, solve
 from .result import Rebalance, assemble
@@ -116,7 +123,7 @@ def rebalance(
     ids = _grid_ids(grids, grid_id)
     metric = plan_metric_crs(grids, layers.buildings, rules.crs)
     grids_m = to_metric(grids, metric)
-    layers = layers.to_metric(metric)
+    layers = classify_buildings(layers.to_metric(metric), rules)
     comm = _communities(grids_m, community_column, layers, rules)
     hh, weight = _building_counts(grids_m, layers, rules)
     lines = barrier_lines(layers.streets, layers.barriers, barrier_streets=rules.barrier_streets)

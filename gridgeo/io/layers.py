@@ -33,7 +33,12 @@ _WATER_AREAS = (("natural", {"water"}), ("waterway", {"riverbank"}), ("landuse",
 _LANDUSE = (
     ("amenity", {"school", "university", "college", "hospital", "kindergarten"}),
     ("leisure", {"park"}),
-    ("landuse", {"residential", "commercial", "retail", "industrial", "education"}),
+    (
+        "landuse",
+        # the non-residential values classify buildings (gridgeo.building_class)
+        {"residential", "commercial", "retail", "industrial", "education", "institutional"}
+        | {"military", "railway", "port", "garages", "depot", "quarry", "landfill"},
+    ),
 )
 _NOT_TUNNEL = frozenset({"no", "false", "0"})
 
@@ -51,6 +56,7 @@ _COLUMNS = {
         "building_flats",
         "height",
         *_POI_KEYS,
+        "industrial",
     ],
     "pois": ["osm_id", "kind", "value", "name"],
     "barriers": ["osm_id", "kind", "value", "name", "tunnel"],
@@ -77,7 +83,7 @@ class OSMLayers:
         ``Polygon``/``MultiPolygon`` features with a ``building`` tag other than ``no``:
         ``osm_id``, ``building``, ``name``, ``building_levels``, ``building_flats``,
         ``height`` (float, metres; NaN when absent or unparseable) and the ``shop``,
-        ``amenity``, ``office``, ``craft`` tags.
+        ``amenity``, ``office``, ``craft``, ``industrial`` tags.
     pois : GeoDataFrame
         Points and polygons (buildings included) with a ``shop``, ``amenity``, ``office``
         or ``craft`` tag: ``osm_id``, ``kind`` (the first of those keys present),
@@ -91,7 +97,8 @@ class OSMLayers:
     landuse : GeoDataFrame
         Polygons useful for dedicated grids: ``amenity`` school, university, college,
         hospital, kindergarten; ``leisure=park``; ``landuse`` residential, commercial,
-        retail, industrial, education (first matching key in that order): ``osm_id``,
+        retail, industrial, education, institutional, military, railway, port, garages,
+        depot, quarry, landfill (first matching key in that order): ``osm_id``,
         ``kind``, ``value``, ``name``.
     """
 

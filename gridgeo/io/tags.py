@@ -27,6 +27,7 @@ _KEYS = (
     "building:flats",
     "height",
     *_POI_KEYS,
+    "industrial",
     "railway",
     "waterway",
     "natural",
