@@ -150,7 +150,11 @@ def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndar
         np.maximum.at(heaviest, unit_grid[ws.units.building_unit], ws.building_households)
     grids["indivisible"] = (heaviest > band.upper) & (weight - heaviest < band.lower)
     _, comp = csgraph.connected_components(within_groups(ws.adjacency, ws.groups), directed=False)
-    comp_w = np.bincount(comp, weights=ws.weights)
+    # what the land holds beside its grids of a single building over the band
+    unit_w = np.where(grids["indivisible"].to_numpy()[unit_grid], 0.0, ws.weights)
+    comp_w = np.bincount(comp, weights=unit_w)
+    small = np.zeros(len(grids), dtype=bool)  # all its land holds less than one grid
+    np.logical_or.at(small, unit_grid, (np.bincount(comp, weights=ws.weights) < band.lower)[comp])
     k = np.array([band.parts_for(x) if x > 0 else 1 for x in comp_w])
     stuck = (comp_w > 0) & ((comp_w / k < band.lower - 1e-9) | (comp_w / k > band.upper + 1e-9))
     stuck_grid = np.zeros(len(grids), dtype=bool)
@@ -172,7 +176,7 @@ def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndar
         "rural_village": gtype == "rural",
         "no_households": weight == 0,
         "enclosed_land": grids["constrained"].to_numpy() & ~alone,
-        "small_community": grids["constrained"].to_numpy() & alone & (weight < band.lower),
+        "small_community": grids["constrained"].to_numpy() & alone & small,
         "community_size": grids["constrained"].to_numpy() & alone,
     }
     reason = np.full(len(grids), None, dtype=object)

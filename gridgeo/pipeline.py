@@ -16,8 +16,10 @@ import shapely
 
 from ._progress import step
 from .assemble import assemble, reading_order
+from .chains import chain_repair
 from .constraints import attach_orphans, join_pockets
 from .engine import partition_graph
+from .engine.tree import within_groups
 from .inputs import PlanKeywords
 from .plan import Plan
 from .rules import Rules
@@ -91,7 +93,9 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
 
     :func:`gridgeo.engine.partition_graph` on the units (groups, dedicated and rural
     units kept whole, cuts along streets preferred), then pieces without households that
-    barriers cut off join a neighbouring grid (:func:`gridgeo.constraints.attach_orphans`).
+    barriers cut off join a neighbouring grid (:func:`gridgeo.constraints.attach_orphans`),
+    and grids still outside the band are repaired by chains of single-unit moves
+    (:func:`gridgeo.chains.chain_repair`).
     """
     labels = partition_graph(
         ws.weights,
@@ -107,7 +111,7 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
     labels = attach_orphans(
         labels, ws.weights, ws.full_adjacency, ws.adjacency, ws.groups, ws.units.community
     )
-    return join_pockets(
+    labels = join_pockets(
         labels,
         ws.weights,
         ws.full_adjacency,
@@ -116,4 +120,12 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         lower=ws.band.lower,
         upper=ws.band.upper,
         most=ws.band.upper - ws.band.target,
+    )
+    return chain_repair(
+        labels,
+        ws.weights,
+        within_groups(ws.adjacency, ws.groups),
+        lower=ws.band.lower,
+        upper=ws.band.upper,
+        frozen=ws.whole,
     )

@@ -22,6 +22,7 @@ from scipy import sparse
 
 from ._errors import InputError
 from ._progress import step
+from .astride import fuse_astride
 from .blocks import assign_to_polygons, cutting_streets, street_blocks, study_area
 from .constraints import barrier_lines, cut_barrier_edges, dedicated_zones, rural_flags, zone_of
 from .engine import Band
@@ -230,20 +231,24 @@ def _blocks(layers: Inputs, rules: Rules):
 
 
 def _inside(layers: Inputs, area) -> Inputs:
-    """``layers`` without the buildings that lie wholly outside the communities (with
+    """``layers`` without the buildings that lie mostly outside the communities (with
     boundaries, the study area is their union: a building beyond it belongs to no
     community of the plan)."""
     if layers.buildings is None or layers.boundaries is None:
         return layers
     shapely.prepare(area)
-    inside = shapely.intersects(area, layers.buildings.geometry.values)
+    geoms = layers.buildings.geometry.values
+    inside = shapely.contains(area, geoms)
+    edge = np.flatnonzero(~inside & shapely.intersects(area, geoms))
+    share = shapely.area(shapely.intersection(geoms[edge], area)) / shapely.area(geoms[edge])
+    inside[edge[share >= 0.5]] = True
     if inside.all():
         return layers
     if not inside.any():
         msg = "no building lies inside the community boundaries: check that both layers cover the same area"
         raise InputError(msg)
     log.warning(
-        "%d of %d buildings lie outside the community boundaries: left out of the plan",
+        "%d of %d buildings lie mostly outside the community boundaries: left out of the plan",
         int((~inside).sum()),
         len(inside),
     )
@@ -282,18 +287,23 @@ def _units(layers: Inputs, blocks, building_block, hh, lines, rules: Rules):
     """Units (blocks, heavy ones split), their adjacency with and without barrier edges."""
     band = rules.grid_band()
     buildings = layers.buildings
+    split_above = band.target / 2 if rules.split_above is None else rules.split_above
     units = make_units(
         blocks,
         blocks["households"].to_numpy(),
         buildings=None if buildings is None else buildings.geometry.values,
         building_block=building_block,
         building_households=hh,
-        split_above=band.target / 2 if rules.split_above is None else rules.split_above,
+        split_above=split_above,
         piece_size=(band.upper - band.lower) / 2,
     )
     adj = adjacency(units.geometry)
     units, full_adj = merge_isolated(units, adj)
     adj, _ = cut_barrier_edges(units.geometry, full_adj, lines)
+    if buildings is not None:
+        units, (adj, full_adj) = fuse_astride(
+            units, buildings.geometry.values, (adj, full_adj), most=split_above
+        )
     return units, adj, full_adj
 
 
