@@ -58,7 +58,7 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
             int(unexplained.sum()),
             ", ".join(grids.grid_id[unexplained][:5]),
         )
-    return Plan(
+    plan = Plan(
         grids=grids,
         buildings=buildings,
         units=units,
@@ -68,7 +68,9 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
         study_area=ws.area,
         boundary_on_streets=boundary_on_streets(unit_grid, ws.units.block, ws.adjacency),
         seconds=time.perf_counter() - ws.started,
+        notes=_notes(ws, grids),
     )
+    return plan
 
 
 def _grids(ws: Workspace, labels: np.ndarray) -> tuple[gpd.GeoDataFrame, np.ndarray]:
@@ -183,6 +185,40 @@ def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndar
     for name, hit in tests.items():
         reason[off & hit & pd.isna(reason)] = name
     grids["reason"] = reason
+
+
+def _notes(ws: Workspace, grids: gpd.GeoDataFrame) -> list[str]:
+    """What the rules did to the plan, in words: zones divided, land joined, buildings
+    left out."""
+    notes = []
+    if "zone_name" in grids:
+        ded = grids[grids["grid_type"] == "dedicated"]
+        kind = ded["zone_kind"].fillna("zone").astype(str)
+        name = ded["zone_name"].fillna("").astype(str)
+        by = ded.assign(key=kind + " " + name).groupby("key")["households"].agg(["size", "sum"])
+        for key, row in by[by["size"] > 1].iterrows():
+            notes.append(
+                f"dedicated zone {key.strip()} holds {int(row['sum'])} households, more than a "
+                f"grid: divided into {int(row['size'])} dedicated grids of the zone (its unit "
+                "manages the zone, so its housing stays in grids of the zone rather than joining "
+                "basic grids)"
+            )
+    across, exclaves = ws.joined
+    if across:
+        notes.append(
+            f"{across} pieces of land cut off by barriers, holding less than "
+            f"{ws.rules.stranded_share:g} × the band's lower bound, joined a grid across the barrier"
+        )
+    if exclaves:
+        notes.append(
+            f"{exclaves} pieces of land lying apart from their community (exclaves) joined the "
+            "nearest grid of their community: those grids have several parts"
+        )
+    if ws.left_out:
+        notes.append(
+            f"{ws.left_out} buildings lie mostly outside the community boundaries: left out of the plan"
+        )
+    return notes
 
 
 def _off_band(ws: Workspace, grids: gpd.GeoDataFrame) -> np.ndarray:

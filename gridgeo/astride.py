@@ -5,9 +5,10 @@ Blocks heavier than half a grid are cut into one piece per building
 from its towers, buildings drawn over each other), a building's footprint spreads over
 the pieces of its neighbours; a grid boundary between those pieces would then cut it,
 and the building could lie mostly in a grid other than its own. :func:`fuse_astride`
-fuses the pieces a building spreads over (within its block) into one unit, so every
-building lies, within its block, in one unit: the grid holding that unit holds all of
-it that the block holds. (Buildings astride a street or a community line keep the
+fuses with a building's unit the pieces holding most of the rest of it, until the fused
+unit holds more than half of the building (of its part in the block): the grid holding
+that unit then holds most of the building; so is the piece holding the building's point
+on surface. (Buildings astride a street or a community line keep the
 block holding most of them: see :func:`gridgeo.blocks.assign_to_polygons`.)
 """
 
@@ -22,13 +23,9 @@ from scipy.sparse import csgraph
 
 from .units import Units
 
-__all__ = ["MIN_SHARE", "fuse_astride"]
+__all__ = ["fuse_astride"]
 
 log = logging.getLogger(__name__)
-
-#: A piece holding less than this share of a building (and under 1 m² of it) is not
-#: fused with the building's own piece.
-MIN_SHARE = 0.01
 
 
 def fuse_astride(
@@ -65,15 +62,35 @@ def fuse_astride(
         return units, adjacencies
     bi, ui = shapely.STRtree(units.geometry).query(buildings, predicate="intersects")
     own = units.building_unit[bi]
-    other = (ui != own) & (units.block[ui] == units.block[own])
-    bi, ui, own = bi[other], ui[other], own[other]
-    if not len(bi):
-        return units, adjacencies
+    mine = units.block[ui] == units.block[own]
+    bi, ui, own = bi[mine], ui[mine], own[mine]
     area = shapely.area(shapely.intersection(buildings[bi], units.geometry[ui]))
-    big = (area >= 1.0) | (area >= MIN_SHARE * shapely.area(buildings[bi]))
-    if not big.any():
+    in_block = np.bincount(bi, weights=area, minlength=len(buildings))
+    own_area = np.bincount(bi[ui == own], weights=area[ui == own], minlength=len(buildings))
+    # a building its own unit holds the most of (within the block) needs nothing; for
+    # the others, the pieces holding most of the rest are fused with its unit until the
+    # fused unit holds more than half of the building
+    need = own_area <= 0.5 * in_block
+    other = (ui != own) & need[bi]
+    bi, ui, own, area = bi[other], ui[other], own[other], area[other]
+    order = np.lexsort((-area, bi))
+    bi, ui, own, area = bi[order], ui[order], own[order], area[order]
+    start = np.r_[0, np.flatnonzero(bi[1:] != bi[:-1]) + 1] if len(bi) else bi
+    before = np.cumsum(area) - area
+    before -= np.repeat(before[start], np.diff(np.r_[start, len(bi)]))
+    big = own_area[bi] + before <= 0.5 * in_block[bi]
+    # and the piece holding the building's point on surface, so that its grid holds it
+    pb, pu = shapely.STRtree(units.geometry).query(
+        shapely.point_on_surface(buildings), predicate="within"
+    )
+    off = (pu != units.building_unit[pb]) & (
+        units.block[pu] == units.block[units.building_unit[pb]]
+    )
+    rows = np.r_[own[big], units.building_unit[pb[off]]]
+    cols = np.r_[ui[big], pu[off]]
+    if not len(rows):
         return units, adjacencies
-    link = sparse.coo_matrix((np.ones(int(big.sum())), (own[big], ui[big])), shape=(n, n))
+    link = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     n_new, new = csgraph.connected_components(link + link.T, directed=False)
     heavy = np.bincount(new, weights=units.households, minlength=n_new) > most
     if heavy.any():  # left as they are

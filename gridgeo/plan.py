@@ -435,11 +435,16 @@ class Plan:
         grids can share inside the band), ``grids_across_barriers`` (grids that took in
         a pocket of land, enclosed by barriers, too light for a grid of its own: see
         :func:`gridgeo.constraints.join_pockets`), ``dedicated_grids``, ``rural_grids``,
-        ``within_10pct_basic`` and ``within_25pct_basic`` (the same shares among basic
-        grids — not dedicated, rural, indivisible or constrained — on the balanced
-        weight),
+        ``within_10pct_basic``, ``within_25pct_basic`` and ``within_band_basic`` (the
+        same shares among basic grids — not dedicated, rural, indivisible or
+        constrained — on the balanced weight),
         ``basic_min`` / ``basic_median`` / ``basic_max`` (their households),
-        ``empty_grids``, ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
+        ``empty_grids``, ``band`` (lower, upper), ``out_of_band_grids``,
+        ``out_of_band_without_reason``, ``grids_by_reason`` (see
+        :data:`gridgeo.assemble.REASONS`), ``multi_part_grids`` (grids that took in an
+        exclave of their community), ``notes`` (what the rules did, in words),
+        ``households_by_building_class`` and ``buildings_by_building_class`` (see
+        :mod:`gridgeo.building_class`), ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
         ``boundary_on_streets``, ``area_km2``, ``crs``, ``seconds``.
         """
         hh = self.grids["households"].to_numpy(dtype=float)
@@ -496,10 +501,14 @@ class Plan:
             "within_25pct_basic": float(np.mean(divisible_dev <= 0.25 + eps))
             if len(divisible_dev)
             else 1.0,
+            "within_band_basic": float(np.mean(divisible_dev <= self.tolerance + 1e-6))
+            if len(divisible_dev)
+            else 1.0,
             "basic_min": int(basic_hh.min()),
             "basic_median": float(np.median(basic_hh)),
             "basic_max": int(basic_hh.max()),
             "empty_grids": int((hh == 0).sum()),
+            **self._reasons(balanced),
             **self._by_building_class(),
             "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
             "polsby_popper_p10": float(np.percentile(pp, 10)) if len(pp) else 0.0,
@@ -507,6 +516,29 @@ class Plan:
             "area_km2": float(self.grids.area.sum() / 1e6),
             "crs": self.crs.to_string() if self.crs is not None else None,
             "seconds": round(self.seconds, 3),
+        }
+
+    def _reasons(self, balanced: np.ndarray) -> dict[str, Any]:
+        """Grids outside the band, why (see :data:`gridgeo.assemble.REASONS`), and how
+        many lie in several parts; the plan's notes."""
+        lower, upper = self.target * (1 - self.tolerance), self.target * (1 + self.tolerance)
+        off = (balanced < lower - 1e-6) | (balanced > upper + 1e-6)
+        reason = (
+            self.grids["reason"]
+            if "reason" in self.grids
+            else pd.Series(None, index=self.grids.index)
+        )
+        counts = reason[off].value_counts()
+        parts = (
+            self.grids["parts"] if "parts" in self.grids else pd.Series(1, index=self.grids.index)
+        )
+        return {
+            "band": [lower, upper],
+            "out_of_band_grids": int(off.sum()),
+            "out_of_band_without_reason": int((off & reason.isna().to_numpy()).sum()),
+            "grids_by_reason": {str(k): int(v) for k, v in counts.items()},
+            "multi_part_grids": int((parts.to_numpy() > 1).sum()),
+            "notes": list(self.notes),
         }
 
     def _by_building_class(self) -> dict[str, Any]:

@@ -57,7 +57,8 @@ class Workspace:
     ``adjacency`` also links stranded land to the piece it joins (see
     :func:`gridgeo.land.link_stranded`); ``land`` is the piece of land of every unit
     between barriers (before those links), ``joined`` the number of pieces joined across
-    a barrier and of exclaves joined to the nearest piece of their community.
+    a barrier and of exclaves joined to the nearest piece of their community,
+    ``left_out`` the number of buildings lying mostly outside the communities.
     """
 
     crs: Any
@@ -78,6 +79,7 @@ class Workspace:
     rules: Rules = field(default_factory=Rules)
     land: np.ndarray | None = None
     joined: tuple[int, int] = (0, 0)
+    left_out: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -164,6 +166,7 @@ def prepare(
     layers = classify_buildings(layers, rules)
     with step("building street blocks"):
         area, blocks, zones, lines = _blocks(layers, rules)
+    n_buildings = 0 if layers.buildings is None else len(layers.buildings)
     layers = _inside(layers, area)
     with step("estimating households"):
         building_block, hh, bweight = _households(layers, blocks, area, rules)
@@ -201,6 +204,7 @@ def prepare(
         started=t0,
         land=land,
         joined=tuple(joined),
+        left_out=n_buildings - (0 if layers.buildings is None else len(layers.buildings)),
     )
 
 
