@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
 from scipy.sparse import csgraph
 
 from ._progress import step
@@ -77,7 +78,7 @@ def _grids(ws: Workspace, labels: np.ndarray) -> tuple[gpd.GeoDataFrame, np.ndar
     """Grid polygons with community, households, type (and zone, weight), numbered in
     reading order (``grid_id``); and the grid row of every unit."""
     units = ws.units
-    grid_label, grid_geom = dissolve_units(units.geometry, labels)
+    grid_label, grid_geom = _dissolve(ws, labels)
     grid_hh = np.bincount(labels, weights=units.households, minlength=len(grid_label))
     community_of = pd.Series(units.community).groupby(labels).first().to_numpy()
     grids = gpd.GeoDataFrame(
@@ -103,6 +104,30 @@ def _grids(ws: Workspace, labels: np.ndarray) -> tuple[gpd.GeoDataFrame, np.ndar
     width = max(4, len(str(len(grids))))
     grids.insert(0, "grid_id", [f"G{i + 1:0{width}d}" for i in range(len(grids))])
     return grids, old_to_new[np.searchsorted(grid_label, labels)]
+
+
+def _dissolve(ws: Workspace, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gridgeo.plan.dissolve_units`, part by part where a grid's units are in
+    several parts (an exclave joined to a grid of its community): a MultiPolygon."""
+    coo = ws.full_adjacency.tocoo()
+    same = labels[coo.row] == labels[coo.col]
+    inner = sparse.coo_matrix(
+        (np.ones(int(same.sum())), (coo.row[same], coo.col[same])), shape=ws.full_adjacency.shape
+    )
+    _, part = csgraph.connected_components(inner, directed=False)
+    per_grid = pd.Series(part).groupby(labels).nunique()
+    if (per_grid <= 1).all():
+        return dissolve_units(ws.units.geometry, labels)
+    part_ids, polys = dissolve_units(ws.units.geometry, part)
+    part_label = pd.Series(labels).groupby(part).first().reindex(part_ids).to_numpy()
+    grid_label = np.unique(labels)
+    pieces, of = shapely.get_parts(polys, return_index=True)
+    index = np.searchsorted(grid_label, part_label[of])
+    order = np.argsort(index, kind="stable")
+    geoms = shapely.multipolygons(pieces[order], indices=index[order])
+    single = shapely.get_num_geometries(geoms) == 1
+    geoms[single] = shapely.get_geometry(geoms[single], 0)
+    return grid_label, geoms
 
 
 def _count_buildings(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndarray):

@@ -23,7 +23,7 @@ from scipy.sparse import csgraph
 
 from .units import Units
 
-__all__ = ["fuse_astride"]
+__all__ = ["fuse_astride", "move_astride"]
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,9 @@ def fuse_astride(
     adjacencies: tuple[sparse.csr_matrix, ...],
     *,
     most: float,
+    zone: np.ndarray | None = None,
 ) -> tuple[Units, tuple[sparse.csr_matrix, ...]]:
-    """Fuse the units of a block that a building spreads over.
+    """Fuse the units a building spreads over, until one holds most of it.
 
     Parameters
     ----------
@@ -44,7 +45,10 @@ def fuse_astride(
     buildings : ndarray of Polygons
         The buildings, in the units' CRS.
     adjacencies : tuple of sparse matrices
-        Adjacency matrices of the units (shared lengths): contracted alike.
+        Adjacency matrices of the units (shared lengths): contracted alike. The first
+        (without the edges across barriers) says which units of different blocks may
+        be fused: neighbours across a street, in one community and zone (``zone``: the
+        dedicated zone of every unit).
     most : float
         Units are fused only where the fused unit holds at most this many households
         (blocks up to half a grid are units whole: a heavier lump could not be
@@ -60,9 +64,18 @@ def fuse_astride(
     n = len(units.geometry)
     if not len(buildings) or not n:
         return units, adjacencies
+    zone = np.zeros(n, dtype=np.int64) if zone is None else np.asarray(zone)
+    adj = sparse.csr_matrix(adjacencies[0])
+
+    def may_fuse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        near = (units.community[a] == units.community[b]) & (zone[a] == zone[b])
+        if len(a):
+            near &= np.asarray(adj[a, b]).ravel() > 0
+        return (a == b) | (units.block[a] == units.block[b]) | near
+
     bi, ui = shapely.STRtree(units.geometry).query(buildings, predicate="intersects")
     own = units.building_unit[bi]
-    mine = units.block[ui] == units.block[own]
+    mine = may_fuse(own, ui)
     bi, ui, own = bi[mine], ui[mine], own[mine]
     area = shapely.area(shapely.intersection(buildings[bi], units.geometry[ui]))
     in_block = np.bincount(bi, weights=area, minlength=len(buildings))
@@ -83,9 +96,7 @@ def fuse_astride(
     pb, pu = shapely.STRtree(units.geometry).query(
         shapely.point_on_surface(buildings), predicate="within"
     )
-    off = (pu != units.building_unit[pb]) & (
-        units.block[pu] == units.block[units.building_unit[pb]]
-    )
+    off = (pu != units.building_unit[pb]) & may_fuse(units.building_unit[pb], pu)
     rows = np.r_[own[big], units.building_unit[pb[off]]]
     cols = np.r_[ui[big], pu[off]]
     if not len(rows):
@@ -162,3 +173,78 @@ def _polygon(geom: shapely.Geometry) -> shapely.Geometry:
     if snapped.geom_type == "Polygon":
         return snapped
     return geom
+
+
+def move_astride(
+    labels: np.ndarray,
+    units: Units,
+    buildings: np.ndarray,
+    households: np.ndarray,
+    weights: np.ndarray,
+    building_weights: np.ndarray,
+    *,
+    band: tuple[float, float],
+) -> int:
+    """Give every building the grid holding most of its footprint, once the grids are
+    drawn (``labels``: the grid of every unit).
+
+    A building astride a street or a community line lies in the block holding most of
+    it; spread over three blocks, most of it may still lie in another grid. Such a
+    building moves to the unit of that grid holding most of it: ``units``
+    (``building_unit``, ``households``) and the units' ``weights`` are updated in
+    place (with ``building_weights``, each building's weight). A move that would push a
+    grid out of ``band`` (lower, upper) is not made: the building then stays in the
+    block holding most of it. Returns the number of buildings moved.
+    """
+    if not len(buildings):
+        return 0
+    bi, ui = shapely.STRtree(units.geometry).query(buildings, predicate="intersects")
+    own = units.building_unit[bi]
+    several = np.bincount(bi[labels[ui] != labels[own]], minlength=len(buildings)) > 0
+    pick = several[bi]
+    bi, ui = bi[pick], ui[pick]
+    if not len(bi):
+        return 0
+    area = shapely.area(shapely.intersection(buildings[bi], units.geometry[ui]))
+    grid = labels[ui]
+    # area per (building, grid); the grid holding most, then its unit holding most
+    key = bi.astype(np.int64) * (int(labels.max()) + 1) + grid
+    uniq, inv = np.unique(key, return_inverse=True)
+    per_grid = np.bincount(inv, weights=area)
+    order = np.lexsort((-per_grid[inv], -area, bi))
+    first = order[np.r_[True, bi[order][1:] != bi[order][:-1]]]
+    b, best_unit = bi[first], ui[first]
+    mine = units.building_unit[b]
+    best_area = per_grid[inv[first]]
+    own_area = np.zeros(len(b))
+    own_key = b.astype(np.int64) * (int(labels.max()) + 1) + labels[mine]
+    pos = np.searchsorted(uniq, own_key)
+    found = (pos < len(uniq)) & (uniq[np.minimum(pos, len(uniq) - 1)] == own_key)
+    own_area[found] = per_grid[pos[found]]
+    move = (labels[best_unit] != labels[mine]) & (best_area > own_area + 1e-6)
+    b, src, dst = b[move], mine[move], best_unit[move]
+    if not len(b):
+        return 0
+    # a move that would push a grid out of the band is not made (lightest first)
+    load = np.bincount(labels, weights=weights)
+
+    def off(x):
+        return np.maximum(0.0, np.maximum(band[0] - x, x - band[1]))
+
+    ok = np.zeros(len(b), dtype=bool)
+    for i in np.argsort(building_weights[b], kind="stable"):
+        s_, d_, wb = labels[src[i]], labels[dst[i]], building_weights[b[i]]
+        if off(load[s_] - wb) + off(load[d_] + wb) <= off(load[s_]) + off(load[d_]) + 1e-9:
+            ok[i] = True
+            load[s_] -= wb
+            load[d_] += wb
+    b, src, dst = b[ok], src[ok], dst[ok]
+    if not len(b):
+        return 0
+    np.subtract.at(units.households, src, households[b])
+    np.add.at(units.households, dst, households[b])
+    np.subtract.at(weights, src, building_weights[b])
+    np.add.at(weights, dst, building_weights[b])
+    units.building_unit[b] = dst
+    log.info("%d buildings astride grids moved to the grid holding most of them", len(b))
+    return len(b)

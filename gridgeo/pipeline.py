@@ -16,6 +16,7 @@ import shapely
 
 from ._progress import step
 from .assemble import assemble, reading_order
+from .astride import move_astride
 from .chains import chain_repair
 from .constraints import attach_orphans, join_pockets
 from .engine import partition_graph
@@ -94,7 +95,9 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
     :func:`gridgeo.engine.partition_graph` on the units (groups, dedicated and rural
     units kept whole, cuts along streets preferred), then pieces without households that
     barriers cut off join a neighbouring grid (:func:`gridgeo.constraints.attach_orphans`),
-    and grids still outside the band are repaired by chains of single-unit moves
+    buildings astride grids move to the grid holding most of them
+    (:func:`gridgeo.astride.move_astride`: ``ws`` is updated), and grids still outside
+    the band are repaired by chains of single-unit moves
     (:func:`gridgeo.chains.chain_repair`).
     """
     labels = partition_graph(
@@ -121,6 +124,16 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         upper=ws.band.upper,
         most=ws.band.upper - ws.band.target,
     )
+    if ws.buildings is not None:
+        move_astride(
+            labels,
+            ws.units,
+            ws.buildings.geometry.values,
+            ws.building_households,
+            ws.weights,
+            ws.building_weights,
+            band=(ws.band.lower, ws.band.upper),
+        )
     return chain_repair(
         labels,
         ws.weights,

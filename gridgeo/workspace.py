@@ -58,7 +58,8 @@ class Workspace:
     :func:`gridgeo.land.link_stranded`); ``land`` is the piece of land of every unit
     between barriers (before those links), ``joined`` the number of pieces joined across
     a barrier and of exclaves joined to the nearest piece of their community,
-    ``left_out`` the number of buildings lying mostly outside the communities.
+    ``left_out`` the number of buildings lying mostly outside the communities,
+    ``building_weights`` what each building counts toward the band.
     """
 
     crs: Any
@@ -80,6 +81,7 @@ class Workspace:
     land: np.ndarray | None = None
     joined: tuple[int, int] = (0, 0)
     left_out: int = 0
+    building_weights: np.ndarray | None = None
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -205,6 +207,7 @@ def prepare(
         land=land,
         joined=tuple(joined),
         left_out=n_buildings - (0 if layers.buildings is None else len(layers.buildings)),
+        building_weights=bweight,
     )
 
 

@@ -39,7 +39,7 @@ def _streets(xs, ys, *, x_to=None, y_to=None):
     y_to = max(ys) if y_to is None else y_to
     lines = [LineString([(X0 + x, Y0 + min(ys)), (X0 + x, Y0 + y_to)]) for x in xs]
     lines += [LineString([(X0 + min(xs), Y0 + y), (X0 + x_to, Y0 + y)]) for y in ys]
-    return gpd.GeoDataFrame({"highway": "residential"}, geometry=lines, crs=UTM50)
+    return gpd.GeoDataFrame({"highway": ["residential"] * len(lines)}, geometry=lines, crs=UTM50)
 
 
 def _houses(cells, flats, *, size=30.0, **columns):
@@ -107,7 +107,7 @@ def not_in_largest_grid(plan) -> int:
 def factory():
     """An industrial estate (with a small housing estate inside it) beside homes."""
     landuse = gpd.GeoDataFrame(
-        {"kind": "landuse", "value": ["industrial", "residential"]},
+        {"kind": ["landuse"] * 2, "value": ["industrial", "residential"]},
         geometry=[box(X0, Y0, X0 + 200, Y0 + 200), box(X0 + 100, Y0 + 100, X0 + 200, Y0 + 200)],
         crs=UTM50,
     )
@@ -227,7 +227,7 @@ def campus():
     (warehouses, no households) in the south-east block."""
     streets = _streets([0, 100, 200, 300, 400, 500, 600], [0, 100, 200, 240])
     rail = gpd.GeoDataFrame(
-        {"kind": "railway", "value": "rail", "tunnel": False},
+        {"kind": ["railway"], "value": ["rail"], "tunnel": [False]},
         geometry=[LineString([(X0 - 10, Y0 + 200), (X0 + 610, Y0 + 200)])],
         crs=UTM50,
     )
@@ -242,7 +242,7 @@ def campus():
             for dy in (10, 55):
                 dorms.append(box(X0 + x + dx, Y0 + y + dy, X0 + x + dx + 35, Y0 + y + dy + 35))
     dorms = gpd.GeoDataFrame(
-        {"building": "dormitory", "building_flats": 50.0}, geometry=dorms, crs=UTM50
+        {"building": ["dormitory"] * len(dorms), "building_flats": 50.0}, geometry=dorms, crs=UTM50
     )
     homes = _houses(_cells((300, 400), (0, 100)) + [(500, 100)], 150)
     yard = _houses([(500, 0)], 0, building="warehouse").assign(building_flats=np.nan)
@@ -344,15 +344,16 @@ def test_uninhabited_exclave_joins_a_grid_of_its_community(exclave):
 
 @pytest.fixture(scope="module")
 def river():
-    """Homes of 70 a block in 4 × 2 blocks south of a river; beyond it a 40 m strip
-    holding one building of 60 households, reached only across the river."""
+    """Homes in 4 × 2 blocks south of a river (six blocks of 75 households, two of
+    45); beyond it a 40 m strip holding one building of 60 households, reached only
+    across the river."""
     streets = _streets([0, 100, 200, 300, 400], [0, 100, 240], y_to=240)
     water = gpd.GeoDataFrame(
-        {"kind": "waterway", "value": "river", "tunnel": False},
+        {"kind": ["waterway"], "value": ["river"], "tunnel": [False]},
         geometry=[LineString([(X0 - 10, Y0 + 200), (X0 + 410, Y0 + 200)])],
         crs=UTM50,
     )
-    homes = _houses(_cells((0, 100, 200, 300), (0, 100)), 70)
+    homes = _houses(_cells((0, 100, 200, 300), (0, 100)), [75, 75, 75, 75, 75, 45, 75, 45])
     pocket = gpd.GeoDataFrame(
         {"building": "apartments", "building_flats": [60.0]},
         geometry=[box(X0 + 150, Y0 + 210, X0 + 180, Y0 + 230)],
@@ -413,20 +414,17 @@ def test_building_astride_a_community_line():
     assert grid.geometry.covers(shapely.point_on_surface(b.geometry))
 
 
-def test_no_grid_boundary_cuts_a_building_inside_a_block(osm):
-    """Overlapping footprints (Wangjing's towers over their podiums): every building
-    lies, within its block, in one unit."""
+def test_buildings_in_the_grid_holding_most_of_them(osm):
+    """Overlapping footprints (Wangjing's towers over their podiums, Monaco's building
+    parts): each building is in the grid holding most of it and its point on surface."""
     layers = osm("beijing_wangjing")
-    ws = gridgeo.pipeline.prepare(layers.streets, layers.buildings, barriers=layers.barriers)
-    geoms = ws.buildings.geometry.values
-    bi, ui = shapely.STRtree(ws.units.geometry).query(geoms, predicate="intersects")
-    own = ws.units.building_unit[bi]
-    same_block = (ui != own) & (ws.units.block[ui] == ws.units.block[own])
-    part = shapely.area(
-        shapely.intersection(geoms[bi[same_block]], ws.units.geometry[ui[same_block]])
+    plan = gridgeo.partition(layers.streets, layers.buildings, barriers=layers.barriers)
+    assert not_in_largest_grid(plan) == 0
+    b, g = plan.buildings, plan.grids.set_index("grid_id")
+    inside = shapely.covers(
+        g.geometry.reindex(b["grid_id"]).values, shapely.point_on_surface(b.geometry.values)
     )
-    share = part / shapely.area(geoms[bi[same_block]])
-    assert ((part < 1.0) | (share < 0.01)).all()
+    assert inside.all(), b[~inside]
 
 
 # ------------------------------------------------------------------ the bundled data
