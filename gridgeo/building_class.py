@@ -91,7 +91,9 @@ NON_RESIDENTIAL = frozenset(
     stadium sports_hall sports_centre grandstand pavilion toilets kiosk bunker hotel
     supermarket fire_station manufacture storage_tank silo water_tower tower bridge
     gatehouse boathouse static_caravan digester transformer_tower factory data_center
-    depot hall prison military barracks fuel""".split()
+    depot hall prison military barracks fuel railway utility power substation water_works
+    pumping_station museum library theatre cinema arena casino marquee tent outbuilding
+    parking_garage ship boat""".split()
 )
 
 _RESIDENTIAL = frozenset(
