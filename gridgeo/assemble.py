@@ -69,7 +69,7 @@ def assemble(ws: Workspace, labels: np.ndarray) -> Plan:
         study_area=ws.area,
         boundary_on_streets=boundary_on_streets(unit_grid, ws.units.block, ws.adjacency),
         seconds=time.perf_counter() - ws.started,
-        notes=_notes(ws, grids),
+        notes=_notes(ws, unit_grid),
     )
     return plan
 
@@ -212,21 +212,26 @@ def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndar
     grids["reason"] = reason
 
 
-def _notes(ws: Workspace, grids: gpd.GeoDataFrame) -> list[str]:
+def _notes(ws: Workspace, unit_grid: np.ndarray) -> list[str]:
     """What the rules did to the plan, in words: zones divided, land joined, buildings
     left out."""
     notes = []
-    if "zone_name" in grids:
-        ded = grids[grids["grid_type"] == "dedicated"]
-        kind = ded["zone_kind"].fillna("zone").astype(str)
-        name = ded["zone_name"].fillna("").astype(str)
-        by = ded.assign(key=kind + " " + name).groupby("key")["households"].agg(["size", "sum"])
-        for key, row in by[by["size"] > 1].iterrows():
+    inside = ws.zone >= 0
+    if inside.any() and ws.zones is not None:
+        per = pd.DataFrame({"zone": ws.zone[inside], "grid": unit_grid[inside]})
+        n_grids = per.groupby("zone")["grid"].nunique()
+        info = ws.zones.set_index("zone_id")
+        hh = np.bincount(ws.zone[inside], weights=ws.units.households[inside])
+        for zid in n_grids.index[n_grids > 1]:
+            if hh[zid] <= ws.band.upper:  # pieces apart (barriers, communities), not divided
+                continue
+            kind, name = info.loc[zid, "kind"], info.loc[zid, "name"]
+            label = f"{kind} {name}" if isinstance(name, str) and name else str(kind)
             notes.append(
-                f"dedicated zone {key.strip()} holds {int(row['sum'])} households, more than a "
-                f"grid: divided into {int(row['size'])} dedicated grids of the zone (its unit "
-                "manages the zone, so its housing stays in grids of the zone rather than joining "
-                "basic grids)"
+                f"dedicated zone {label} holds {int(hh[zid])} households, more than a grid: "
+                f"divided into {int(n_grids[zid])} dedicated grids of the zone (its unit manages "
+                "the zone, so its housing stays in grids of the zone rather than joining basic "
+                "grids)"
             )
     across, exclaves = ws.joined
     if across:

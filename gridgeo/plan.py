@@ -521,7 +521,8 @@ class Plan:
     def _reasons(self, balanced: np.ndarray) -> dict[str, Any]:
         """Grids outside the band, why (see :data:`gridgeo.assemble.REASONS`), and how
         many lie in several parts; the plan's notes."""
-        lower, upper = self.target * (1 - self.tolerance), self.target * (1 + self.tolerance)
+        lower = round(self.target * (1 - self.tolerance), 6)
+        upper = round(self.target * (1 + self.tolerance), 6)
         off = (balanced < lower - 1e-6) | (balanced > upper + 1e-6)
         reason = (
             self.grids["reason"]
@@ -564,6 +565,7 @@ class Plan:
         """
         s = self.summary()
         n_basic = s["n_grids"] - s["dedicated_grids"] - s["rural_grids"]
+        lo, hi = s["band"]
         if lang == "zh":
             kinds = f"基础网格 {n_basic} 个"
             if s["dedicated_grids"]:
@@ -586,7 +588,7 @@ class Plan:
                 f"共划分 {s['n_grids']} 个网格{kinds}，覆盖 {s['households']} 户、"
                 f"{s['buildings']} 栋楼，面积 {s['area_km2']:.2f} 平方公里。目标每格 {s['target']:g} 户："
                 f"基础网格每格 {s['basic_min']}–{s['basic_max']} 户（中位数 {s['basic_median']:g}），"
-                f"{s['within_10pct_basic']:.0%} 在目标 ±10% 以内。{extra}用时 {s['seconds']:.1f} 秒。"
+                f"{s['within_band_basic']:.0%} 在 {lo:g}–{hi:g} 户范围内。{extra}用时 {s['seconds']:.1f} 秒。"
             )
         kinds = f"{n_basic} basic"
         if s["dedicated_grids"]:
@@ -613,7 +615,7 @@ class Plan:
             f"{s['n_grids']} grids{kinds} cover {s['households']} households in {s['buildings']} "
             f"buildings over {s['area_km2']:.2f} km². Target {s['target']:g} households per grid: "
             f"basic grids hold {s['basic_min']}–{s['basic_max']} (median {s['basic_median']:g}); "
-            f"{s['within_10pct_basic']:.0%} are within ±10 % of the target.{extra} "
+            f"{s['within_band_basic']:.0%} are within the band ({lo:g}–{hi:g}).{extra} "
             f"Took {s['seconds']:.1f} s."
         )
 

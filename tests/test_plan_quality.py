@@ -515,3 +515,17 @@ def test_monaco_communes_with_exclaves(osm, band):
     wide = _osm_plan(osm, None, "monaco", band=band)
     assert_accepted(wide, lower=band[0], upper=band[1])
     assert len(layers.buildings) > len(plan.buildings)  # those in France are left out
+
+
+def test_reason_in_the_map_popup(river):
+    from gridgeo.render._labels import LABELS
+
+    streets, buildings, water = river
+    plan = gridgeo.partition(streets, buildings, barriers=water, stranded_share=0)
+    for lang in ("en", "zh"):
+        html = plan.explore(lang=lang).get_root().render()
+        assert '"reason"' in html
+        words = LABELS[lang]["reason_enclosed_land"]
+        assert json.dumps(words)[1:-1] in html
+    assert set(LABELS["en"]) == set(LABELS["zh"])
+    assert {f"reason_{r}" for r in REASONS} <= set(LABELS["en"])
