@@ -74,6 +74,9 @@ def fuse_astride(
         return (a == b) | (units.block[a] == units.block[b]) | near
 
     bi, ui = shapely.STRtree(units.geometry).query(buildings, predicate="intersects")
+    # a building touching one unit only is in it: nothing to measure
+    several = np.bincount(bi, minlength=len(buildings))[bi] > 1
+    bi, ui = bi[several], ui[several]
     own = units.building_unit[bi]
     mine = may_fuse(own, ui)
     bi, ui, own = bi[mine], ui[mine], own[mine]
