@@ -108,7 +108,7 @@ def run_case(name: str, cache: dict) -> dict:
     return {
         "case": name,
         "grids": len(grids),
-        "basic ±10 %": s.get("within_10pct_basic"),
+        "basic in band": s.get("within_band_basic"),
         "out of band": int(off.sum()),
         "no reason": no_reason,
         "empty": int(empty.sum()),
