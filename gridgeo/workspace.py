@@ -135,8 +135,14 @@ def prepare(
         Zones that become grids of their own whatever their households (专属网格):
         the ``landuse`` layer of :func:`gridgeo.read_osm` (filtered by the
         ``dedicated_kinds`` rule) or a polygon layer of the planner's own (every
-        polygon is kept; optional ``kind`` and ``name`` columns). Zones under 1 ha are
-        ignored.
+        polygon is kept; optional ``kind`` and ``name`` columns). Zones, and pieces of
+        zones, under ``min_zone_area`` (1 ha) or holding no building are ordinary land;
+        a zone holding more than the band's upper bound is divided into dedicated grids
+        of the band (see :mod:`gridgeo.land`).
+    landuse : GeoDataFrame, optional
+        Land-use polygons with a ``value`` column (the ``landuse`` layer of
+        :func:`gridgeo.read_osm`) that classify buildings
+        (:mod:`gridgeo.building_class`); default: ``dedicated`` when it is such a layer.
     pois : GeoDataFrame, optional
         Points of interest (the ``pois`` layer of :func:`gridgeo.read_osm`), counted per
         building as ``shops`` for the ``weight`` rule.
