@@ -170,7 +170,7 @@ def _split_features(features: gpd.GeoDataFrame, *, source: str) -> OSMLayers:
         if key in features:
             features[key] = _as_text(features[key])
         else:
-            features[key] = pd.Series(None, index=features.index, dtype=object)
+            features[key] = pd.Series([None] * len(features), index=features.index, dtype=object)
     types = shapely.get_type_id(features.geometry.to_numpy())
     is_point = np.isin(types, _POINT_TYPES)
     is_line = np.isin(types, _LINE_TYPES)
