@@ -64,7 +64,7 @@ def settle_zones(
     buildings: np.ndarray | None,
     weights: np.ndarray,
     min_area: float,
-    empty_zones: str = "grid",
+    empty_zones: str = "join",
 ) -> np.ndarray:
     """Zone of every unit, with the pieces too small to be a grid made ordinary land.
 

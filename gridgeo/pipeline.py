@@ -17,7 +17,7 @@ import shapely
 from ._progress import step
 from .assemble import assemble, reading_order
 from .astride import move_astride
-from .chains import chain_repair
+from .chains import chain_repair, redraw_around
 from .constraints import attach_orphans, join_pockets
 from .engine import partition_graph
 from .engine.tree import within_groups
@@ -97,8 +97,8 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
     barriers cut off join a neighbouring grid (:func:`gridgeo.constraints.attach_orphans`),
     buildings astride grids move to the grid holding most of them
     (:func:`gridgeo.astride.move_astride`: ``ws`` is updated), and grids still outside
-    the band are repaired by chains of single-unit moves
-    (:func:`gridgeo.chains.chain_repair`).
+    the band are repaired by chains of single-unit moves, then by redrawing their
+    neighbourhoods (:func:`gridgeo.chains.chain_repair`, :func:`~gridgeo.chains.redraw_around`).
     """
     labels = partition_graph(
         ws.weights,
@@ -134,11 +134,16 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
             ws.building_weights,
             band=(ws.band.lower, ws.band.upper),
         )
-    return chain_repair(
+    adj = within_groups(ws.adjacency, ws.groups)
+    labels = chain_repair(
+        labels, ws.weights, adj, lower=ws.band.lower, upper=ws.band.upper, frozen=ws.whole
+    )
+    return redraw_around(
         labels,
         ws.weights,
-        within_groups(ws.adjacency, ws.groups),
-        lower=ws.band.lower,
-        upper=ws.band.upper,
+        adj,
+        band=ws.band,
         frozen=ws.whole,
+        blocks=ws.units.block,
+        random_state=random_state,
     )

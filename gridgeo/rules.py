@@ -121,10 +121,11 @@ class Rules:
     min_zone_area : float, default 10000
         Dedicated zones, and pieces of them, smaller than this (m², 1 ha) stay part of
         ordinary grids; so do pieces holding no building.
-    empty_zones : str, default "grid"
-        What a dedicated zone holding buildings but no households becomes: ``grid``
-        (a dedicated grid of its own, managed by its unit: it gets no grid worker) or
-        ``join`` (its land joins the grids around it).
+    empty_zones : str, default "join"
+        What a dedicated zone holding buildings but no households becomes: ``join``
+        (its land joins the grids around it: no grid without households) or ``grid``
+        (a dedicated grid of its own, looked after by its unit — an industrial park, a
+        park: it gets no grid worker).
     stranded_share : float, default 0.5
         Land cut off from the rest of its community by barriers, or lying apart from it
         (an exclave), joins a neighbouring grid of its community (across the barrier,
@@ -307,8 +308,8 @@ class Rules:
         metavar="M2",
     )
     empty_zones: str = _rule(
-        "grid",
-        "a dedicated zone with buildings but no households: 'grid' (its own grid, no worker) or 'join' (joins the grids around it) (default: grid)",
+        "join",
+        "a dedicated zone with buildings but no households: 'join' (joins the grids around it) or 'grid' (its own grid, no worker) (default: join)",
         group="rules",
         kind="str",
         metavar="grid|join",

@@ -293,9 +293,13 @@ def test_zone_pieces_too_small_or_without_buildings_are_ordinary_land():
     community = np.zeros(4, dtype=int)
     kw = {"community": community, "weights": np.array([10, 10, 5, 0.0]), "min_area": 100}
     area = np.array([80.0, 80, 50, 500])
-    got = settle_zones(zone, adj=adj, area=area, buildings=np.array([1, 1, 1, 0]), **kw)
+    got = settle_zones(
+        zone, adj=adj, area=area, buildings=np.array([1, 1, 1, 0]), empty_zones="grid", **kw
+    )
     assert got.tolist() == [0, 0, -1, -1]  # unit 3: no building
-    got = settle_zones(zone, adj=adj, area=np.array([40.0, 40, 50, 500]), buildings=None, **kw)
+    got = settle_zones(
+        zone, adj=adj, area=np.array([40.0, 40, 50, 500]), buildings=None, empty_zones="grid", **kw
+    )
     assert got.tolist() == [-1, -1, -1, 0]  # units 0-1: 80 m² under 100
     got = settle_zones(zone, adj=adj, area=area, buildings=None, empty_zones="join", **kw)
     assert got.tolist() == [0, 0, -1, -1]  # unit 3 holds nothing

@@ -50,7 +50,7 @@ def _sample(f):
     if f.name == "tolerance":
         return (0.25, "0.25", 0.25)
     if f.name == "empty_zones":
-        return ("join", "join", "join")
+        return ("grid", "grid", "grid")
     return value
 
 
