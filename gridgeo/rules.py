@@ -128,6 +128,11 @@ class Rules:
         be balanced (default: half the target).
     crs : int or str, optional
         Metric CRS to compute in (default: CGCS2000 3° zone in China, UTM elsewhere).
+    locked : set of str
+        Ids of grids of an existing plan that :func:`gridgeo.rebalance` keeps exactly
+        as they are: geometry, buildings, households and code.
+    lock_column : str, optional
+        Column of the plan's grids marking the locked ones (true, 1, yes, 是).
     """
 
     # grids
@@ -165,6 +170,21 @@ class Rules:
         group="grids",
         kind="float",
         metavar="N",
+    )
+    locked: frozenset[str] = _rule(
+        frozenset(),
+        "ids of grids kept exactly as they are (geometry, buildings, code), comma-separated",
+        group="grids",
+        kind="set",
+        metavar="IDS",
+        flag="--lock",
+    )
+    lock_column: str | None = _rule(
+        None,
+        "column of the grids marking those kept exactly as they are (true/1/yes)",
+        group="grids",
+        kind="str",
+        metavar="COL",
     )
     # households
     households_column: str | None = _rule(
@@ -399,6 +419,8 @@ class RuleKeywords(TypedDict, total=False):
     band: tuple[float, float] | None
     crs: int | str | None
     split_above: float | None
+    locked: Iterable[str]
+    lock_column: str | None
     households_column: str | None
     population_column: str
     total_households: int | None

@@ -137,7 +137,9 @@ def rebalance(
     W = np.bincount(bgrid, weights=weight, minlength=n)
     heaviest = np.zeros(n)
     np.maximum.at(heaviest, bgrid, weight)
+    locked = _locked(grids_m, ids, rules)
     exempt = _exempt(grids_m, layers, rules, comm, np.bincount(bgrid, weights=hh, minlength=n))
+    exempt |= locked
     free = ~exempt
     bad = np.flatnonzero(free & (excess(W, heaviest, band) > 1e-9))
     log.info("%d of %d grids out of band %g–%g", len(bad), n, band.lower, band.upper)
@@ -171,6 +173,7 @@ def rebalance(
         {
             "out_of_band_before": len(bad),
             "exempt_grids": int(exempt.sum()),
+            "locked_grids": int(locked.sum()),
             "buildings_outside": int(outside.sum()),
             "regions": regions,
             "rings": widest,
@@ -253,6 +256,26 @@ def _exempt(grids: gpd.GeoDataFrame, layers: Inputs, rules: Rules, comm, househo
         community = _boundary_of(geoms, bounds, rules)
         comm_hh = pd.Series(households).groupby(comm).transform("sum").to_numpy()
         out |= pd.Series(community).isin(rural_ids).to_numpy() & (comm_hh <= rules.rural_cap)
+    return out
+
+
+def _locked(grids: gpd.GeoDataFrame, ids: np.ndarray, rules: Rules) -> np.ndarray:
+    """Grids the planner locked: ids in the ``locked`` rule, or a true ``lock_column``."""
+    out = np.zeros(len(grids), dtype=bool)
+    if rules.locked:
+        text = np.asarray([str(i) for i in ids], dtype=object)
+        unknown = sorted(rules.locked - set(text))
+        if unknown:
+            msg = (
+                f"locked grids not in the plan: {', '.join(unknown[:5])}; "
+                f"its grid ids are like {', '.join(text[:3])}"
+            )
+            raise InputError(msg)
+        out |= np.isin(text, list(rules.locked))
+    if rules.lock_column is not None:
+        check_column(grids, rules.lock_column, "grids")
+        flags = grids[rules.lock_column].astype("string").str.strip().str.lower()
+        out |= flags.isin(["true", "1", "1.0", "yes", "y", "是", "locked"]).to_numpy()
     return out
 
 
