@@ -35,6 +35,8 @@ __all__ = [
     "check_inputs",
     "community_households",
     "community_totals",
+    "locked_mask",
+    "locked_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,8 @@ class Inputs:
     ----------
     streets, buildings, population, boundaries, barriers, dedicated, pois : GeoDataFrame
         As :func:`gridgeo.partition` takes them.
+    locked_grids : GeoDataFrame
+        The grids kept exactly as they are (already selected by the ``locked`` rules).
     crs : pyproj.CRS or None
         The metric CRS once :meth:`to_metric` has run (None before).
     """
@@ -59,6 +63,7 @@ class Inputs:
     barriers: gpd.GeoDataFrame | None = None
     dedicated: gpd.GeoDataFrame | None = None
     pois: gpd.GeoDataFrame | None = None
+    locked_grids: gpd.GeoDataFrame | None = None
     crs: Any = None
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -89,6 +94,7 @@ class LayerKeywords(TypedDict, total=False):
     barriers: gpd.GeoDataFrame | None
     dedicated: gpd.GeoDataFrame | None
     pois: gpd.GeoDataFrame | None
+    locked_grids: gpd.GeoDataFrame | None
 
 
 class PlanKeywords(LayerKeywords, RuleKeywords, total=False):
@@ -108,10 +114,12 @@ def check_inputs(
     *,
     rules: Rules,
     require_streets: bool = True,
+    plan_given: bool = False,
     **layers: Unpack[LayerKeywords],
 ) -> Inputs:
     """Check the layers and that they fit the rules; raise :class:`~gridgeo.InputError`
-    saying how to fix what does not.
+    saying how to fix what does not (``plan_given``: the grids the ``locked`` rules pick
+    from are checked by the caller, as :func:`gridgeo.rebalance` does).
 
     Examples
     --------
@@ -139,7 +147,50 @@ def check_inputs(
     if barriers is not None:
         barriers = check_layer(barriers, "barriers")
     dedicated, pois = layers.get("dedicated"), layers.get("pois")
-    return Inputs(streets, buildings, population, boundaries, barriers, dedicated, pois)
+    locked = layers.get("locked_grids")
+    if locked is not None:
+        locked = locked_rows(check_layer(locked, "locked grids", geom_types=POLYGONAL), rules)
+    elif (rules.locked or rules.lock_column is not None) and not plan_given:
+        msg = (
+            "locking grids needs the plan they belong to: pass its grids as locked_grids= "
+            "(--locked-grids FILE), or redraw around them with gridgeo rebalance --lock"
+        )
+        raise InputError(msg)
+    return Inputs(streets, buildings, population, boundaries, barriers, dedicated, pois, locked)
+
+
+def locked_mask(grids: gpd.GeoDataFrame, ids: np.ndarray, rules: Rules) -> np.ndarray:
+    """The grids the planner locked: ids in the ``locked`` rule, or a true
+    ``lock_column`` (true, 1, yes, 是); an unknown id is an error."""
+    out = np.zeros(len(grids), dtype=bool)
+    text = np.asarray([str(i) for i in ids], dtype=object)
+    if rules.locked:
+        unknown = sorted(rules.locked - set(text))
+        if unknown:
+            msg = (
+                f"locked grids not in the plan: {', '.join(unknown[:5])}; "
+                f"its grid ids are like {', '.join(text[:3])}"
+            )
+            raise InputError(msg)
+        out |= np.isin(text, list(rules.locked))
+    if rules.lock_column is not None:
+        check_column(grids, rules.lock_column, "grids")
+        flags = grids[rules.lock_column].astype("string").str.strip().str.lower()
+        out |= flags.isin(["true", "1", "1.0", "yes", "y", "是", "locked"]).to_numpy()
+    return out
+
+
+def locked_rows(grids: gpd.GeoDataFrame, rules: Rules) -> gpd.GeoDataFrame:
+    """The rows of a plan's grids that the rules lock (all of them when no rule picks
+    any), with ``grid_id`` (default: the row labels) and ``lock_id`` 0, 1, …"""
+    ids = grids["grid_id"].to_numpy() if "grid_id" in grids.columns else grids.index.to_numpy()
+    pick = locked_mask(grids, ids, rules)
+    if not rules.locked and rules.lock_column is None:
+        pick[:] = True
+    out = grids[pick].copy()
+    out["grid_id"] = [str(i) for i in ids[pick]]
+    out["lock_id"] = np.arange(len(out))
+    return out.reset_index(drop=True)
 
 
 def building_weights(

@@ -78,10 +78,13 @@ def partition(
     with step("partitioning"):
         labels = label_units(ws, random_state=random_state)
     plan = assemble(ws, labels)
+    previous = plan.grids.pop("code") if "code" in plan.grids.columns else None
     if codes:
         from .codes import assign_codes
 
-        plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
+        previous = assign_codes(plan.grids, previous=previous, **codes)
+    if previous is not None:  # locked grids keep their codes, new ones take free numbers
+        plan.grids.insert(1, "code", previous.to_numpy())
     log.info(plan.describe())
     return plan
 
@@ -107,7 +110,7 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
     labels = attach_orphans(
         labels, ws.weights, ws.full_adjacency, ws.adjacency, ws.groups, ws.units.community
     )
-    return join_pockets(
+    labels = join_pockets(
         labels,
         ws.weights,
         ws.full_adjacency,
@@ -117,3 +120,15 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         upper=ws.band.upper,
         most=ws.band.upper - ws.band.target,
     )
+    return _keep_locked(labels, ws.lock)
+
+
+def _keep_locked(labels: np.ndarray, lock: np.ndarray | None) -> np.ndarray:
+    """Every locked grid's units under a label of their own (a pocket or orphan joined
+    to a locked grid goes back to where it was)."""
+    if lock is None or not (lock >= 0).any():
+        return labels
+    labels = labels.copy()
+    inside = lock >= 0
+    labels[inside] = labels.max() + 1 + lock[inside]
+    return np.unique(labels, return_inverse=True)[1]

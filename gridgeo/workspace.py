@@ -44,7 +44,8 @@ class Workspace:
     barriers removed), ``weights`` what each unit counts toward the ``band`` (households
     unless a weight rule was given), ``groups`` the community × dedicated zone each unit
     is in (parts never mix groups), ``whole`` the units whose group becomes exactly one
-    grid (dedicated zones, villages under the rural rule), ``rules`` the planning rules.
+    grid (dedicated zones, villages under the rural rule), ``lock`` the locked grid
+    each unit is in (−1: none; ``locked`` those grids), ``rules`` the planning rules.
     """
 
     crs: Any
@@ -62,6 +63,8 @@ class Workspace:
     zone: np.ndarray
     zones: gpd.GeoDataFrame | None
     rural: np.ndarray
+    lock: np.ndarray | None = None
+    locked: gpd.GeoDataFrame | None = None
     rules: Rules = field(default_factory=Rules)
     started: float = field(default_factory=time.perf_counter)
 
@@ -121,6 +124,10 @@ def prepare(
     pois : GeoDataFrame, optional
         Points of interest (the ``pois`` layer of :func:`gridgeo.read_osm`), counted per
         building as ``shops`` for the ``weight`` rule.
+    locked_grids : GeoDataFrame, optional
+        Grids of an earlier plan to keep exactly as they are (their polygon, id and
+        code): those picked by the ``locked`` / ``lock_column`` rules, or every row when
+        no rule picks. The rest of the area is drawn anew around them.
     rules : Rules, optional
         The planning rules (see :class:`gridgeo.rules.Rules`); default: the defaults.
     **keywords
@@ -152,7 +159,7 @@ def prepare(
         building_block, hh, bweight = _households(layers, blocks, area, rules)
     with step("splitting large blocks into units"):
         units, adj, full_adj = _units(layers, blocks, building_block, hh, lines, rules)
-    weights, groups, whole, zone, rural = _unit_rules(layers, blocks, units, bweight, rules)
+    weights, groups, whole, zone, rural, lock = _unit_rules(layers, blocks, units, bweight, rules)
     return Workspace(
         crs=layers.crs,
         area=area,
@@ -169,6 +176,8 @@ def prepare(
         zone=zone,
         zones=zones,
         rural=rural,
+        lock=lock,
+        locked=layers.locked_grids,
         rules=rules,
         started=t0,
     )
@@ -188,6 +197,8 @@ def _blocks(layers: Inputs, rules: Rules):
         kinds = rules.dedicated_kinds if "value" in layers.dedicated.columns else None
         zones = dedicated_zones(layers.dedicated, kinds=kinds, min_area=rules.min_zone_area)
     extra = [lines] + ([shapely.boundary(zones.geometry.values)] if zones is not None else [])
+    if layers.locked_grids is not None:
+        extra.append(shapely.boundary(layers.locked_grids.geometry.values))
     extra_cuts = gpd.GeoDataFrame(geometry=np.concatenate(extra), crs=layers.crs)
     blocks = street_blocks(
         cut,
@@ -197,6 +208,11 @@ def _blocks(layers: Inputs, rules: Rules):
         barriers=extra_cuts,
     )
     blocks["zone_id"] = zone_of(blocks.geometry.values, zones)
+    locked = layers.locked_grids
+    blocks["lock_id"] = zone_of(
+        blocks.geometry.values,
+        None if locked is None else locked.rename(columns={"lock_id": "zone_id"}),
+    )
     return area, blocks, zones, lines
 
 
@@ -256,10 +272,10 @@ def _unit_rules(layers: Inputs, blocks, units: Units, building_weight, rules: Ru
             units.building_unit, weights=building_weight, minlength=len(units.geometry)
         )
     zone = blocks["zone_id"].to_numpy()[units.block]
-    groups = pd.factorize(
-        pd.Series(units.community).astype(str) + "\x1f" + pd.Series(zone).astype(str)
-    )[0]
-    whole = zone >= 0
+    lock = blocks["lock_id"].to_numpy()[units.block]
+    key = pd.Series(units.community).astype(str) + "\x1f" + pd.Series(zone).astype(str)
+    groups = pd.factorize(key + "\x1f" + pd.Series(lock).astype(str))[0]
+    whole = (zone >= 0) | (lock >= 0)
     rural = np.zeros(len(zone), dtype=bool)
     if rules.rural_column is not None:
         bounds = layers.boundaries
@@ -268,4 +284,4 @@ def _unit_rules(layers: Inputs, blocks, units: Units, building_weight, rules: Ru
         rural = pd.Series(units.community).isin(rural_ids).to_numpy() & ~whole
         comm_hh = pd.Series(units.households).groupby(units.community).transform("sum").to_numpy()
         whole |= rural & (comm_hh <= rules.rural_cap)
-    return weights, groups, whole, zone, rural
+    return weights, groups, whole, zone, rural, lock

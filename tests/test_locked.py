@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -117,3 +118,35 @@ def test_lock_flag_on_the_command_line(kouvola, tmp_path):
     assert code == 0
     figures = json.loads((out / "rebalance.json").read_text(encoding="utf-8"))
     assert figures["locked_grids"] == 2
+
+
+def test_partition_around_locked_grids(osm, kouvola):
+    """A new partition (another target) keeps the locked grids of the old plan exactly:
+    polygon, id, code and buildings; the rest is drawn anew around them and tiles the
+    area with them."""
+    layers = osm("kouvola")
+    old = kouvola["grids"]
+    lock = set(old["grid_id"].iloc[[0, 5, 11]])
+    plan = gridgeo.partition(
+        layers.streets, layers.buildings, target=250, locked_grids=old, locked=lock
+    )
+    g = plan.grids.set_index("grid_id")
+    before = old.set_index("grid_id")
+    assert lock <= set(g.index)
+    assert int(g["locked"].sum()) == len(lock)
+    for gid in lock:
+        assert g.geometry[gid].equals_exact(before.geometry[gid], 0)
+        assert g.loc[gid, "code"] == before.loc[gid, "code"]
+        was = set(kouvola["buildings"].loc[kouvola["buildings"]["grid_id"] == gid, "osm_id"])
+        now = set(plan.buildings.loc[plan.buildings["grid_id"] == gid, "osm_id"])
+        assert now == was
+    free = plan.grids[~plan.grids["locked"]]
+    assert free["grid_id"].is_unique and not set(free["grid_id"]) & lock
+    assert free["code"].isna().all()  # no scheme asked for: only locked grids have codes
+    hh = free["households"]
+    assert ((hh >= 225) & (hh <= 275) | free["indivisible"]).mean() >= 0.9
+    assert int(plan.grids["households"].sum()) == int(plan.buildings["households"].sum())
+    union = shapely.union_all(plan.grids.geometry.values)
+    assert union.symmetric_difference(plan.study_area).area < 1.0
+    with pytest.raises(InputError, match="locking grids needs the plan they belong to"):
+        gridgeo.partition(layers.streets, layers.buildings, locked={"G0001"})

@@ -19,7 +19,14 @@ from ..blocks import assign_to_polygons
 from ..constraints import barrier_lines, dedicated_zones, rural_flags
 from ..crs import plan_metric_crs, to_metric
 from ..engine import Band
-from ..inputs import Inputs, PlanKeywords, building_counts, check_inputs, split_keywords
+from ..inputs import (
+    Inputs,
+    PlanKeywords,
+    building_counts,
+    check_inputs,
+    locked_mask,
+    split_keywords,
+)
 from ..rules import Rules
 from .regions import UnitStore, cut_edges, excess, grid_adjacency, solve
 from .result import Rebalance, assemble
@@ -111,7 +118,9 @@ def rebalance(
         raise InputError("max_rings and attempts must be 0 or more")
     grids = check_layer(grids, "grids", geom_types=POLYGONAL)
     buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
-    layers = check_inputs(streets, buildings, rules=rules, require_streets=False, **given)
+    layers = check_inputs(
+        streets, buildings, rules=rules, require_streets=False, plan_given=True, **given
+    )
     band = _band(grids, rules)
     ids = _grid_ids(grids, grid_id)
     metric = plan_metric_crs(grids, layers.buildings, rules.crs)
@@ -137,7 +146,7 @@ def rebalance(
     W = np.bincount(bgrid, weights=weight, minlength=n)
     heaviest = np.zeros(n)
     np.maximum.at(heaviest, bgrid, weight)
-    locked = _locked(grids_m, ids, rules)
+    locked = locked_mask(grids_m, ids, rules)
     exempt = _exempt(grids_m, layers, rules, comm, np.bincount(bgrid, weights=hh, minlength=n))
     exempt |= locked
     free = ~exempt
@@ -256,26 +265,6 @@ def _exempt(grids: gpd.GeoDataFrame, layers: Inputs, rules: Rules, comm, househo
         community = _boundary_of(geoms, bounds, rules)
         comm_hh = pd.Series(households).groupby(comm).transform("sum").to_numpy()
         out |= pd.Series(community).isin(rural_ids).to_numpy() & (comm_hh <= rules.rural_cap)
-    return out
-
-
-def _locked(grids: gpd.GeoDataFrame, ids: np.ndarray, rules: Rules) -> np.ndarray:
-    """Grids the planner locked: ids in the ``locked`` rule, or a true ``lock_column``."""
-    out = np.zeros(len(grids), dtype=bool)
-    if rules.locked:
-        text = np.asarray([str(i) for i in ids], dtype=object)
-        unknown = sorted(rules.locked - set(text))
-        if unknown:
-            msg = (
-                f"locked grids not in the plan: {', '.join(unknown[:5])}; "
-                f"its grid ids are like {', '.join(text[:3])}"
-            )
-            raise InputError(msg)
-        out |= np.isin(text, list(rules.locked))
-    if rules.lock_column is not None:
-        check_column(grids, rules.lock_column, "grids")
-        flags = grids[rules.lock_column].astype("string").str.strip().str.lower()
-        out |= flags.isin(["true", "1", "1.0", "yes", "y", "是", "locked"]).to_numpy()
     return out
 
 

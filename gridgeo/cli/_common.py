@@ -27,6 +27,7 @@ __all__ = [
     "layer_names",
     "metric_crs",
     "parse_range",
+    "read_grids",
     "read_new_data",
 ]
 
@@ -154,6 +155,22 @@ def parse_range(text: str | None, option: str) -> tuple[float, float] | None:
         msg = f"{option} must be two numbers LO-HI such as 300-500, got {text!r}"
         raise InputError(msg) from None
     return lo, hi
+
+
+def read_grids(path: str, layer: str | None = None):
+    """The grids of a plan: layer ``grids`` of a GeoPackage when it has one (else
+    ``layer``, or the file's only layer), or a database table."""
+    from ..io import is_db_url, read_layer
+
+    file = Path(path)
+    if (
+        layer is None
+        and file.suffix.lower() == ".gpkg"
+        and file.is_file()
+        and "grids" in layer_names(file)
+    ):
+        layer = "grids"
+    return read_layer(path if is_db_url(path) else file, layer=layer, name="grids")
 
 
 def layer_names(path: Path) -> list[str]:

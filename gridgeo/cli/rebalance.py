@@ -19,8 +19,8 @@ from ._common import (
     add_output_options,
     add_plan_group,
     code_options,
-    layer_names,
     parse_range,
+    read_grids,
     read_new_data,
 )
 from ._rules import add_rule_arguments, rules_from_args
@@ -147,20 +147,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _read_plan(path: str, layer: str | None):
-    from ..io import is_db_url, read_layer
-
-    file = Path(path)
-    if (
-        layer is None
-        and file.suffix.lower() == ".gpkg"
-        and file.is_file()
-        and "grids" in layer_names(file)
-    ):
-        layer = "grids"
-    return read_layer(path if is_db_url(path) else file, layer=layer, name="grids")
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``gridgeo rebalance``: redraw, write the files, print a summary; returns 0."""
     from ..adjust import rebalance
@@ -168,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from ..staffing import StaffingRules, attach_staffing, staffing_table, write_staffing_csv
 
     codes = code_options(args)
-    grids = _read_plan(args.plan, args.plan_layer)
+    grids = read_grids(args.plan, args.plan_layer)
     data = read_new_data(args, keep_osm=True)
     data.update(read_rule_layers(args, data.pop("osm", None)))
     buildings = data.pop("buildings", None)
