@@ -133,7 +133,7 @@ def private_across(rows):
         for src, dst, names, _, p, n in rows
         if dst in LAYER and dst != src and (src in PACKAGES or dst in PACKAGES)
         for name in names
-        if name.startswith("_")
+        if name.startswith("_") and not name.startswith("__")
     ]
 
 
