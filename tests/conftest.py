@@ -27,6 +27,19 @@ def osm():
 
 
 @pytest.fixture(scope="session")
+def kouvola_plan(osm):
+    """Kouvola partitioned with the defaults, its grids coded (DB11/T 2157, 110105/001):
+    ``layers``, ``plan`` and the coded ``grids``. Copy before changing."""
+    from gridgeo.codes import assign_codes
+
+    layers = osm("kouvola")
+    plan = gridgeo.partition(layers.streets, layers.buildings)
+    grids = plan.grids.copy()
+    grids["code"] = assign_codes(grids, admin_code="110105", street_code="001")
+    return {"layers": layers, "plan": plan, "grids": grids}
+
+
+@pytest.fixture(scope="session")
 def helsinki_population():
     return gridgeo.read_layer(datasets.get_path("helsinki_population"), name="population grid")
 

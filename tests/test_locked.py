@@ -17,16 +17,15 @@ from hypothesis import strategies as st
 
 import gridgeo
 from gridgeo._errors import InputError
-from gridgeo.codes import assign_codes
 
 
 @pytest.fixture(scope="module")
-def kouvola(osm):
-    layers = osm("kouvola")
-    plan = gridgeo.partition(layers.streets, layers.buildings)
-    grids = plan.grids.copy()
-    grids["code"] = assign_codes(grids, admin_code="110105", street_code="001")
-    return {"streets": layers.streets, "grids": grids, "buildings": plan.buildings}
+def kouvola(kouvola_plan):
+    return {
+        "streets": kouvola_plan["layers"].streets,
+        "grids": kouvola_plan["grids"],
+        "buildings": kouvola_plan["plan"].buildings,
+    }
 
 
 @settings(
