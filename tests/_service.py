@@ -73,7 +73,8 @@ class Server:
         raise RuntimeError(f"server did not start: {self.log_text()}")
 
     def log_text(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log.name).read_text(errors="replace")[-5000:]
 
     def stop(self, *, kill: bool = False) -> None:

@@ -7,6 +7,7 @@ one grid, a fraction of a second) and a long one (all of Kouvola, a few seconds)
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import threading
@@ -36,10 +37,8 @@ def _t(iso: str) -> float:
 def _gone(pids: list[int], timeout: float) -> bool:
     procs = []
     for pid in pids:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             procs.append(psutil.Process(pid))
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(procs, timeout=timeout)
     return not alive
 
@@ -274,9 +273,15 @@ def test_jobs_of_a_dead_runner_run_once_more_then_fail(tmp_path):
 
 def test_health_says_stalled_only_when_a_free_worker_takes_nothing():
     def report(queued, busy, waited, since, alive=True):
-        old = lambda s: None if s is None else datetime.fromtimestamp(  # noqa: E731
-            time.time() - s
-        ).astimezone().isoformat()
+        old = lambda s: (
+            None
+            if s is None
+            else datetime.fromtimestamp(  # noqa: E731
+                time.time() - s
+            )
+            .astimezone()
+            .isoformat()
+        )
         counts = {"queued": queued, "running": busy, "succeeded": 0, "failed": 0}
         info = QueueInfo(counts, oldest_queued_at=old(waited), last_claim_at=old(since))
         return health_report(info, RunnerState(alive=alive, slots=1, busy=busy, pids=()))
