@@ -57,6 +57,7 @@ from .runner import Runner, RunnerState
 from .security import (
     TOKEN_MESSAGE,
     BodyLimit,
+    SafeHeaders,
     TokenGuard,
     UploadError,
     remove_tree,
@@ -244,13 +245,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.state.config = config
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
+    app.add_middleware(SafeHeaders)
     # outermost: the token is checked before anything reads the body
     app.add_middleware(
         TokenGuard, token=config.token, prefix="/jobs", max_bytes=config.max_upload_bytes
@@ -301,7 +296,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def _gridgeo_error(_request: Request, exc: GridgeoError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, 422)
 
-    def require_token(
+    async def require_token(
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         api_key: Annotated[str | None, Depends(_api_key)],
     ) -> None:

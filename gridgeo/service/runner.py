@@ -198,7 +198,13 @@ class Runner:
         process.start()
         send.close()
         self._running[job.id] = _Running(job, process, receive, time.monotonic(), oom)
-        log.info("job %s (%s) started, attempt %d", job.id, job.kind, job.attempts)
+        log.info(
+            "job %s (%s) started, attempt %d, process %s",
+            job.id,
+            job.kind,
+            job.attempts,
+            process.pid,
+        )
 
     def _watch(self) -> None:
         """Wait a tick for messages and ends; relay progress; enforce the limits."""
@@ -261,6 +267,12 @@ class Runner:
         r.process.join(1)
         job_id = r.job.id
         outcome = r.outcome
+        if outcome is not None and r.process.exitcode:
+            log.info(
+                "job %s: its process ended with %s after telling how the job went; that stands",
+                job_id,
+                r.process.exitcode,
+            )
         if outcome is not None and outcome[0] == "succeeded":
             if not self.store.succeed(job_id, outcome[1], outcome[2]):
                 log.warning("job %s finished but was no longer running", job_id)

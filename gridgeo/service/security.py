@@ -25,6 +25,7 @@ from .._errors import InputError
 __all__ = [
     "JOB_ID",
     "BodyLimit",
+    "SafeHeaders",
     "TokenGuard",
     "UploadError",
     "extract_shapefiles",
@@ -178,6 +179,31 @@ async def _json_response(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class SafeHeaders:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store``
+    on every answer that does not set them."""
+
+    _HEADERS = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in self._HEADERS if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 # ------------------------------------------------------------------------ the token

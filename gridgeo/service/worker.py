@@ -158,6 +158,11 @@ def run_job(
             except OSError:  # the runner is gone: so is the reason to go on
                 os._exit(1)
 
+    from tqdm import tqdm
+
+    # progress bars' lock: a thread lock (the default, a semaphore shared between
+    # processes, would be left to the server's resource tracker by every job)
+    tqdm.set_lock(threading.RLock())
     logger = logging.getLogger("gridgeo")
     logger.addHandler(_StepHandler(report))
     if logger.getEffectiveLevel() > logging.INFO:
@@ -180,6 +185,9 @@ def run_job(
         remove_tree(folder / "scratch")
     conn.send(outcome)
     conn.close()
+    # done: leave at once (nothing to clean up), so that the runner sees the end now
+    logging.shutdown()
+    os._exit(0)
 
 
 def _run(
