@@ -128,9 +128,16 @@ class Server:
             tree = server.children(recursive=True)
         except (psutil.Error, AttributeError):
             return None, [], []
-        forks = [p for p in tree if p.ppid() == server.pid and _is_forkserver(p)]
+        forks = [p for p in tree if _ppid(p) == server.pid and _is_forkserver(p)]
         ids = {p.pid for p in forks}
-        return server, forks, [p for p in tree if p.ppid() in ids]
+        return server, forks, [p for p in tree if _ppid(p) in ids]
+
+
+def _ppid(p: psutil.Process) -> int | None:
+    try:
+        return p.ppid()
+    except psutil.Error:  # gone meanwhile
+        return None
 
 
 def _is_forkserver(p: psutil.Process) -> bool:
@@ -341,6 +348,8 @@ def main() -> int:
     if not 1 <= args.jobs <= 20_000 or not 0 <= args.kills <= args.jobs // 2:
         parser.error("--jobs must be 1…20000 and --kills at most half of them")
 
+    # stopped from outside: still stop the server it started (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
     bodies = _small_bodies(8)
     with tempfile.TemporaryDirectory(prefix="gridgeo-soak-") as tmp:
         server = Server(Path(tmp) / "data", args.workers, Path(tmp) / "server.log")

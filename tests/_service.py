@@ -98,8 +98,15 @@ class Server:
             tree = psutil.Process(self.proc.pid).children(recursive=True)
         except psutil.Error:
             return []
-        servers = {p.pid for p in tree if _is_forkserver(p) and p.ppid() == self.proc.pid}
-        return [p for p in tree if p.ppid() in servers]
+        servers = {p.pid for p in tree if _is_forkserver(p) and _ppid(p) == self.proc.pid}
+        return [p for p in tree if _ppid(p) in servers]
+
+
+def _ppid(p: psutil.Process) -> int | None:
+    try:
+        return p.ppid()
+    except psutil.Error:  # gone meanwhile
+        return None
 
 
 def _is_forkserver(p: psutil.Process) -> bool:

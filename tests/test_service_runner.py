@@ -273,15 +273,11 @@ def test_jobs_of_a_dead_runner_run_once_more_then_fail(tmp_path):
 
 def test_health_says_stalled_only_when_a_free_worker_takes_nothing():
     def report(queued, busy, waited, since, alive=True):
-        old = lambda s: (
-            None
-            if s is None
-            else datetime.fromtimestamp(  # noqa: E731
-                time.time() - s
-            )
-            .astimezone()
-            .isoformat()
-        )
+        def old(seconds):
+            if seconds is None:
+                return None
+            return datetime.fromtimestamp(time.time() - seconds).astimezone().isoformat()
+
         counts = {"queued": queued, "running": busy, "succeeded": 0, "failed": 0}
         info = QueueInfo(counts, oldest_queued_at=old(waited), last_claim_at=old(since))
         return health_report(info, RunnerState(alive=alive, slots=1, busy=busy, pids=()))

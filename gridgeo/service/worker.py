@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -142,6 +143,8 @@ def run_job(
     address_space : int, optional
         Bytes of address space the job may add (see :func:`_limit_address_space`).
     """
+    # Ctrl-C in the server's terminal reaches this process too: the runner decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _watch_parent()
     handler = logging.StreamHandler()  # the server's stderr: warnings and errors only
     handler.setLevel(logging.WARNING)
