@@ -35,6 +35,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from .security import remove_tree
 from .store import Job, JobStore
 
 __all__ = ["Runner", "RunnerState", "machine_memory_mb"]
@@ -190,7 +191,7 @@ class Runner:
 
         process = self._ctx.Process(
             target=run_job,
-            args=(send, str(self.store.job_dir(job.id)), job.kind, job.params, extra),
+            args=(send, str(self.store.job_dir(job.id)), job.kind, job.params, job.attempts, extra),
             name=f"gridgeo-job-{job.id[:8]}",
             daemon=True,
         )
@@ -239,7 +240,7 @@ class Runner:
                 r.conn = None
                 return
             if message[0] == "progress":
-                self.store.progress(r.job.id, message[1], message[2])
+                self.store.progress(r.job.id, message[1], message[2], owner=self.owner)
             else:
                 r.outcome = message
 
@@ -273,22 +274,42 @@ class Runner:
                 job_id,
                 r.process.exitcode,
             )
-        if outcome is not None and outcome[0] == "succeeded":
-            if not self.store.succeed(job_id, outcome[1], outcome[2]):
-                log.warning("job %s finished but was no longer running", job_id)
-        elif outcome is not None and outcome[0] == "failed":
-            self.store.fail(job_id, outcome[1], outcome[2])
-        elif outcome is not None and outcome[0] == "memory" and self.job_memory_mb is not None:
+        kind = None if outcome is None else outcome[0]
+        if kind == "succeeded":
+            recorded = self._publish(r, outcome[1], outcome[2])
+        elif kind == "failed":
+            recorded = self._fail(job_id, outcome[1], outcome[2])
+        elif kind == "memory" and self.job_memory_mb is not None:
             used = max(r.peak_mb, self.job_memory_mb)
-            self.store.fail(job_id, "MemoryLimit", _memory_message(used, self.job_memory_mb))
-        elif outcome is not None and outcome[0] == "memory":
-            self.store.fail(job_id, "OutOfMemory", _oom_message(r.peak_mb))
+            recorded = self._fail(job_id, "MemoryLimit", _memory_message(used, self.job_memory_mb))
+        elif kind == "memory":
+            recorded = self._fail(job_id, "OutOfMemory", _oom_message(r.peak_mb))
         elif r.stopped is not None:
-            self.store.fail(job_id, *r.stopped)
+            recorded = self._fail(job_id, *r.stopped)
         else:
-            self.store.fail(job_id, *self._death(r))
+            recorded = self._fail(job_id, *self._death(r))
+        if not recorded:  # taken back meanwhile (our lease ran out): the other run decides
+            log.warning("job %s ended here but is no longer this runner's; dropped", job_id)
+            remove_tree(self.store.job_dir(job_id) / "scratch" / f"attempt-{r.job.attempts}")
+            return
         self.store.drop_inputs(job_id)
         log.info("job %s ended after %.1f s", job_id, time.monotonic() - r.started)
+
+    def _fail(self, job_id: str, error_type: str, message: str) -> bool:
+        return self.store.fail(job_id, error_type, message, owner=self.owner)
+
+    def _publish(self, r: _Running, summary: dict, files: dict[str, tuple[str, str]]) -> bool:
+        """Move a finished job's results into ``results/`` and mark it succeeded, if the
+        job is still this runner's."""
+        job = self.store.get(r.job.id)
+        if job is None or job.status != "running" or job.owner != self.owner:
+            return False
+        job_dir = self.store.job_dir(r.job.id)
+        final = job_dir / "results"
+        remove_tree(final)
+        os.replace(job_dir / "scratch" / f"attempt-{r.job.attempts}", final)
+        results = {name: (f"results/{file}", media) for name, (file, media) in files.items()}
+        return self.store.succeed(r.job.id, summary, results, owner=self.owner)
 
     def _death(self, r: _Running) -> tuple[str, str]:
         """Why a job's process ended without saying how the job went."""

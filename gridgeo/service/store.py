@@ -166,22 +166,33 @@ class JobStore(ABC):
         """Extend ``owner``'s lease on its running jobs."""
 
     @abstractmethod
-    def progress(self, job_id: str, fraction: float, stage: str) -> None:
-        """Record progress (never backwards) and the current stage of a running job."""
+    def progress(
+        self, job_id: str, fraction: float, stage: str, *, owner: str | None = None
+    ) -> None:
+        """Record progress (never backwards) and the current stage of a running job
+        (held by ``owner``, when given)."""
 
     @abstractmethod
     def succeed(
-        self, job_id: str, summary: dict[str, Any], results: dict[str, tuple[str, str]]
+        self,
+        job_id: str,
+        summary: dict[str, Any],
+        results: dict[str, tuple[str, str]],
+        *,
+        owner: str | None = None,
     ) -> bool:
-        """Mark a running job finished with its summary and result files.
+        """Mark a running job (held by ``owner``, when given) finished with its summary
+        and result files.
 
         ``results`` maps a result name to (file under the job's folder, media type).
-        Returns False (and records nothing) when the job is no longer running.
+        Returns False (and records nothing) when the job is no longer running, or no
+        longer ``owner``'s: a runner whose lease ran out cannot overwrite another's run.
         """
 
     @abstractmethod
-    def fail(self, job_id: str, error_type: str, message: str) -> bool:
-        """Mark a queued or running job failed; False when it had already ended."""
+    def fail(self, job_id: str, error_type: str, message: str, *, owner: str | None = None) -> bool:
+        """Mark a queued or running job (held by ``owner``, when given) failed; False when
+        it had already ended or is not ``owner``'s."""
 
     @abstractmethod
     def release(self, job_id: str, owner: str) -> bool:
@@ -346,15 +357,22 @@ class SQLiteJobStore(JobStore):
                 (time.time() + lease, owner, *ids),
             )
 
-    def progress(self, job_id: str, fraction: float, stage: str) -> None:
+    def progress(
+        self, job_id: str, fraction: float, stage: str, *, owner: str | None = None
+    ) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE jobs SET progress=MAX(progress, ?), stage=? WHERE id=? AND status='running'",
-                (min(max(float(fraction), 0.0), 0.99), stage[:200], job_id),
+                "UPDATE jobs SET progress=MAX(progress, ?), stage=? WHERE id=? AND status='running' AND (? IS NULL OR owner=?)",
+                (min(max(float(fraction), 0.0), 0.99), stage[:200], job_id, owner, owner),
             )
 
     def succeed(
-        self, job_id: str, summary: dict[str, Any], results: dict[str, tuple[str, str]]
+        self,
+        job_id: str,
+        summary: dict[str, Any],
+        results: dict[str, tuple[str, str]],
+        *,
+        owner: str | None = None,
     ) -> bool:
         job_dir = self.job_dir(job_id)
         sizes = {
@@ -362,8 +380,8 @@ class SQLiteJobStore(JobStore):
         }
         with self._write() as db:
             cur = db.execute(
-                "UPDATE jobs SET status='succeeded', progress=1, stage='done', finished_at=?, summary=?, owner=NULL, lease_until=NULL WHERE id=? AND status='running'",
-                (now_iso(), json.dumps(summary, default=str), job_id),
+                "UPDATE jobs SET status='succeeded', progress=1, stage='done', finished_at=?, summary=?, owner=NULL, lease_until=NULL WHERE id=? AND status='running' AND (? IS NULL OR owner=?)",
+                (now_iso(), json.dumps(summary, default=str), job_id, owner, owner),
             )
             if cur.rowcount == 0:
                 return False
@@ -374,11 +392,11 @@ class SQLiteJobStore(JobStore):
                 )
         return True
 
-    def fail(self, job_id: str, error_type: str, message: str) -> bool:
+    def fail(self, job_id: str, error_type: str, message: str, *, owner: str | None = None) -> bool:
         with self._write() as db:
             cur = db.execute(
-                "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type=?, error=?, owner=NULL, lease_until=NULL WHERE id=? AND status IN ('queued', 'running')",
-                (now_iso(), error_type, message[:4000], job_id),
+                "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type=?, error=?, owner=NULL, lease_until=NULL WHERE id=? AND status IN ('queued', 'running') AND (? IS NULL OR owner=?)",
+                (now_iso(), error_type, message[:4000], job_id, owner, owner),
             )
             return cur.rowcount > 0
 

@@ -3,8 +3,9 @@
 Each job runs in a process of its own (see :mod:`gridgeo.service.runner`), which
 touches neither the store nor anything of another job: it reads the job's inputs, runs
 :func:`gridgeo.partition` or :func:`gridgeo.audit.audit` (the functions the CLI runs,
-with their own checks), writes the results into a scratch folder, moves them into
-``results/`` and tells its runner the outcome through a pipe. Progress comes from the
+with their own checks), writes the results into a scratch folder of its own and tells its
+runner the outcome through a pipe; the runner moves the results into ``results/`` if the
+job is still its own. Progress comes from the
 pipeline's own steps (the ``gridgeo`` logger's "… " messages), mapped to a fraction. A
 gridgeo error ends the job with its message (what to fix); anything else as an internal
 error, logged with its traceback. A job process whose runner is gone stops within a
@@ -123,12 +124,14 @@ def run_job(
     job_dir: str,
     kind: str,
     params: dict[str, Any],
+    attempt: int = 1,
     address_space: int | None = None,
 ) -> None:
     """Run one job in this process; the outcome goes to ``conn``.
 
     Messages sent: ``("progress", fraction, stage)`` while it runs, then one of
-    ``("succeeded", summary, files)``, ``("failed", error_type, message)`` or
+    ``("succeeded", summary, files)`` (the results are in ``scratch/attempt-N``; ``files``
+    maps result names to (file name, media type)), ``("failed", error_type, message)`` or
     ``("memory", "", "")`` (a MemoryError: the job needs more memory than it may use).
 
     Parameters
@@ -140,6 +143,8 @@ def run_job(
     kind : {"partition", "audit"}
     params : dict
         ``{"inputs": spec, "options": options}`` as stored with the job.
+    attempt : int, default 1
+        The how-manieth run of the job this is (its scratch folder).
     address_space : int, optional
         Bytes of address space the job may add (see :func:`_limit_address_space`).
     """
@@ -171,12 +176,11 @@ def run_job(
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)  # step messages are INFO
     _limit_address_space(address_space)
-    started = time.perf_counter()
     folder = Path(job_dir)
+    scratch = safe_child(folder, "scratch", f"attempt-{int(attempt)}")
     try:
         report(0.02, "reading inputs")
-        outcome: tuple[str, Any, Any] = ("succeeded", *_run(folder, kind, params, report))
-        log.info("job %s (%s) done in %.1f s", folder.name, kind, time.perf_counter() - started)
+        outcome: tuple[str, Any, Any] = ("succeeded", *_run(folder, scratch, kind, params, report))
     except GridgeoError as err:
         outcome = ("failed", type(err).__name__, str(err))
     except MemoryError:
@@ -184,8 +188,8 @@ def run_job(
     except Exception as err:
         log.exception("job %s failed with an internal error", folder.name)
         outcome = ("failed", "InternalError", f"{type(err).__name__}: {err}")
-    finally:
-        remove_tree(folder / "scratch")
+    if outcome[0] != "succeeded":
+        remove_tree(scratch)
     conn.send(outcome)
     conn.close()
     # done: leave at once (nothing to clean up), so that the runner sees the end now
@@ -194,26 +198,18 @@ def run_job(
 
 
 def _run(
-    job_dir: Path, kind: str, params: dict[str, Any], report: _Report
+    job_dir: Path, scratch: Path, kind: str, params: dict[str, Any], report: _Report
 ) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
-    """The job itself: results moved into ``results/``; returns (summary, files)."""
+    """The job itself, its results written to ``scratch``; returns (summary, files)."""
     layers = load_inputs(job_dir, params["inputs"])
-    scratch = safe_child(job_dir, "scratch")
     remove_tree(scratch)
-    scratch.mkdir()
+    scratch.mkdir(parents=True)
     run = _run_partition if kind == "partition" else _run_audit
     run(layers, params["options"], scratch, report)
-    final = safe_child(job_dir, "results")
-    remove_tree(final)
-    os.replace(scratch, final)
     kind_files = RESULT_FILES[kind]
-    files = {
-        name: (f"results/{file}", media)
-        for name, (file, media) in kind_files.items()
-        if (final / file).is_file()
-    }
+    files = {name: item for name, item in kind_files.items() if (scratch / item[0]).is_file()}
     # the summary as written by to_files (a plan's summary() redoes its geometry)
-    summary = json.loads((final / kind_files["summary"][0]).read_text(encoding="utf-8"))
+    summary = json.loads((scratch / kind_files["summary"][0]).read_text(encoding="utf-8"))
     return summary, files
 
 
