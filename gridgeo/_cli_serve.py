@@ -28,8 +28,6 @@ endpoints: POST /jobs/partition, /jobs/audit (GeoJSON), /jobs/partition/upload,
 /jobs/audit/upload (GeoPackage or zipped Shapefile); GET /jobs/{id} (status, progress),
 GET /jobs/{id}/results/{geojson|gpkg|map|summary|csv}; the schema at /openapi.json.
 With a token, send it as "Authorization: Bearer TOKEN" or "X-API-Token: TOKEN".
-Each job runs in a process of its own; queued jobs wait in --data-dir and run after a
-restart.
 """
 
 
@@ -44,9 +42,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         run,
         help="start the HTTP API: submit partition and audit jobs, poll them, fetch results",
         description=(
-            "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run in a worker, not in "
-            "the requests; jobs and results are kept under --data-dir, so a restart loses "
-            "nothing finished. Listening on anything but loopback needs an API token."
+            "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run each in a process of "
+            "its own, within --job-timeout and --job-memory-mb; jobs and results are kept "
+            "under --data-dir, so a restart loses nothing: queued jobs run after it. "
+            "Listening on anything but loopback needs an API token."
         ),
         epilog=_EPILOG,
     )
