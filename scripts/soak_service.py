@@ -222,6 +222,7 @@ async def _kill_one(server: Server, soak: Soak, rng: random.Random) -> None:
                 victim.send_signal(signal.SIGKILL)
                 soak.kills += 1
                 soak.killed.append(victim.pid)
+                await asyncio.sleep(0.5)  # the runner records the death before anything else
                 return
             except psutil.Error:
                 pass

@@ -190,8 +190,11 @@ def run_job(
         outcome = ("failed", "InternalError", f"{type(err).__name__}: {err}")
     if outcome[0] != "succeeded":
         remove_tree(scratch)
-    conn.send(outcome)
-    conn.close()
+    try:
+        conn.send(outcome)
+        conn.close()
+    except OSError:  # the runner is gone: the job is taken back and run again
+        os._exit(1)
     # done: leave at once (nothing to clean up), so that the runner sees the end now
     logging.shutdown()
     os._exit(0)
