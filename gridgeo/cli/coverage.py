@@ -26,7 +26,7 @@ from ._common import (
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """examples:
-  gridgeo coverage --grids plan.gpkg --osm data/kouvola.osm.pbf --out out/audit
+  gridgeo coverage --grids plan.gpkg --osm gridgeo/data/kouvola.osm.pbf --out out/audit
   gridgeo coverage --grids plan.shp --grid-id WGBM --buildings buildings.gpkg --streets streets.gpkg --pois shops.geojson --out out/audit
   gridgeo coverage --grids plan.gpkg --buildings buildings.gpkg --households-column hh --boundaries communities.gpkg --boundary-id name --register register.csv --lang zh --out out/audit
 
