@@ -20,6 +20,7 @@ from ._common import (
     add_plan_group,
     add_target_options,
     metric_crs,
+    plan_source,
     read_new_data,
 )
 
@@ -132,7 +133,8 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
         where = f"{args.osm} holds no buildings; " if args.osm else ""
         msg = f"{where}give the buildings with --buildings FILE (or --osm FILE holding them)"
         raise InputError(msg)
-    kw["grids"] = read_layer(args.grids, layer=args.grids_layer, name="grids")
+    grids, layer = plan_source(args.grids, args.grids_layer)
+    kw["grids"] = read_layer(grids, layer=layer, name="grids")
     if args.boundaries:
         kw["boundaries"] = read_layer(args.boundaries, name="boundaries")
     if args.register:

@@ -19,8 +19,8 @@ from ._common import (
     add_output_options,
     add_plan_group,
     code_options,
-    layer_names,
     parse_range,
+    plan_source,
     read_new_data,
 )
 from ._rules import add_rule_arguments, rules_from_args
@@ -147,18 +147,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _read_plan(path: str, layer: str | None):
-    from ..io import is_db_url, read_layer
+def _read_plan(text: str, layer: str | None):
+    from ..io import read_layer
 
-    file = Path(path)
-    if (
-        layer is None
-        and file.suffix.lower() == ".gpkg"
-        and file.is_file()
-        and "grids" in layer_names(file)
-    ):
-        layer = "grids"
-    return read_layer(path if is_db_url(path) else file, layer=layer, name="grids")
+    path, layer = plan_source(text, layer)
+    return read_layer(path, layer=layer, name="grids")
 
 
 def run(args: argparse.Namespace) -> int:
