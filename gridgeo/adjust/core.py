@@ -19,7 +19,14 @@ from ..blocks import assign_to_polygons
 from ..constraints import barrier_lines, dedicated_zones, rural_flags
 from ..crs import plan_metric_crs, to_metric
 from ..engine import Band
-from ..inputs import Inputs, PlanKeywords, building_counts, check_inputs, split_keywords
+from ..inputs import (
+    Inputs,
+    PlanKeywords,
+    building_counts,
+    check_inputs,
+    check_overlap,
+    split_keywords,
+)
 from ..rules import Rules
 from .regions import UnitStore, cut_edges, excess, grid_adjacency, solve
 from .result import Rebalance, assemble
@@ -110,8 +117,8 @@ def rebalance(
     if max_rings < 0 or attempts < 0:
         raise InputError("max_rings and attempts must be 0 or more")
     grids = check_layer(grids, "grids", geom_types=POLYGONAL)
-    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
     layers = check_inputs(streets, buildings, rules=rules, require_streets=False, **given)
+    check_overlap({"grids": grids, **layers.layers()})
     band = _band(grids, rules)
     ids = _grid_ids(grids, grid_id)
     metric = plan_metric_crs(grids, layers.buildings, rules.crs)
