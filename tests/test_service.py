@@ -23,6 +23,7 @@ import httpx
 import pyogrio
 import pytest
 import schemathesis
+import shapely
 from hypothesis import HealthCheck, settings
 
 import gridgeo  # noqa: E402
@@ -331,6 +332,27 @@ def test_clear_4xx_errors(plain, kouvola):
     assert "buildings" in done["error"]["message"]
     r = plain.get(f"/jobs/{job['id']}/results/geojson")
     assert r.status_code == 409 and "failed" in r.json()["detail"]
+
+
+def test_messy_buildings_through_http(plain, kouvola):
+    """The service runs the same first stage as partition (#15): a register of points
+    with households is a plan; swapped coordinates fail with the fix."""
+    streets = _fc(kouvola.streets, ["highway"])
+    points = kouvola.buildings.assign(hh=4).set_geometry(
+        kouvola.buildings.geometry.representative_point()
+    )
+    body = {"streets": streets, "buildings": _fc(points, ["hh"])}
+    job = _submit(plain, "/jobs/partition", json={**body, "options": {"households_column": "hh"}})
+    done = _wait(plain, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["summary"]["households"] == 4 * len(points)
+    swapped = kouvola.buildings.set_geometry(
+        shapely.transform(kouvola.buildings.geometry.values, lambda xy: xy[:, ::-1])
+    )
+    job = _submit(plain, "/jobs/partition", json={**body, "buildings": _fc(swapped, [])})
+    done = _wait(plain, job["id"])
+    assert done["status"] == "failed" and done["error"]["type"] == "InputError"
+    assert "look swapped" in done["error"]["message"]
 
 
 def test_token_required_and_loopback_only_without_one(servers, guarded):

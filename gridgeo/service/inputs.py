@@ -40,10 +40,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Layers of a partition job: role → accepted geometry types (None: any).
+#: Layers of a partition job: role → accepted geometry types (None: any; buildings may
+#: mix footprints, points and lines: the job's rules decide, see
+#: :func:`gridgeo.inputs.check_buildings`).
 PARTITION_ROLES: dict[str, frozenset[str] | None] = {
     "streets": LINEAR,
-    "buildings": POLYGONAL,
+    "buildings": None,
     "boundaries": POLYGONAL,
     "population": POLYGONAL,
     "barriers": None,
@@ -176,7 +178,8 @@ def store_geojson(
         gdf = frame_from_geojson(collection, name=role, epsg=epsg)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            check_layer(gdf, role, geom_types=roles[role])
+            kind = roles[role]
+            check_layer(gdf, role, geom_types=kind, collapsed="point" if kind is None else "error")
         file = f"inputs/{role}.geojson"
         safe_child(job_dir, file).write_text(json.dumps(collection), encoding="utf-8")
         spec[role] = {"format": "geojson", "file": file, "layer": None, "epsg": epsg}
