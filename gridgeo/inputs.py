@@ -491,8 +491,8 @@ def _refuse(layer: _Extent, ref: _Extent, why: str) -> None:
 
 
 class _Extent:
-    """Where a layer lies in longitude/latitude: per-feature boxes, and the layer's box
-    (None when its coordinates are not valid longitudes/latitudes)."""
+    """Where a layer lies in longitude/latitude: per-feature boxes (NaN where not valid
+    longitudes/latitudes), and the layer's box around the valid ones (None if none)."""
 
     _WHAT = {"population": "population grid", "boundaries": "community boundaries"}
 
@@ -562,7 +562,9 @@ class _Extent:
 
 
 def _total(boxes: np.ndarray):
-    if not np.isfinite(boxes).all():
+    """The box around the valid feature boxes (None when none is valid)."""
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(boxes):
         return None
     return (
         float(boxes[:, 0].min()),
