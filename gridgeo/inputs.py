@@ -227,7 +227,7 @@ def _held(b: gpd.GeoDataFrame, rows: np.ndarray, column: str | None) -> str:
     return f" (holding {held:,.0f} households in column {column!r}, not counted)" if held else ""
 
 
-def check_plausible(
+def _check_plausible(
     households: np.ndarray, index: pd.Index, rules: Rules, *, source: str, hint: str
 ) -> None:
     """Raise :class:`~gridgeo.HouseholdsError` naming the buildings (rows of
@@ -297,7 +297,7 @@ def _households(layers: Inputs, rules: Rules, study_area, community) -> np.ndarr
     buildings, column = layers.buildings, rules.households_column
     if column is not None:  # before rounding: 10¹² households would overflow
         values = check_counts(buildings[column], f"households column {column!r}").to_numpy()
-        check_plausible(
+        _check_plausible(
             values,
             buildings.index,
             rules,
@@ -314,7 +314,7 @@ def _households(layers: Inputs, rules: Rules, study_area, community) -> np.ndarr
         if rules.boundary_households is not None
         else "estimate"
     ]
-    check_plausible(hh, buildings.index, rules, source=source, hint=hint)
+    _check_plausible(hh, buildings.index, rules, source=source, hint=hint)
     return hh
 
 
