@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from ._errors import HouseholdsError
-from ._validate import POLYGONAL, check_column, check_counts, check_layer, check_positive
+from ._validate import POINTS, POLYGONAL, check_column, check_counts, check_layer, check_positive
 
 __all__ = [
     "HouseholdOptions",
@@ -130,7 +130,10 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
     per household, for residential buildings (OSM ``building`` not in
     :data:`NON_RESIDENTIAL`, footprint ≥ ``min_area``). Levels come from
     ``building_levels``, else ``height`` ÷ ``level_height``, else ``default_levels``.
-    ``buildings`` must be in a metric CRS.
+    A point has no footprint and holds 0, except in a layer of points only (a
+    building register geocoded to points), where every residential point is one equal
+    share (for a total or a population grid to be spread over). ``buildings`` must be
+    in a metric CRS.
     """
     opt = options or HouseholdOptions()
     if buildings.crs is not None and not buildings.crs.is_projected:
@@ -147,7 +150,10 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
         residential = ~np.isin(kind, list(NON_RESIDENTIAL))
     else:
         residential = np.ones(len(buildings), dtype=bool)
-    est = np.where(residential & (area >= opt.min_area), np.maximum(est, 1.0), 0.0)
+    if (area > 0).any():
+        est = np.where(residential & (area >= opt.min_area), np.maximum(est, 1.0), 0.0)
+    else:  # points only: no footprint to tell buildings apart
+        est = residential.astype(float)
     flats = _numeric(buildings, "building_flats", "building:flats", "flats")
     tagged = np.isfinite(flats) & (flats >= 0)
     return np.where(tagged, flats, est)
@@ -278,7 +284,7 @@ def building_households(
     1000
     """
     opt = options or HouseholdOptions()
-    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
+    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL | POINTS)
     if sum(x is not None for x in (column, total, population)) > 1:
         msg = "give only one of a households column, a total, or a population grid"
         raise HouseholdsError(msg)

@@ -106,6 +106,17 @@ class Rules:
     min_building_area : float
         How households are estimated from footprints (see
         :class:`gridgeo.HouseholdOptions`).
+    max_households_per_building : float, default 20000
+        A building holding more households than this (from the households column,
+        ``building:flats``, or a total or population grid spread over too few
+        buildings) is an error naming its rows, not a plan. The largest residential
+        buildings in the world hold one town each: the Regent International in
+        Hangzhou, 260,000 m² over 39 floors, houses about 20,000 people and was built
+        for 30,000, that is 7,600 to 11,500 households at 2.62 people per household
+        (the 2020 census). 20,000 households (about 52,000 people) leaves that more
+        than 1.7 times over, so no real building is refused, while the figures that
+        come from broken data — a compound's or a district's count put on one
+        building, a population in people typed as households, 50,000 or 10¹² — are.
     barrier_streets : set of str, default none
         Street classes that no grid crosses, e.g. ``{"motorway"}``.
     dedicated_kinds : set of str
@@ -244,6 +255,13 @@ class Rules:
         kind="float",
         metavar="M2",
     )
+    max_households_per_building: float = _rule(
+        20_000.0,
+        "a building counted with more households than this is an error in the data (default: 20000)",
+        group="households",
+        kind="float",
+        metavar="N",
+    )
     # communities
     boundary_id: str | None = _rule(
         None,
@@ -331,6 +349,7 @@ class Rules:
             "floor_area_per_household",
             "default_levels",
             "level_height",
+            "max_households_per_building",
         ):
             _positive(getattr(self, name), name)
         if self.split_above is not None:
@@ -429,6 +448,7 @@ class RuleKeywords(TypedDict, total=False):
     default_levels: float
     level_height: float
     min_building_area: float
+    max_households_per_building: float
     boundary_id: str | None
     boundary_households: str | None
     rural_column: str | None

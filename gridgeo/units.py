@@ -172,7 +172,8 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
     keep = (shapely.get_type_id(pieces) == 3) & (shapely.area(pieces) > 0)
     pieces, part_of = pieces[keep], part_of[keep]
     piece_building = owners[part_of]
-    # each building lives in the piece of its own that holds the most of it
+    # each building lives in the piece of its own that holds the most of it (a point:
+    # the piece holding it)
     owner = np.full(len(buildings), -1, dtype=np.int64)
     n_parts = np.bincount(piece_building, minlength=len(buildings))
     single = n_parts[piece_building] == 1
@@ -181,6 +182,8 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
     if len(multi):
         pb = piece_building[multi]
         overlap = shapely.area(shapely.intersection(pieces[multi], buildings[pb]))
+        point = shapely.area(buildings[pb]) == 0  # a point building: the part nearest it
+        overlap[point] = -shapely.distance(pieces[multi][point], buildings[pb][point])
         best = np.lexsort((-overlap, pb))
         first = best[np.r_[True, pb[best][1:] != pb[best][:-1]]]
         owner[pb[first]] = multi[first]

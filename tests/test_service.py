@@ -18,6 +18,7 @@ import fastapi  # noqa: F401  (the test extra installs it: a missing one must fa
 import pyogrio
 import pytest
 import schemathesis
+import shapely
 from _service import (
     BUILDING_COLUMNS,
     TOKEN,
@@ -246,6 +247,27 @@ def test_clear_4xx_errors(plain, kouvola):
     assert "buildings" in done["error"]["message"]
     r = plain.get(f"/jobs/{job['id']}/results/geojson")
     assert r.status_code == 409 and "failed" in r.json()["detail"]
+
+
+def test_messy_buildings_through_http(plain, kouvola):
+    """The service runs the same first stage as partition (#15): a register of points
+    with households is a plan; swapped coordinates fail with the fix."""
+    streets = fc(kouvola.streets, ["highway"])
+    points = kouvola.buildings.assign(hh=4).set_geometry(
+        kouvola.buildings.geometry.representative_point()
+    )
+    body = {"streets": streets, "buildings": fc(points, ["hh"])}
+    job = submit(plain, "/jobs/partition", json={**body, "options": {"households_column": "hh"}})
+    done = wait_job(plain, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["summary"]["households"] == 4 * len(points)
+    swapped = kouvola.buildings.set_geometry(
+        shapely.transform(kouvola.buildings.geometry.values, lambda xy: xy[:, ::-1])
+    )
+    job = submit(plain, "/jobs/partition", json={**body, "buildings": fc(swapped, [])})
+    done = wait_job(plain, job["id"])
+    assert done["status"] == "failed" and done["error"]["type"] == "InputError"
+    assert "look swapped" in done["error"]["message"]
 
 
 def test_token_required_and_loopback_only_without_one(servers, guarded):

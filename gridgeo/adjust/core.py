@@ -24,6 +24,7 @@ from ..inputs import (
     PlanKeywords,
     building_counts,
     check_inputs,
+    check_overlap,
     locked_mask,
     split_keywords,
 )
@@ -117,10 +118,10 @@ def rebalance(
     if max_rings < 0 or attempts < 0:
         raise InputError("max_rings and attempts must be 0 or more")
     grids = check_layer(grids, "grids", geom_types=POLYGONAL)
-    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
     layers = check_inputs(
         streets, buildings, rules=rules, require_streets=False, plan_given=True, **given
     )
+    check_overlap({"grids": grids, **layers.layers()})
     band = _band(grids, rules)
     ids = _grid_ids(grids, grid_id)
     metric = plan_metric_crs(grids, layers.buildings, rules.crs)

@@ -23,7 +23,7 @@ from ._rules import add_rule_arguments, rules_from_args
 __all__ = ["EPILOG", "add_parser", "report", "run"]
 
 EPILOG = """examples:
-  gridgeo partition --osm data/helsinki.osm.pbf --population data/helsinki_population_2020.gpkg --out out/helsinki
+  gridgeo partition --osm gridgeo/data/helsinki.osm.pbf --population gridgeo/data/helsinki_population_2020.gpkg --out out/helsinki
   gridgeo partition --streets streets.gpkg --buildings buildings.gpkg --households-column hh --target 300 --out out/
   gridgeo partition --streets streets.parquet --total-households 12000 --out out/
   gridgeo demo --out out/demo

@@ -29,7 +29,7 @@ from .partition import add_layer_arguments, read_rule_layers
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """examples:
-  gridgeo rebalance --plan out/kouvola/grids.gpkg --osm data/kouvola.osm.pbf --out out/rebalanced
+  gridgeo rebalance --plan out/kouvola/grids.gpkg --osm gridgeo/data/kouvola.osm.pbf --out out/rebalanced
   gridgeo rebalance --plan grids.gpkg --buildings buildings_2025.gpkg --households-column hh --streets streets.gpkg --out out/2025
   gridgeo rebalance --plan wangge.shp --grid-id WGBH --community-column SQDM --buildings lou.gpkg --households-column HS --codes db11 --admin-code 110105 --street-code 001 --out out/
   gridgeo rebalance --plan grids.gpkg --buildings b.gpkg --households-column hh --codes cjt349 --object-class 010100 --admin-code 110105 --micro-grids --out out/
