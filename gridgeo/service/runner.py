@@ -132,7 +132,7 @@ class Runner:
         with contextlib.suppress(OSError):  # already woken (the buffer is full), or shut down
             self._wake_w.send(b"\0")
 
-    def shutdown(self, timeout: float = 10.0) -> None:
+    def shutdown(self, timeout: float = 20.0) -> None:
         """Stop dispatching; running jobs are stopped and queued again (not counted as an
         attempt), queued jobs stay queued: both run at the next start."""
         self._stop.set()
@@ -338,10 +338,13 @@ class Runner:
 
     def _stop_all(self) -> None:
         """At shutdown: running jobs back to the queue (or their outcome, if they have one)."""
-        for r in self._running.values():
+        running = list(self._running.values())
+        for r in running:  # first stop them all: nothing slow before
             self._read(r)
-            if r.outcome is None and r.process.is_alive():
+            if r.outcome is None:
                 r.process.kill()
+        for r in running:
+            if r.outcome is None:
                 r.process.join(5)
                 self.store.release(r.job.id, self.owner)
                 log.info("job %s stopped with the server; queued again", r.job.id)

@@ -148,8 +148,11 @@ def run_job(
     address_space : int, optional
         Bytes of address space the job may add (see :func:`_limit_address_space`).
     """
-    # Ctrl-C in the server's terminal reaches this process too: the runner decides
+    # Ctrl-C in the server's terminal, or a service manager stopping the server (SIGTERM
+    # to every process of the service), reach this process too: the runner decides, and
+    # puts the job back in the queue (SIGKILL still ends it: a job killed that way fails)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _watch_parent()
     handler = logging.StreamHandler()  # the server's stderr: warnings and errors only
     handler.setLevel(logging.WARNING)
