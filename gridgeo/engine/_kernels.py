@@ -83,6 +83,21 @@ def _shuffle(eu: np.ndarray, ev: np.ndarray, cost: np.ndarray, a: int, b: int) -
 
 
 @numba.njit(cache=True)
+def _shuffle_runs(eu, ev, cost, key, a: int, b: int) -> None:
+    """Shuffle the edges ``a … b − 1`` within each run of equal ``key`` (their block).
+
+    Kruskal's algorithm takes the same random forest from edges inside blocks whether
+    they come block after block or mixed, as long as each block's come in random order:
+    block after block, each stays in the processor's cache.
+    """
+    start = a
+    for i in range(a + 1, b + 1):
+        if i == b or key[i] != key[start]:
+            _shuffle(eu, ev, cost, start, i)
+            start = i
+
+
+@numba.njit(cache=True)
 def _random_forest(eu, ev, e0, e1, n0, n1, uf, rank, intree, tptr, tadj) -> None:
     """Kruskal's algorithm over the edges ``e0 … e1 − 1`` (in that order) of the nodes
     ``n0 … n1 − 1``.
@@ -222,6 +237,7 @@ def split_parts(
     eu: np.ndarray,
     ev: np.ndarray,
     cost: np.ndarray,
+    eblock: np.ndarray,
     target: float,
     lower: float,
     upper: float,
@@ -233,7 +249,8 @@ def split_parts(
 
     Part ``g`` holds the nodes ``nstart[g] … nstart[g + 1] − 1`` and the edges
     ``estart[g] … estart[g + 1] − 1``, those from ``xstart[g]`` on running across
-    streets (drawn into the trees last). The edge arrays are reordered in place.
+    streets (drawn into the trees last), those before inside blocks, grouped by block
+    (``eblock``). The edge arrays are reordered in place.
 
     Parameters
     ----------
@@ -243,8 +260,9 @@ def split_parts(
         Parts each part is to be divided into.
     w : float64 array
         Weight of each node.
-    eu, ev, cost : arrays
-        The edges (node ids) and the boundary cost of cutting each.
+    eu, ev, cost, eblock : arrays
+        The edges (node ids), the boundary cost of cutting each, and the block of
+        those inside a block.
     target, lower, upper : float
         The band.
     attempts, trees : int
@@ -287,6 +305,7 @@ def split_parts(
     newpos = np.empty(n, dtype=np.int64)
     tmp_i = np.empty(max(n, m), dtype=np.int64)
     tmp_j = np.empty(m, dtype=np.int64)
+    tmp_b = np.empty(m, dtype=np.int64)
     tmp_f = np.empty(max(n, m))
     # the stack of parts still to split: node range, edge range, cross start, parts
     n_parts = len(kpart)
@@ -316,7 +335,7 @@ def split_parts(
             for _attempt in range(attempts):
                 if found >= trees:
                     break
-                _shuffle(eu, ev, cost, e0, x0)
+                _shuffle_runs(eu, ev, cost, eblock, e0, x0)
                 _shuffle(eu, ev, cost, x0, e1)
                 _random_forest(eu, ev, e0, e1, n0, n1, uf, rank, intree, tptr, tadj)
                 _tree_sums(
@@ -395,11 +414,13 @@ def split_parts(
                 tmp_i[j - e0] = newpos[eu[e]]
                 tmp_j[j - e0] = newpos[ev[e]]
                 tmp_f[j - e0] = cost[e]
+                tmp_b[j - e0] = eblock[e]
         end = fill[3]
         for j in range(e0, end):
             eu[j] = tmp_i[j - e0]
             ev[j] = tmp_j[j - e0]
             cost[j] = tmp_f[j - e0]
+            eblock[j] = tmp_b[j - e0]
         # the rest, then the side on top (split next)
         st[sp, 0], st[sp, 1], st[sp, 2] = n0 + ns, n1, starts[2]
         st[sp, 3], st[sp, 4], st[sp, 5] = end, starts[3], kb
@@ -408,3 +429,179 @@ def split_parts(
         st[sp, 3], st[sp, 4], st[sp, 5] = starts[2], starts[1], ka
         sp += 1
     return labels
+
+
+@numba.njit(cache=True)
+def _connected_without(u, g, labels, indptr, indices, size_g, stamp, mark, queue) -> bool:
+    """Whether part ``g`` stays connected when node ``u`` leaves it.
+
+    Breadth-first from one neighbour of ``u`` in ``g``, over ``g``'s nodes but ``u``;
+    ``mark`` holds the last ``stamp`` each node was reached with (work space).
+    """
+    start = -1
+    for j in range(indptr[u], indptr[u + 1]):
+        if labels[indices[j]] == g:
+            start = indices[j]
+            break
+    if start < 0:
+        return size_g <= 1
+    mark[u] = stamp
+    mark[start] = stamp
+    queue[0] = start
+    head, tail = 0, 1
+    while head < tail:
+        x = queue[head]
+        head += 1
+        for j in range(indptr[x], indptr[x + 1]):
+            y = indices[j]
+            if mark[y] != stamp and labels[y] == g:
+                mark[y] = stamp
+                queue[tail] = y
+                tail += 1
+    return tail == size_g - 1
+
+
+@numba.njit(cache=True)
+def smooth_passes(labels, w, load, size, indptr, indices, cost, lower, upper, max_passes) -> int:
+    """The passes of :func:`~gridgeo.engine.refine.smooth` over a CSR graph of costs.
+
+    Each pass lists the moves of a node to a neighbouring part that shorten the
+    boundary (more of the node's boundary cost faces that part than its own), by gain,
+    then node, then part, and makes each that still gains (neighbours may have moved
+    since), takes neither part out of the band (or further from it) and keeps the old
+    part connected and not empty. ``labels``, ``load`` (weight per part) and ``size``
+    (nodes per part) are updated in place. Returns the number of moves.
+    """
+    n = len(labels)
+    mark = np.full(n, -1, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    nnz = len(indices)
+    cand_u = np.empty(nnz, dtype=np.int64)
+    cand_h = np.empty(nnz, dtype=np.int64)
+    cand_gain = np.empty(nnz)
+    deg = 1
+    for u in range(n):
+        deg = max(deg, indptr[u + 1] - indptr[u])
+    near = np.empty(deg, dtype=np.int64)
+    facing = np.empty(deg)
+    stamp = 0
+    moves = 0
+    for _pass in range(max_passes):
+        m = 0
+        for u in range(n):
+            g = labels[u]
+            k = 0
+            own = 0.0
+            for j in range(indptr[u], indptr[u + 1]):
+                lab = labels[indices[j]]
+                if lab == g:
+                    own += cost[j]
+                    continue
+                t = 0
+                while t < k and near[t] != lab:
+                    t += 1
+                if t == k:
+                    # keep the neighbouring parts in ascending order
+                    while t > 0 and near[t - 1] > lab:
+                        near[t] = near[t - 1]
+                        facing[t] = facing[t - 1]
+                        t -= 1
+                    near[t] = lab
+                    facing[t] = 0.0
+                    k += 1
+                facing[t] += cost[j]
+            for t in range(k):
+                if facing[t] - own > 1e-9:
+                    cand_u[m] = u
+                    cand_h[m] = near[t]
+                    cand_gain[m] = facing[t] - own
+                    m += 1
+        order = np.argsort(-cand_gain[:m], kind="mergesort")
+        pass_moves = 0
+        for i in order:
+            u, h = cand_u[i], cand_h[i]
+            g = labels[u]
+            if g == h or size[g] <= 1:
+                continue
+            toward, own, n_own = 0.0, 0.0, 0
+            for j in range(indptr[u], indptr[u + 1]):
+                lab = labels[indices[j]]
+                if lab == h:
+                    toward += cost[j]
+                elif lab == g:
+                    own += cost[j]
+                    n_own += 1
+            if toward - own <= 1e-9:  # a neighbour moved since
+                continue
+            wg, wh, wu = load[g], load[h], w[u]
+            off_g = max(0.0, max(lower - wg, wg - upper))
+            off_h = max(0.0, max(lower - wh, wh - upper))
+            if max(0.0, max(lower - (wg - wu), (wg - wu) - upper)) > off_g + 1e-9:
+                continue
+            if max(0.0, max(lower - (wh + wu), (wh + wu) - upper)) > off_h + 1e-9:
+                continue
+            if n_own > 1:
+                stamp += 1
+                if not _connected_without(
+                    u, g, labels, indptr, indices, size[g], stamp, mark, queue
+                ):
+                    continue
+            labels[u] = h
+            load[g] -= wu
+            load[h] += wu
+            size[g] -= 1
+            size[h] += 1
+            pass_moves += 1
+        moves += pass_moves
+        if not pass_moves:
+            break
+    return moves
+
+
+@numba.njit(cache=True)
+def pick_regions(indptr, indices, priority, load, lower, upper, size):
+    """Disjoint regions of up to ``size`` neighbouring parts, greedily by ``priority``.
+
+    Parts are visited by ascending ``priority``; a part not yet in a region takes its
+    free neighbours (CSR graph of parts) of lowest priority, up to ``size − 1``, then
+    drops the last of them until the region's ``load`` divides into as many parts in
+    ``lower … upper`` as it has; a region needs two parts at least. Returns the parts of
+    each region (m × size, padded with −1) and the region of each part (−1: none).
+    """
+    n_parts = len(load)
+    owner = np.full(n_parts, -1, dtype=np.int64)
+    ids = np.full((n_parts, size), -1, dtype=np.int64)
+    visit = np.argsort(priority)
+    m = 0
+    for x in visit:
+        if owner[x] >= 0:
+            continue
+        free = 0
+        for j in range(indptr[x], indptr[x + 1]):
+            free += owner[indices[j]] < 0
+        if free == 0:
+            continue
+        nb = np.empty(free, dtype=np.int64)
+        t = 0
+        for j in range(indptr[x], indptr[x + 1]):
+            if owner[indices[j]] < 0:
+                nb[t] = indices[j]
+                t += 1
+        nb = nb[np.argsort(priority[nb])][: size - 1]
+        count = 1 + len(nb)
+        while count > 1:
+            total = load[x]
+            for t in range(count - 1):
+                total += load[nb[t]]
+            if count * lower - 1e-9 <= total <= count * upper + 1e-9:
+                break
+            count -= 1
+        if count < 2:
+            continue
+        owner[x] = m
+        ids[m, 0] = x
+        for t in range(count - 1):
+            owner[nb[t]] = m
+            ids[m, t + 1] = nb[t]
+        m += 1
+    return ids[:m], owner

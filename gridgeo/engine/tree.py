@@ -14,20 +14,22 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from .._errors import InputError
 from ._kernels import split_parts as _split_kernel
 
-__all__ = ["Band", "check_graph", "split_component", "split_parts", "within_groups"]
+__all__ = ["Band", "Edges", "check_graph", "split_component", "split_parts", "within_groups"]
 
 log = logging.getLogger(__name__)
 
 #: What a length of grid boundary inside a block (off the streets) costs relative to the
 #: same length along a street, in the choice of cuts and in smoothing.
-INSIDE_BLOCK = 1.5
+INSIDE_BLOCK = 1.75
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,8 @@ def split_component(
     further or is better split into another number of parts). Each split takes, among
     the balanced cuts of ``trees`` random spanning trees, the one whose boundary is
     shortest (the adjacency values are the shared lengths); with ``blocks`` (block of
-    each node), boundary inside a block costs 1.5 times more, so cuts follow streets.
+    each node), boundary inside a block costs :data:`INSIDE_BLOCK` (1.75) times more, so
+    cuts follow streets.
     """
     whole = [(np.arange(len(weights)), k)]
     return split_parts(
@@ -108,8 +111,35 @@ def split_component(
     )
 
 
+class Edges(NamedTuple):
+    """The edges of a graph once (upper triangle), as :func:`split_parts` draws trees on.
+
+    ``cost``: what an edge costs when it becomes a boundary between parts, its shared
+    length (the adjacency value), times :data:`INSIDE_BLOCK` inside a block, where no
+    street runs; ``cross``: whether it runs across a street (between blocks);
+    ``block``: the block of its first node (numbered 0…).
+    """
+
+    u: np.ndarray
+    v: np.ndarray
+    cost: np.ndarray
+    cross: np.ndarray
+    block: np.ndarray
+
+    @classmethod
+    def of(cls, adj: sparse.spmatrix, blocks: np.ndarray | None = None) -> Edges:
+        upper = sparse.triu(adj, k=1).tocoo()
+        u, v = upper.row.astype(np.int64), upper.col.astype(np.int64)
+        cost = upper.data.astype(float)
+        if blocks is None:
+            return cls(u, v, cost, np.ones(len(u), dtype=bool), np.zeros(len(u), dtype=np.int64))
+        block = pd.factorize(np.asarray(blocks))[0]
+        cross = block[u] != block[v]
+        return cls(u, v, np.where(cross, cost, INSIDE_BLOCK * cost), cross, block[u])
+
+
 def split_parts(
-    adj: sparse.csr_matrix,
+    adj: sparse.csr_matrix | Edges,
     weights: np.ndarray,
     parts: list[tuple[np.ndarray, int]],
     *,
@@ -124,43 +154,41 @@ def split_parts(
     Returns a label for every node of the graph (0…; −1 for nodes in no part); labels
     never span two parts. Parts are split one after the other, each side again until
     it is one part, by :func:`gridgeo.engine._kernels.split_parts` (compiled).
+    ``adj`` may be given as :class:`Edges` (with the blocks in it) when it serves
+    several calls.
     """
     w = np.asarray(weights, dtype=float)
     n = len(w)
-    upper = sparse.triu(adj, k=1).tocoo()
-    u, v = upper.row.astype(np.int64), upper.col.astype(np.int64)
-    # what an edge costs when it becomes a boundary between parts: its shared length
-    # (the adjacency value), more inside a block, where no street runs
-    cost = upper.data.astype(float)
-    cross = np.ones(len(u), dtype=bool)
-    if blocks is not None:
-        blocks = np.asarray(blocks)
-        cross = blocks[u] != blocks[v]
-        cost = np.where(cross, cost, INSIDE_BLOCK * cost)
+    edges = adj if isinstance(adj, Edges) else Edges.of(adj, blocks)
     # the nodes numbered part by part; the edges inside each part, those inside blocks
-    # first
+    # first, block by block
     sizes = np.array([len(nodes) for nodes, _ in parts], dtype=np.int64)
     order = np.concatenate([np.empty(0, np.int64)] + [np.asarray(x, np.int64) for x, _ in parts])
     local = np.full(n, -1, dtype=np.int64)
     local[order] = np.arange(len(order))
     part_at = np.repeat(np.arange(len(parts)), sizes)
-    lu, lv = local[u], local[v]
+    lu, lv = local[edges.u], local[edges.v]
     keep = (lu >= 0) & (lv >= 0)
     keep[keep] = part_at[lu[keep]] == part_at[lv[keep]]
     keep = np.flatnonzero(keep)
-    keep = keep[np.lexsort((cross[keep], part_at[lu[keep]]))]
-    epart, ecross = part_at[lu[keep]], cross[keep]
+    lu, lv = lu[keep], lv[keep]
+    group = 2 * part_at[lu] + edges.cross[keep]
+    by = np.argsort(
+        group * (int(edges.block.max(initial=0)) + 1) + edges.block[keep], kind="stable"
+    )
+    keep, lu, lv, group = keep[by], lu[by], lv[by], group[by]
     ids = np.arange(len(parts) + 1)
     labels = np.full(n, -1, dtype=np.int64)
     labels[order] = _split_kernel(
         np.r_[0, np.cumsum(sizes)],
         np.array([int(k) for _, k in parts], dtype=np.int64),
         w[order],
-        np.searchsorted(epart, ids),
-        np.searchsorted(2 * epart + ecross, 2 * ids[:-1] + 1),
-        lu[keep],
-        lv[keep],
-        cost[keep],
+        np.searchsorted(group, 2 * ids),
+        np.searchsorted(group, 2 * ids[:-1] + 1),
+        lu,
+        lv,
+        edges.cost[keep],
+        edges.block[keep],
         float(band.target),
         float(band.lower),
         float(band.upper),
