@@ -234,8 +234,8 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
     """
     labels = labels.copy()
     n_comp = int(comp.max()) + 1 if len(comp) else 0
-    pairs = np.unique(np.c_[comp, labels], axis=0)
-    n_parts = np.bincount(pairs[:, 0], minlength=n_comp)
+    pairs = np.unique(comp * (int(labels.max()) + 1) + labels)
+    n_parts = np.bincount(pairs // (int(labels.max()) + 1), minlength=n_comp)
     small = (n_parts > 1) & (n_parts <= SMALL)
     small[comp[whole]] = False
     if shape is None or np.bincount(comp, minlength=n_comp)[small].sum() * tries > BUDGET:
