@@ -109,6 +109,7 @@
     drawBuildings(); drawTable();
   }
   wb.pickBuilding = pickBuilding; wb.pickGrid = pickGrid;
+  wb.buildingPath = (i) => bIndex[i] && bIndex[i]._path;
 
   async function edit(path, body, done) {
     try {
