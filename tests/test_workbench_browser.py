@@ -183,7 +183,7 @@ def test_workbench_in_chromium(browser, served, tmp_path):
     assert browser.execute_script("return window.wb.selG") == [a, b]
     _button(browser, "lock")
     locked = browser.execute_script("return document.querySelectorAll('#grids td:nth-child(6)')")
-    assert sum(td.text == "🔒" for td in locked) == 2
+    assert sum(td.text == "✔" for td in locked) == 2
     _button(browser, "rebalance")
     rebalanced = _rows(browser)
     for g in (a, b):

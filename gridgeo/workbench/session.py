@@ -329,6 +329,7 @@ class Session:
         st = self.state
         b = self.footprints.copy()
         b.insert(0, "grid_id", st.ids[st.label[: self.n_buildings]].astype(str))
+        b["households"] = self.households[: self.n_buildings]
         return b
 
     def grid_of(self, buildings: Sequence[int]) -> list[str]:
@@ -536,8 +537,11 @@ class Session:
     ) -> dict[str, Any]:
         """Redraw the unlocked grids out of band with :func:`gridgeo.rebalance`,
         locked grids kept exactly; returns its figures."""
+        import time
+
         from ..adjust import rebalance
 
+        t0 = time.perf_counter()
         st = self.state
         grids = self.grids()
         if "code" in grids.columns and grids["code"].isna().all():
@@ -552,13 +556,17 @@ class Session:
             locked={str(g) for g in st.ids[st.alive & st.locked]},
             random_state=random_state,
         )
+        t1 = time.perf_counter()
         self._push()
         self._adopt(
             r.grids,
             r.buildings["grid_id"].astype(str).to_numpy(),
             keep=r.grids["status"].to_numpy() == "kept",
         )
-        return dict(r.figures)
+        log.info(
+            "rebalance %.2f s, cells of the new grids %.2f s", t1 - t0, time.perf_counter() - t1
+        )
+        return {**r.figures, "engine_s": round(t1 - t0, 2)}
 
     def _adopt(
         self, grids: gpd.GeoDataFrame, bgrid: np.ndarray, *, keep: np.ndarray | None = None

@@ -84,7 +84,7 @@
       if (wb.selG.includes(p.grid_id)) tr.classList.add("sel");
       if (p.out_of_band) tr.classList.add("off");
       const cells = [p.label + (p.edited ? " *" : ""), p.households, p.buildings,
-        (p.deviation * 100).toFixed(1) + "%", p.workers, p.locked ? "🔒" : "", p.why ? t(p.why) : (p.note || "")];
+        (p.deviation * 100).toFixed(1) + "%", p.workers, p.locked ? "✔" : "", p.why ? t(p.why) : (p.note || "")];
       for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
       tr.addEventListener("click", (e) => pickGrid(p.grid_id, e.shiftKey));
       tb.appendChild(tr);
