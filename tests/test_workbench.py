@@ -270,3 +270,36 @@ def test_http_api(tmp_path, session):
     assert sum(p["households"] for p in props.values()) == state["households"]
     assert client.get("/api/export.gpkg").content[:15] == b"SQLite format 3"
     assert client.get("/api/versions").json()["versions"][0]["id"] == v
+
+
+def test_gridgeo_edit_serves_the_plan(folder, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from gridgeo.cli import main
+
+    assert main(["edit", str(tmp_path / "nope"), "--no-browser"]) == 2
+    assert main(["edit", str(folder), "--host", "0.0.0.0", "--no-browser"]) == 2
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [sys.executable, "-m", "gridgeo.cli", "edit", str(folder), "--no-browser"]
+    cmd += ["--port", str(port), "--data-dir", str(tmp_path / "data")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, state = time.monotonic() + 60, None
+        while time.monotonic() < deadline and state is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/plan", timeout=2) as r:
+                    state = json.loads(r.read())
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.2)
+        assert state is not None and len(state["grids"]["features"]) == 31
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert (tmp_path / "data" / "workbench.sqlite").is_file()

@@ -47,6 +47,11 @@ class Workbench:
         self.base = store.head(self.plan)
         self.lock = threading.Lock()
 
+    @classmethod
+    def open(cls, plan: str | Path, data_dir: str | Path) -> Workbench:
+        """The plan folder or GeoPackage ``plan``, versions in ``data_dir``."""
+        return cls(Session.open(plan), VersionStore(data_dir))
+
     def state(self) -> dict[str, Any]:
         """What the page draws: figures, the grids (GeoJSON in WGS 84 with the table's
         columns), each building's grid, undo/redo availability, the base version."""
