@@ -223,9 +223,32 @@ def test_workbench_in_chromium(browser, served, tmp_path):
     assert props[a]["locked"] and "note" in props[a]
     assert all(f["geometry"]["type"] in ("Polygon", "MultiPolygon") for f in geo["features"])
 
+    # a second version: move the piece again, save; compare it with the first
+    _click_building(browser, piece[0])
+    _click_row(browser, to)
+    _button(browser, "move")
+    _button(browser, "save")
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.CSS_SELECTOR, '#versions li[data-version="1"] button.compare').click()
+    _idle(browser)
+    msg = browser.execute_script("return document.getElementById('msg').textContent")
+    assert msg.startswith(f"#1 → #2: {len(piece)} "), msg
+    # someone else saving from version 1 is refused: 409, nothing overwritten
+    status = browser.execute_async_script(
+        "const done = arguments[0];"
+        "fetch('api/save', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        " body: JSON.stringify({base: 1, message: 'other'})}).then(r => done(r.status));"
+    )
+    assert status == 409
+    versions = browser.execute_script(
+        "return [...document.querySelectorAll('#versions li')].map(li => li.dataset.version)"
+    )
+    assert versions == ["2", "1"]
+
     left = [u for u in requests(browser) if not u.startswith((url, "data:", "about:"))]
     assert left == [], f"requests left 127.0.0.1: {left[:5]}"
     errors = [e["message"] for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     # the one refused move answers 422; nothing else went wrong
-    assert [e for e in errors if "status of 422" not in e] == [], errors
-    assert len(errors) == 1
+    assert [e for e in errors if "status of 422" not in e and "status of 409" not in e] == []
+    assert len(errors) == 2  # and the refused save answers 409

@@ -7,7 +7,7 @@
       save: "保存版本", geojson: "导出 GeoJSON", gpkg: "导出 GeoPackage", csv: "人员配置 CSV",
       setnote: "写备注", note: "网格备注", grid: "网格", hh: "户数", bld: "楼栋", dev: "偏差",
       workers: "网格员", locked: "锁定", why: "说明", versions: "版本", open: "打开",
-      revert: "恢复", selected: "已选楼栋", households: "户", saved: "已保存版本",
+      revert: "恢复", compare: "与最新版比较", bmoved: "栋楼换了网格", selected: "已选楼栋", households: "户", saved: "已保存版本",
       pickGrid: "请在表格或地图上选择目标网格", pickBuildings: "请先点击选择楼栋",
       two: "请选择两个网格（Shift+点击）", moved: "已移动", conflict: "保存冲突：" ,
       "too few households": "户数过少", "too many households": "户数过多" },
@@ -16,12 +16,12 @@
       save: "Save version", geojson: "Export GeoJSON", gpkg: "Export GeoPackage", csv: "Staffing CSV",
       setnote: "Set note", note: "note on the grid", grid: "Grid", hh: "Households", bld: "Bldgs", dev: "Dev.",
       workers: "Workers", locked: "Locked", why: "Why", versions: "Versions", open: "open",
-      revert: "revert", selected: "selected buildings", households: "households", saved: "saved version",
+      revert: "revert", compare: "compare with latest", bmoved: "buildings changed grid", selected: "selected buildings", households: "households", saved: "saved version",
       pickGrid: "select the target grid in the table or on the map", pickBuildings: "click buildings first",
       two: "select two grids (shift-click)", moved: "moved", conflict: "conflict: ",
       "too few households": "too few households", "too many households": "too many households" },
   };
-  const wb = { lang: "zh", state: null, selB: [], selG: [], sortKey: "label", sortUp: true, busy: 0 };
+  const wb = { lang: "zh", state: null, selB: [], selG: [], sortKey: "label", sortUp: true, busy: 0, diff: [] };
   window.wb = wb;
   const $ = (id) => document.getElementById(id);
   const t = (k) => T[wb.lang][k] || k;
@@ -67,9 +67,10 @@
   }
   function drawBuildings() {
     bIndex.forEach((layer, i) => {
-      const sel = wb.selB.includes(i);
+      const sel = wb.selB.includes(i), diff = wb.diff.includes(i);
+      const fill = sel ? "#e91e63" : diff ? "#ff9800" : "#777";
       layer.setStyle({ color: sel ? "#e91e63" : "#333", weight: sel ? 2 : 0.6,
-        fillColor: sel ? "#e91e63" : "#777", fillOpacity: sel ? 0.8 : 0.5 });
+        fillColor: fill, fillOpacity: sel || diff ? 0.8 : 0.5 });
     });
   }
   function drawTable() {
@@ -151,7 +152,18 @@
       o.onclick = () => edit(`versions/${v.id}/open`, {});
       const r = document.createElement("button"); r.textContent = t("revert");
       r.onclick = async () => { await edit(`versions/${v.id}/revert`, {}); loadVersions(); };
-      li.append(o, r); ul.appendChild(li);
+      const c = document.createElement("button"); c.textContent = t("compare");
+      c.className = "compare";
+      c.onclick = async () => {
+        const last = list[list.length - 1].id;
+        try {
+          const d = await api(`compare?a=${v.id}&b=${last}`);
+          wb.diff = d.moved.map((m) => m.building);
+          drawBuildings();
+          say(`#${v.id} → #${last}: ${d.buildings_moved} ${t("bmoved")}, ${d.households_moved} ${t("households")}`, "ok");
+        } catch (e) { say(e.message, "error"); }
+      };
+      li.append(o, r, c); ul.appendChild(li);
     }
   }
   async function loadVersions() { drawVersions((await api("versions")).versions); }
