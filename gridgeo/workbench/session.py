@@ -10,8 +10,10 @@ a move recomputes only the two grids it touches. An edit that the rules forbid r
 
 Examples
 --------
->>> s = Session.open("out/wangjing")                     # doctest: +SKIP
->>> s.move(s.piece(12), "G0004")                          # doctest: +SKIP
+::
+
+    s = Session.open("out/wangjing")
+    s.move(s.piece(12), "G0004")   # EditRefused with the reason when not allowed
 """
 
 from __future__ import annotations
