@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 _EPILOG = """examples:
   gridgeo edit out/wangjing                      # opens http://127.0.0.1:8765/
   gridgeo edit out/wangjing/grids.gpkg --port 8800 --no-browser
+  gridgeo edit city_grids.shp --buildings buildings.gpkg --households-column HH
 
 Works offline: the page and Leaflet are served from the package. Saved versions go
 into DATA_DIR/workbench.sqlite (default: gridgeo-data, as gridgeo serve).
@@ -42,7 +43,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
         epilog=_EPILOG,
     )
-    p.add_argument("plan", metavar="PLAN", help="plan folder or grids.gpkg")
+    p.add_argument(
+        "plan", metavar="PLAN", help="plan folder or grids.gpkg, or a city's grid polygons"
+    )
+    p.add_argument(
+        "--buildings",
+        metavar="FILE",
+        help="buildings of a city's own plan (each goes to the grid holding it)",
+    )
+    p.add_argument(
+        "--households-column",
+        metavar="COL",
+        default="households",
+        help="households per building in --buildings (default: households)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
     p.add_argument(
@@ -64,7 +78,17 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         msg = f"gridgeo edit serves on this machine only (127.0.0.1); got --host {args.host}"
         raise InputError(msg)
-    session = Session.open(Path(args.plan))
+    if args.buildings:
+        from ..io import read_layer
+
+        session = Session.from_layers(
+            read_layer(args.plan, name="grids"),
+            read_layer(args.buildings, name="buildings"),
+            households=args.households_column,
+        )
+        session.source = str(Path(args.plan).resolve())
+    else:
+        session = Session.open(Path(args.plan))
     bench = Workbench(session, VersionStore(args.data_dir))
     url = f"http://{args.host}:{args.port}/"
     print(f"  workbench {url} ({len(session.table())} grids, {session.n_buildings} buildings)")

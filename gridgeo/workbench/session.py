@@ -77,6 +77,22 @@ def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dic
     return grids, buildings, figures
 
 
+def _grid_of_points(
+    polygons: np.ndarray, buildings: gpd.GeoDataFrame, ids: np.ndarray
+) -> np.ndarray:
+    """Grid id of the polygon holding a point on each building; refuses buildings
+    outside every grid."""
+    pts = shapely.point_on_surface(buildings.geometry.to_numpy())
+    b, g = shapely.STRtree(polygons).query(pts, predicate="within")
+    where = np.full(len(pts), -1)
+    where[b[::-1]] = g[::-1]
+    outside = int((where < 0).sum())
+    if outside:
+        msg = f"{outside} of {len(pts)} buildings lie outside every grid; give the buildings of the grids' area (clip them to the grids)"
+        raise InputError(msg)
+    return ids[where]
+
+
 def _plan_target(grids: pd.DataFrame) -> float:
     """households ÷ (1 + deviation), the median over grids: the target a gridgeo plan
     was drawn for; 300 without those columns."""
@@ -164,10 +180,12 @@ class Session:
         households: str = "households",
     ) -> Session:
         """A session on ``grids`` (``grid_id``; optional ``community_id``, ``code``,
-        ``note``, ``locked``) and ``buildings`` (``grid_id`` and ``households``)."""
+        ``note``, ``locked``) and ``buildings`` (``households``, and ``grid_id``: when
+        missing, a building goes to the grid holding a point of its footprint, as for a
+        city's own grid polygons)."""
         for frame, cols, name in (
             (grids, [grid_id], "grids"),
-            (buildings, ["grid_id", households], "buildings"),
+            (buildings, [households], "buildings"),
         ):
             gone = [c for c in cols if c not in frame.columns]
             if gone:
@@ -180,6 +198,10 @@ class Session:
             grids = grids.to_crs(crs)
         buildings = buildings.to_crs(grids.crs).reset_index(drop=True)
         ids = grids[grid_id].astype(str).to_numpy()
+        if "grid_id" not in buildings.columns:
+            buildings = buildings.assign(
+                grid_id=_grid_of_points(grids.geometry.to_numpy(), buildings, ids)
+            )
         if len(set(ids)) != len(ids):
             msg = f"grid ids of column {grid_id!r} are not unique; give every grid its own id"
             raise InputError(msg)
