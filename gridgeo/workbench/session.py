@@ -336,7 +336,14 @@ class Session:
         out["edited"] = st.edited[slots]
         low, high = hh < band.lower, hh > band.upper
         out["out_of_band"] = low | high
-        out["why"] = np.where(low, "too few households", np.where(high, "too many households", ""))
+        single = high & (st.buildings[slots] == 1)
+        out["why"] = np.where(
+            low,
+            "too few households",
+            np.where(
+                single, "one building over the band", np.where(high, "too many households", "")
+            ),
+        )
         out["note"] = st.note[slots]
         return out
 

@@ -10,7 +10,7 @@
       revert: "恢复", compare: "与最新版比较", bmoved: "栋楼换了网格", selected: "已选楼栋", households: "户", saved: "已保存版本",
       pickGrid: "请在表格或地图上选择目标网格", pickBuildings: "请先点击选择楼栋",
       two: "请选择两个网格（Shift+点击）", moved: "已移动", conflict: "保存冲突：" ,
-      "too few households": "户数过少", "too many households": "户数过多" },
+      "too few households": "户数过少", "too many households": "户数过多", "one building over the band": "单栋楼超出上限" },
     en: { title: "Grid workbench", move: "Move to selected grid", merge: "Merge grids", split: "Split grid",
       lock: "Lock", unlock: "Unlock", rebalance: "Rebalance the rest", undo: "Undo", redo: "Redo",
       save: "Save version", geojson: "Export GeoJSON", gpkg: "Export GeoPackage", csv: "Staffing CSV",
@@ -19,7 +19,7 @@
       revert: "revert", compare: "compare with latest", bmoved: "buildings changed grid", selected: "selected buildings", households: "households", saved: "saved version",
       pickGrid: "select the target grid in the table or on the map", pickBuildings: "click buildings first",
       two: "select two grids (shift-click)", moved: "moved", conflict: "conflict: ",
-      "too few households": "too few households", "too many households": "too many households" },
+      "too few households": "too few households", "too many households": "too many households", "one building over the band": "one building over the band" },
   };
   const wb = { lang: "zh", state: null, selB: [], selG: [], sortKey: "label", sortUp: true, busy: 0, diff: [] };
   window.wb = wb;
@@ -184,6 +184,7 @@
     const b = await api("buildings");
     bHouseholds = b.features.map((f) => f.properties.households);
     bLayer = L.geoJSON(b, {
+      renderer: b.features.length > 3000 ? L.canvas({ tolerance: 2 }) : undefined,  // Monaco-sized plans
       style: { className: "wb-building", weight: 0.6 },
       onEachFeature: (f, layer) => {
         bIndex[f.properties.i] = layer;
