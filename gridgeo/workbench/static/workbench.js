@@ -193,6 +193,10 @@
     }).addTo(map);
     render();
     map.fitBounds(gridLayer.getBounds());
+    // many grids: labels only when zoomed in far enough to read them
+    const crowded = () => wb.state.grids.features.length > 60 && map.getZoom() < 15.5;
+    map.on("zoomend", () => { crowded() ? map.removeLayer(labelLayer) : labelLayer.addTo(map); });
+    if (crowded()) map.removeLayer(labelLayer);
     L.control.scale({ imperial: false }).addTo(map);
     await loadVersions();
     wb.ready = true;
