@@ -270,6 +270,14 @@ def test_http_api(tmp_path, session):
     assert props[to]["note"] == "王大姐 负责"
     assert sum(p["households"] for p in props.values()) == state["households"]
     assert client.get("/api/export.gpkg").content[:15] == b"SQLite format 3"
+    import io
+    import zipfile
+
+    shp = zipfile.ZipFile(io.BytesIO(client.get("/api/export.shp.zip").content))
+    assert {"grids.shp", "grids.dbf", "grids.shx", "grids.prj", "grids.cpg"} <= set(shp.namelist())
+    assert client.get("/api/map.pdf").content[:5] == b"%PDF-"
+    assert client.get("/api/map.png?lang=en").content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get("/api/map.svg").status_code == 404
     assert client.get("/api/versions").json()["versions"][0]["id"] == v
 
 

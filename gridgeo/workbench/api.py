@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from fastapi import APIRouter, Body, FastAPI, HTTPException
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from .._errors import GridgeoError
+from . import export
 from .session import EditRefused, Session
 from .versions import VersionConflict, VersionStore, compare
 
@@ -217,20 +217,24 @@ def router(bench: Workbench) -> APIRouter:
 
     @r.get("/api/export.gpkg")
     def export_gpkg() -> Response:
-        with bench.lock, tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "grids.gpkg"
-            bench.session.grids().to_file(path, layer="grids", driver="GPKG", engine="pyogrio")
-            b = bench.session.buildings()
-            for col in b.columns:
-                if b[col].dtype == object and col != b.geometry.name:
-                    b[col] = b[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
-            b.to_file(path, layer="buildings", driver="GPKG", engine="pyogrio")
-            data = path.read_bytes()
-        return Response(
-            data,
-            media_type="application/geopackage+sqlite3",
-            headers={"Content-Disposition": 'attachment; filename="grids.gpkg"'},
-        )
+        with bench.lock:
+            data = export.geopackage(bench.session)
+        return _download(data, "grids.gpkg", "application/geopackage+sqlite3")
+
+    @r.get("/api/export.shp.zip")
+    def export_shapefile() -> Response:
+        with bench.lock:
+            data = export.shapefile_zip(bench.session)
+        return _download(data, "grids.zip", "application/zip")
+
+    @r.get("/api/map.{suffix}")
+    def export_map(suffix: str, lang: str = "zh") -> Response:
+        if suffix not in ("pdf", "png") or lang not in ("zh", "en"):
+            raise HTTPException(404, detail="the print map is map.pdf or map.png, lang zh or en")
+        with bench.lock:
+            data = export.print_map(bench.session, "." + suffix, lang=lang)
+        kind = "application/pdf" if suffix == "pdf" else "image/png"
+        return _download(data, f"grids.{suffix}", kind)
 
     @r.get("/api/staffing.csv")
     def staffing() -> Response:
@@ -245,6 +249,14 @@ def router(bench: Workbench) -> APIRouter:
         )
 
     return r
+
+
+def _download(data: bytes, name: str, media_type: str) -> Response:
+    return Response(
+        data,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def create_app(bench: Workbench) -> FastAPI:

@@ -4,7 +4,7 @@
   const T = {
     zh: { title: "网格规划工作台", move: "移入所选网格", merge: "合并网格", split: "拆分网格",
       lock: "锁定", unlock: "解锁", rebalance: "重新平衡其余网格", undo: "撤销", redo: "重做",
-      save: "保存版本", geojson: "导出 GeoJSON", gpkg: "导出 GeoPackage", csv: "人员配置 CSV",
+      save: "保存版本", geojson: "导出 GeoJSON", gpkg: "导出 GeoPackage", shp: "Shapefile (zip)", pdf: "网格划分区域图 PDF", csv: "人员配置 CSV",
       setnote: "写备注", note: "网格备注", grid: "网格", hh: "户数", bld: "楼栋", dev: "偏差",
       workers: "网格员", locked: "锁定", why: "说明", versions: "版本", open: "打开",
       revert: "恢复", compare: "与最新版比较", bmoved: "栋楼换了网格", selected: "已选楼栋", households: "户", saved: "已保存版本",
@@ -13,7 +13,7 @@
       "too few households": "户数过少", "too many households": "户数过多", "one building over the band": "单栋楼超出上限" },
     en: { title: "Grid workbench", move: "Move to selected grid", merge: "Merge grids", split: "Split grid",
       lock: "Lock", unlock: "Unlock", rebalance: "Rebalance the rest", undo: "Undo", redo: "Redo",
-      save: "Save version", geojson: "Export GeoJSON", gpkg: "Export GeoPackage", csv: "Staffing CSV",
+      save: "Save version", geojson: "Export GeoJSON", gpkg: "Export GeoPackage", shp: "Shapefile (zip)", pdf: "Print map PDF", csv: "Staffing CSV",
       setnote: "Set note", note: "note on the grid", grid: "Grid", hh: "Households", bld: "Bldgs", dev: "Dev.",
       workers: "Workers", locked: "Locked", why: "Why", versions: "Versions", open: "open",
       revert: "revert", compare: "compare with latest", bmoved: "buildings changed grid", selected: "selected buildings", households: "households", saved: "saved version",
