@@ -328,3 +328,44 @@ def test_a_city_plan_without_grid_ids_on_buildings(folder):
     far["geometry"] = far.geometry.translate(50_000, 0)
     with pytest.raises(InputError, match="lie outside every grid"):
         Session.from_layers(grids, far.drop(columns="grid_id"))
+
+
+@settings(
+    max_examples=2,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_rebalance_around_any_locks(opened, data):
+    """Households grown in a few grids, any grids locked: the locked ones stay exactly
+    (polygon, buildings, households), households are conserved, every grid is whole."""
+    s = Session(
+        footprints=opened.footprints,
+        households=opened.households.copy(),
+        block=opened.block,
+        target=opened.target,
+        tolerance=opened.tolerance,
+        state=opened.state.copy(),
+    )
+    ids = s.table()["grid_id"].tolist()
+    grown = data.draw(st.sets(st.sampled_from(ids), min_size=1, max_size=3), label="grown")
+    locked = data.draw(
+        st.sets(st.sampled_from(sorted(set(ids) - grown)), min_size=1, max_size=6), label="locked"
+    )
+    where = np.array(s.grid_of(range(s.n_buildings)))
+    up = np.isin(where, list(grown))
+    s.households[: s.n_buildings][up] *= 2
+    s._recount()
+    total = int(s.households.sum())
+    s.lock(locked)
+    before = s.grids().set_index("grid_id")
+    s.rebalance()
+    after = s.grids().set_index("grid_id")
+    now = np.array(s.grid_of(range(s.n_buildings)))
+    for g in locked:
+        assert after.geometry[g].equals_exact(before.geometry[g], 0)
+        assert after.loc[g, "households"] == before.loc[g, "households"]
+        assert set(np.flatnonzero(now == g)) == set(np.flatnonzero(where == g))
+    assert int(after["households"].sum()) == total
+    assert _connected(s)
