@@ -32,10 +32,10 @@ LAYERS = [
     {"workspace", "hierarchy"},
     {"assemble", "adjust"},
     {"pipeline", "publish"},
-    {"cli", "service", "distributed", "__init__"},
+    {"cli", "service", "workbench", "distributed", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
-FACES = {"cli", "service", "distributed", "__init__"}
+FACES = {"cli", "service", "workbench", "distributed", "__init__"}
 GEOMETRY = {"shapely", "geopandas", "pyproj", "pyogrio", "folium"}
 
 
