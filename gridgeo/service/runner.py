@@ -139,6 +139,8 @@ class Runner:
         self.wake()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        for r in tuple(self._running.values()):  # the dispatcher did not get there in time:
+            r.process.kill()  # job processes ignore SIGTERM, which the exit would send them
         for sock in (self._wake_r, self._wake_w):
             sock.close()
 
