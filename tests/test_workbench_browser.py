@@ -118,7 +118,7 @@ def _moves(folder):
         try:
             s.move(piece, to)
         except EditRefused as exc:
-            if refused is None and "two pieces" in str(exc) and len(piece) == 1:
+            if refused is None and "two pieces" in str(exc):
                 refused = (piece, to)
         else:
             s.undo()
