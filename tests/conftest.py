@@ -59,5 +59,15 @@ def monaco_quarters():
 
 
 @pytest.fixture(autouse=True)
+def _restore_logging():
+    """gridgeo.cli.main() reconfigures the root logger (basicConfig(force=True)): put it back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def _quiet_logs(caplog):
     caplog.set_level(logging.WARNING, logger="gridgeo")

@@ -6,7 +6,6 @@ written conserves the households it was given exactly."""
 from __future__ import annotations
 
 import json
-import logging
 
 import geopandas as gpd
 import numpy as np
@@ -23,16 +22,6 @@ from gridgeo.households import building_households
 from gridgeo.inputs import check_inputs
 from gridgeo.rules import Rules
 from gridgeo.workspace import prepare
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """main() reconfigures the root logger (basicConfig(force=True)): put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture(scope="module")
