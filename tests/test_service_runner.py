@@ -1,8 +1,8 @@
 """The job runner, end to end on real servers: bursts, killed job processes, restarts,
 limits; and the store's claims and take-backs in process.
 
-Jobs are real partitions of the bundled Kouvola extract: a tiny one (a few streets,
-one grid, a fraction of a second) and a long one (all of Kouvola, a few seconds).
+Jobs are real partitions of bundled extracts: a tiny one (a few streets of Kouvola,
+one grid, a fraction of a second) and a long one (all of Monaco, several seconds).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from gridgeo.service.store import MAX_ATTEMPTS, QueueFull, QueueInfo, SQLiteJobS
 @pytest.fixture(scope="module")
 def bodies():
     layers = kouvola()
-    return {"tiny": tiny_body(layers), "long": long_body(layers)}
+    return {"tiny": tiny_body(layers), "long": long_body()}
 
 
 def _t(iso: str) -> float:
