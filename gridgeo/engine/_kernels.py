@@ -73,17 +73,29 @@ def _badness(sub: float, total: float, target: float, lower: float, upper: float
 
 
 @numba.njit(cache=True)
-def _shuffle(eu: np.ndarray, ev: np.ndarray, cost: np.ndarray, a: int, b: int) -> None:
+def _random(bits: np.ndarray) -> np.uint64:
+    """The next 64 random bits of an xorshift64* generator (state: ``bits[0]``)."""
+    x = bits[0]
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    bits[0] = x
+    return x * np.uint64(2685821657736338717)
+
+
+@numba.njit(cache=True)
+def _shuffle(eu, ev, cost, a: int, b: int, bits) -> None:
     """Shuffle the edges ``a … b − 1`` in place (Fisher–Yates)."""
     for i in range(b - 1, a, -1):
-        j = a + np.random.randint(0, i - a + 1)
+        # a uniform index below i − a + 1 from the top 32 bits (bias below 2⁻³²·n)
+        j = a + np.int64(((_random(bits) >> np.uint64(32)) * np.uint64(i - a + 1)) >> np.uint64(32))
         eu[i], eu[j] = eu[j], eu[i]
         ev[i], ev[j] = ev[j], ev[i]
         cost[i], cost[j] = cost[j], cost[i]
 
 
 @numba.njit(cache=True)
-def _shuffle_runs(eu, ev, cost, key, a: int, b: int) -> None:
+def _shuffle_runs(eu, ev, cost, key, a: int, b: int, bits) -> None:
     """Shuffle the edges ``a … b − 1`` within each run of equal ``key`` (their block).
 
     Kruskal's algorithm takes the same random forest from edges inside blocks whether
@@ -93,7 +105,7 @@ def _shuffle_runs(eu, ev, cost, key, a: int, b: int) -> None:
     start = a
     for i in range(a + 1, b + 1):
         if i == b or key[i] != key[start]:
-            _shuffle(eu, ev, cost, start, i)
+            _shuffle(eu, ev, cost, start, i, bits)
             start = i
 
 
@@ -279,7 +291,11 @@ def split_parts(
     int64 array
         The label of each node, 0 … (number of labels − 1); −1 for nodes in no part.
     """
-    np.random.seed(seed)
+    # the generator's state from the seed (splitmix64), never zero
+    z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    bits = np.array([(z ^ (z >> np.uint64(31))) | np.uint64(1)], dtype=np.uint64)
     n = len(w)
     m = len(eu)
     node = np.arange(n)  # the node now at each position
@@ -335,8 +351,8 @@ def split_parts(
             for _attempt in range(attempts):
                 if found >= trees:
                     break
-                _shuffle_runs(eu, ev, cost, eblock, e0, x0)
-                _shuffle(eu, ev, cost, x0, e1)
+                _shuffle_runs(eu, ev, cost, eblock, e0, x0, bits)
+                _shuffle(eu, ev, cost, x0, e1, bits)
                 _random_forest(eu, ev, e0, e1, n0, n1, uf, rank, intree, tptr, tadj)
                 _tree_sums(
                     n0, n1, w, degcost, ptr, nbr, ncost, tptr, tadj,

@@ -65,7 +65,7 @@ def partition_graph(
         A component of at most :data:`SMALL` parts (a community of a few dozen grids)
         that still has a part out of band is drawn again this many times with new
         trees, and so are all such components (with ``area``) when that costs at most
-        :data:`BUDGET` node drawings (then as many more times, up to four times as
+        :data:`BUDGET` node drawings (then as many more times, up to eight times as
         many, as that budget allows); per component, the most balanced drawing, then
         the most compact (the shortest boundaries without ``area``), is kept. Large
         components are only repaired locally.
@@ -226,9 +226,10 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
     Redrawn are the small components with a part out of band (that is not a single
     node over the band), and, with ``shape``, all small ones when they total at most
     ``BUDGET // tries`` nodes; with ``shape``, they are drawn as many times as
-    ``BUDGET`` node drawings allow, at least ``tries`` and at most ``4 * tries`` times. Best is: least distance from the band (of the parts that can be in it),
-    then the highest mean plus 10th percentile of Polsby–Popper (with ``shape``; else
-    the shortest boundary).
+    ``BUDGET`` node drawings allow, at least ``tries`` and at most ``8 * tries`` times.
+    Best is: least distance from the band (of the parts that can be in it), then the
+    highest mean plus 10th percentile of Polsby–Popper (with ``shape``; else the
+    shortest boundary).
     The components are drawn together, so each drawing costs about what the first one
     did for them. Components kept whole (dedicated zones, villages) are left as they are.
     """
@@ -248,7 +249,7 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
     nodes = np.flatnonzero(small[comp])
     if not len(nodes) or tries < 1:
         return labels
-    if shape is not None:  # as many drawings as the budget allows, up to 4 × tries
+    if shape is not None:  # as many drawings as the budget allows, up to 8 × tries
         tries = int(np.clip(BUDGET // len(nodes), tries, 8 * tries))
     _, comp_of = np.unique(comp[nodes], return_inverse=True)
     sub = adj[nodes][:, nodes]

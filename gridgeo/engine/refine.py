@@ -183,7 +183,7 @@ class _Members(dict):
         return part
 
 
-def _connected(members: set[int], nbrs: list[np.ndarray]) -> bool:
+def _connected(members: set[int], nbrs: _Rows) -> bool:
     """Whether ``members`` is connected (and not empty)."""
     if not members:
         return False
@@ -348,8 +348,8 @@ def smooth(
 ) -> np.ndarray:
     """Shorten the boundaries between parts, most of all those that run through blocks.
 
-    The cost of a boundary is its length (the adjacency value), times ``INSIDE_BLOCK`` (1.75) where it runs
-    inside a block rather than along a street. A unit moves to a neighbouring part when
+    The cost of a boundary is its length (the adjacency value), times ``INSIDE_BLOCK``
+    (1.75) where it runs inside a block rather than along a street. A unit moves to a neighbouring part when
     that lowers the total cost — when more of its boundary faces that part than its own —
     as long as neither part leaves the band (or gets further from it) and its old part
     stays connected. Every move strictly shortens the boundaries, so grids get more
