@@ -31,12 +31,14 @@ __all__ = [
     "check_fraction",
     "POLYGONAL",
     "LINEAR",
+    "POINTS",
 ]
 
 log = logging.getLogger(__name__)
 
 POLYGONAL = frozenset({"Polygon", "MultiPolygon"})
 LINEAR = frozenset({"LineString", "MultiLineString", "LinearRing"})
+POINTS = frozenset({"Point", "MultiPoint"})
 _FIX_CRS = "set it with gdf.set_crs(EPSG) if you know it (e.g. 4326 for longitude/latitude)"
 
 
@@ -47,6 +49,7 @@ def check_layer(
     geom_types: Iterable[str] | None = None,
     repair: bool = True,
     drop_other_types: bool = False,
+    collapsed: str = "error",
 ) -> gpd.GeoDataFrame:
     """Validate a layer and return a clean copy.
 
@@ -61,10 +64,17 @@ def check_layer(
         unless ``drop_other_types`` is set, in which case they are dropped and counted
         in the log (used for mixed OSM layers only).
     repair : bool, default True
-        Repair invalid geometries with :func:`shapely.make_valid` (keeping only the
-        parts of the accepted type) instead of raising.
+        Repair invalid geometries with :func:`shapely.make_valid`, keeping the parts of
+        the accepted types (without ``geom_types``: of the feature's own kind, so a
+        broken polygon stays polygonal), instead of raising.
     drop_other_types : bool, default False
         See ``geom_types``.
+    collapsed : {"error", "point"}, default "error"
+        What becomes of a broken polygon that collapses to lines or points when
+        repaired (a zero-area ring): an error, or — ``"point"`` — a point at its
+        location, counted in a warning (so that what it holds, households in a
+        buildings layer, stays where it was). Even then the layer is refused when most
+        of its features collapse.
 
     Returns
     -------
@@ -107,20 +117,7 @@ def check_layer(
                 f"(rows {_head(gdf.index[invalid])}); repair them with gdf.make_valid()"
             )
             raise GeometryError(msg)
-        fixed = shapely.make_valid(geom[invalid])
-        family = types if types is not None else _family(geom[~invalid])
-        if family is not None:  # make_valid may add lines to polygons: keep the layer's kind
-            fixed = np.array([_keep_types(g, family) for g in fixed], dtype=object)
-        geom = geom.copy()
-        geom[invalid] = fixed
-        gone = shapely.is_empty(geom) | shapely.is_missing(geom)
-        if gone.any():
-            msg = (
-                f"{name} layer has {int(gone.sum())} invalid geometries that cannot be repaired "
-                f"(rows {_head(gdf.index[gone])}): nothing of the expected type remains; "
-                "fix or remove them in the source data"
-            )
-            raise GeometryError(msg)
+        geom = _repair(geom, invalid, types, name, gdf.index, collapsed)
         gdf = gdf.set_geometry(gpd.GeoSeries(geom, index=gdf.index, crs=gdf.crs))
         log.info("%s: repaired %d invalid geometries with make_valid", name, int(invalid.sum()))
     if types is not None:
@@ -140,20 +137,77 @@ def check_layer(
     return gdf
 
 
-def _family(geoms: np.ndarray) -> frozenset[str] | None:
-    """The geometry family (polygonal, linear, points) all of ``geoms`` share, if any."""
-    found = set(shapely.get_type_id(geoms).tolist())
-    for family, ids in (
-        (POLYGONAL, {3, 6}),
-        (LINEAR, {1, 2, 5}),
-        (frozenset({"Point", "MultiPoint"}), {0, 4}),
-    ):
-        if found and found <= ids:
-            return family
-    return None
+def _repair(
+    geom: np.ndarray,
+    invalid: np.ndarray,
+    types: set[str] | None,
+    name: str,
+    index: pd.Index,
+    collapsed: str,
+) -> np.ndarray:
+    """``geom`` with its ``invalid`` entries repaired by make_valid (see
+    :func:`check_layer`)."""
+    where = np.flatnonzero(invalid)
+    before = geom[where]
+    fixed = shapely.make_valid(before)
+    if types is not None:
+        fixed = np.array([_keep_types(g, types) for g in fixed], dtype=object)
+    else:  # each feature keeps its own kind: make_valid may add lines to polygons
+        kinds = [_family_of(t) for t in shapely.get_type_id(before)]
+        fixed = np.array([_keep_types(g, k) for g, k in zip(fixed, kinds, strict=True)])
+    lost = shapely.is_empty(fixed) | shapely.is_missing(fixed)
+    if lost.any():
+        rows = index[where[lost]]
+        polygons = np.isin(shapely.get_type_id(before[lost]), [3, 6])
+        if collapsed != "point" or not polygons.all():
+            msg = (
+                f"{name} layer has {int(lost.sum())} invalid geometries that cannot be repaired "
+                f"(rows {_head(rows)}): nothing of the expected type remains; "
+                "fix or remove them in the source data"
+            )
+            raise GeometryError(msg)
+        if 2 * int(lost.sum()) > len(geom):
+            msg = (
+                f"{name} layer is mostly unusable: {int(lost.sum())} of its {len(geom)} features "
+                f"are broken rings that collapse to lines or points (rows {_head(rows)}); "
+                "check that it is the right layer, or repair it in the source "
+                "(QGIS: Fix geometries) and export it again"
+            )
+            raise GeometryError(msg)
+        fixed[lost] = _vertex_centres(before[lost])
+        log.warning(
+            "%s: %d broken rings collapse to lines or points when repaired (rows %s): each is "
+            "kept as a point where it lies",
+            name,
+            int(lost.sum()),
+            _head(rows),
+        )
+    geom = geom.copy()
+    geom[where] = fixed
+    return geom
 
 
-def _keep_types(geom: shapely.Geometry, types: set[str]) -> shapely.Geometry:
+def _vertex_centres(geoms: np.ndarray) -> np.ndarray:
+    """A point at the mean of each geometry's vertices (where a collapsed ring lies)."""
+    xy, which = shapely.get_coordinates(geoms, return_index=True)
+    n = np.maximum(np.bincount(which, minlength=len(geoms)), 1)
+    x = np.bincount(which, weights=xy[:, 0], minlength=len(geoms)) / n
+    y = np.bincount(which, weights=xy[:, 1], minlength=len(geoms)) / n
+    return shapely.points(x, y)
+
+
+def _family_of(type_id: int) -> frozenset[str]:
+    """The types a repaired geometry of shapely type ``type_id`` may keep: its family."""
+    if type_id in (3, 6):
+        return POLYGONAL
+    if type_id in (1, 2, 5):
+        return LINEAR
+    if type_id in (0, 4):
+        return POINTS
+    return POLYGONAL | LINEAR | POINTS
+
+
+def _keep_types(geom: shapely.Geometry, types: set[str] | frozenset[str]) -> shapely.Geometry:
     """Keep the parts of ``geom`` whose type is accepted (after make_valid)."""
     if geom.geom_type in types:
         return geom

@@ -97,12 +97,15 @@ def _grids(ws: Workspace, labels: np.ndarray) -> tuple[gpd.GeoDataFrame, np.ndar
         grids["zone_name"] = np.where(zone >= 0, info["name"].reindex(zone).to_numpy(), None)
     if ws.weight_expression is not None:
         grids["weight"] = np.bincount(labels, weights=ws.weights)[grid_label]
+    lock = None
+    if ws.lock is not None and (ws.lock >= 0).any():
+        lock = pd.Series(ws.lock).groupby(labels).max().to_numpy()
+        grids = _keep_locked(grids, lock, ws.locked)
     order = np.argsort(reading_order(grids), kind="stable")
     grids = grids.iloc[order].reset_index(drop=True)
     old_to_new = np.empty(len(order), dtype=np.int64)
     old_to_new[order] = np.arange(len(order))
-    width = max(4, len(str(len(grids))))
-    grids.insert(0, "grid_id", [f"G{i + 1:0{width}d}" for i in range(len(grids))])
+    grids.insert(0, "grid_id", _grid_ids(grids, None if lock is None else lock[order], ws.locked))
     return grids, old_to_new[np.searchsorted(grid_label, labels)]
 
 
@@ -128,6 +131,31 @@ def _dissolve(ws: Workspace, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray
     single = shapely.get_num_geometries(geoms) == 1
     geoms[single] = shapely.get_geometry(geoms[single], 0)
     return grid_label, geoms
+
+
+def _keep_locked(grids: gpd.GeoDataFrame, lock: np.ndarray, locked: gpd.GeoDataFrame):
+    """Locked grids take back their very polygon and their code; ``locked`` says which."""
+    mine = lock >= 0
+    geoms = grids.geometry.to_numpy().copy()
+    geoms[mine] = locked.geometry.to_numpy()[lock[mine]]
+    grids = grids.set_geometry(gpd.GeoSeries(geoms, index=grids.index, crs=grids.crs))
+    grids["locked"] = mine
+    if "code" in locked.columns:
+        grids["code"] = np.where(mine, locked["code"].to_numpy(dtype=object)[lock], None)
+    return grids
+
+
+def _grid_ids(grids: gpd.GeoDataFrame, lock: np.ndarray | None, locked) -> list[str]:
+    """``G0001``, ``G0002`` … in reading order; a locked grid keeps its id and the
+    numbers skip the ids locked grids hold."""
+    width = max(4, len(str(len(grids))))
+    if lock is None:
+        return [f"G{i + 1:0{width}d}" for i in range(len(grids))]
+    kept = locked["grid_id"].to_numpy(dtype=object)
+    taken = set(kept)
+    fresh = (f"G{i:0{width}d}" for i in range(1, 10 * len(grids) + len(taken) + 2))
+    fresh = (g for g in fresh if g not in taken)
+    return [kept[k] if k >= 0 else next(fresh) for k in lock]
 
 
 def _count_buildings(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndarray):

@@ -187,6 +187,7 @@ def move_astride(
     building_weights: np.ndarray,
     *,
     band: tuple[float, float],
+    fixed: np.ndarray | None = None,
 ) -> int:
     """Give every building the grid holding most of its footprint, once the grids are
     drawn (``labels``: the grid of every unit).
@@ -197,7 +198,8 @@ def move_astride(
     (``building_unit``, ``households``) and the units' ``weights`` are updated in
     place (with ``building_weights``, each building's weight). A move that would push a
     grid out of ``band`` (lower, upper) is not made: the building then stays in the
-    block holding most of it. Returns the number of buildings moved.
+    block holding most of it; so is a move from or to a ``fixed`` unit (of a locked
+    grid). Returns the number of buildings moved.
     """
     if not len(buildings):
         return 0
@@ -225,6 +227,8 @@ def move_astride(
     found = (pos < len(uniq)) & (uniq[np.minimum(pos, len(uniq) - 1)] == own_key)
     own_area[found] = per_grid[pos[found]]
     move = (labels[best_unit] != labels[mine]) & (best_area > own_area + 1e-6)
+    if fixed is not None:
+        move &= ~fixed[best_unit] & ~fixed[mine]
     b, src, dst = b[move], mine[move], best_unit[move]
     if not len(b):
         return 0

@@ -79,9 +79,7 @@ def study_area(
         if not geoms:
             msg = "no features to derive a study area from: give streets or boundaries"
             raise EmptyLayerError(msg)
-        area = shapely.convex_hull(
-            shapely.multipoints(shapely.get_coordinates(np.concatenate(geoms)))
-        )
+        area = shapely.convex_hull(shapely.geometrycollections(np.concatenate(geoms)))
     if area.is_empty or area.area <= 0:
         msg = "the study area has no area: give streets that span an area, or boundaries"
         raise GeometryError(msg)

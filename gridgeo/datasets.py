@@ -1,4 +1,5 @@
-"""Paths to the real sample data bundled with gridgeo (see ``data/README.md``).
+"""Paths to the real sample data shipped inside the package, in ``gridgeo/data/``
+(sources and licences: ``gridgeo/data/README.md``), so that an installed wheel has them.
 
 Examples
 --------
@@ -15,8 +16,8 @@ from ._errors import InputError
 
 __all__ = ["available", "get_path", "DATA_DIR"]
 
-#: Folder holding the bundled data: ``data/`` at the repository root.
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+#: Folder holding the bundled data: ``gridgeo/data/``, installed with the package.
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
 _FILES = {
     "helsinki": "helsinki.osm.pbf",
@@ -53,7 +54,7 @@ def get_path(name: str) -> Path:
     if not path.exists():
         msg = (
             f"bundled dataset {name!r} is missing at {path}; gridgeo's sample data ships "
-            "in the repository's data/ folder: install gridgeo from a checkout (pip install -e .)"
+            "inside the package (gridgeo/data/): reinstall gridgeo (pip install --force-reinstall gridgeo)"
         )
         raise InputError(msg)
     return path

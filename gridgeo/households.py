@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from ._errors import HouseholdsError
-from ._validate import POLYGONAL, check_column, check_counts, check_layer, check_positive
+from ._validate import POINTS, POLYGONAL, check_column, check_counts, check_layer, check_positive
 from .building_class import NON_RESIDENTIAL, classify, housing_levels
 
 __all__ = [
@@ -121,8 +121,11 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
     column, else :func:`gridgeo.building_class.classify` on its tags): all of a
     residential or unspecified building's, those above the ground floor of a mixed
     one, none of a non-residential one's. Levels come from ``building_levels``, else
-    ``height`` ÷ ``level_height``, else ``default_levels``. ``buildings`` must be in a
-    metric CRS.
+    ``height`` ÷ ``level_height``, else ``default_levels``. A point has no footprint
+    and holds 0, except in a layer of points only (a building register geocoded to
+    points), where every point whose class holds households is one equal share (for a
+    total or a population grid to be spread over). ``buildings`` must be in a metric
+    CRS.
     """
     opt = options or HouseholdOptions()
     if buildings.crs is not None and not buildings.crs.is_projected:
@@ -138,8 +141,11 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
     else:
         classes = classify(buildings)
     levels = housing_levels(classes, levels)
-    est = area * levels / opt.floor_area_per_household
-    est = np.where((levels > 0) & (area >= opt.min_area), np.maximum(est, 1.0), 0.0)
+    if (area > 0).any():
+        est = area * levels / opt.floor_area_per_household
+        est = np.where((levels > 0) & (area >= opt.min_area), np.maximum(est, 1.0), 0.0)
+    else:  # points only: no footprint to tell buildings apart
+        est = (levels > 0).astype(float)
     flats = _numeric(buildings, "building_flats", "building:flats", "flats")
     tagged = np.isfinite(flats) & (flats >= 0)
     return np.where(tagged, flats, est)
@@ -270,7 +276,7 @@ def building_households(
     1000
     """
     opt = options or HouseholdOptions()
-    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
+    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL | POINTS)
     if sum(x is not None for x in (column, total, population)) > 1:
         msg = "give only one of a households column, a total, or a population grid"
         raise HouseholdsError(msg)

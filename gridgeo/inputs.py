@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ._errors import InputError
+from ._errors import GeometryError, HouseholdsError, InputError
 from ._validate import LINEAR, POLYGONAL, check_column, check_counts, check_layer
 from .building_class import with_classes
 from .crs import metric_crs, to_metric
@@ -33,10 +33,14 @@ __all__ = [
     "split_keywords",
     "building_counts",
     "building_weights",
+    "check_buildings",
     "check_inputs",
+    "check_overlap",
     "classify_buildings",
     "community_households",
     "community_totals",
+    "locked_mask",
+    "locked_rows",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,6 +54,8 @@ class Inputs:
     ----------
     streets, buildings, population, boundaries, barriers, dedicated, pois, landuse : GeoDataFrame
         As :func:`gridgeo.partition` takes them.
+    locked_grids : GeoDataFrame
+        The grids kept exactly as they are (already selected by the ``locked`` rules).
     crs : pyproj.CRS or None
         The metric CRS once :meth:`to_metric` has run (None before).
     """
@@ -62,6 +68,7 @@ class Inputs:
     dedicated: gpd.GeoDataFrame | None = None
     pois: gpd.GeoDataFrame | None = None
     landuse: gpd.GeoDataFrame | None = None
+    locked_grids: gpd.GeoDataFrame | None = None
     crs: Any = None
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -93,6 +100,7 @@ class LayerKeywords(TypedDict, total=False):
     dedicated: gpd.GeoDataFrame | None
     pois: gpd.GeoDataFrame | None
     landuse: gpd.GeoDataFrame | None
+    locked_grids: gpd.GeoDataFrame | None
 
 
 class PlanKeywords(LayerKeywords, RuleKeywords, total=False):
@@ -112,10 +120,12 @@ def check_inputs(
     *,
     rules: Rules,
     require_streets: bool = True,
+    plan_given: bool = False,
     **layers: Unpack[LayerKeywords],
 ) -> Inputs:
     """Check the layers and that they fit the rules; raise :class:`~gridgeo.InputError`
-    saying how to fix what does not.
+    saying how to fix what does not (``plan_given``: the grids the ``locked`` rules pick
+    from are checked by the caller, as :func:`gridgeo.rebalance` does).
 
     Examples
     --------
@@ -133,9 +143,7 @@ def check_inputs(
     if streets is not None or require_streets:
         streets = check_layer(streets, "streets", geom_types=LINEAR)
     if buildings is not None:
-        buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
-        if rules.households_column is not None:
-            check_column(buildings, rules.households_column, "buildings")
+        buildings = check_buildings(buildings, rules, population=population)
     if boundaries is not None:
         boundaries = _check_boundaries(boundaries, rules)
     if population is not None:
@@ -145,7 +153,20 @@ def check_inputs(
     dedicated, pois, landuse = layers.get("dedicated"), layers.get("pois"), layers.get("landuse")
     if landuse is not None:
         landuse = check_layer(landuse, "land use", geom_types=POLYGONAL)
-    return Inputs(streets, buildings, population, boundaries, barriers, dedicated, pois, landuse)
+    locked = layers.get("locked_grids")
+    if locked is not None:
+        locked = locked_rows(check_layer(locked, "locked grids", geom_types=POLYGONAL), rules)
+    elif (rules.locked or rules.lock_column is not None) and not plan_given:
+        msg = (
+            "locking grids needs the plan they belong to: pass its grids as locked_grids= "
+            "(--locked-grids FILE), or redraw around them with gridgeo rebalance --lock"
+        )
+        raise InputError(msg)
+    checked = Inputs(
+        streets, buildings, population, boundaries, barriers, dedicated, pois, landuse, locked
+    )
+    check_overlap(checked.layers())
+    return checked
 
 
 def classify_buildings(layers: Inputs, rules: Rules) -> Inputs:
@@ -160,6 +181,143 @@ def classify_buildings(layers: Inputs, rules: Rules) -> Inputs:
         landuse = layers.dedicated
     buildings = with_classes(layers.buildings, landuse, table=rules.building_classes)
     return replace(layers, buildings=buildings)
+
+
+def locked_mask(grids: gpd.GeoDataFrame, ids: np.ndarray, rules: Rules) -> np.ndarray:
+    """The grids the planner locked: ids in the ``locked`` rule, or a true
+    ``lock_column`` (true, 1, yes, 是); an unknown id is an error."""
+    out = np.zeros(len(grids), dtype=bool)
+    text = np.asarray([str(i) for i in ids], dtype=object)
+    if rules.locked:
+        unknown = sorted(rules.locked - set(text))
+        if unknown:
+            msg = (
+                f"locked grids not in the plan: {', '.join(unknown[:5])}; "
+                f"its grid ids are like {', '.join(text[:3])}"
+            )
+            raise InputError(msg)
+        out |= np.isin(text, list(rules.locked))
+    if rules.lock_column is not None:
+        check_column(grids, rules.lock_column, "grids")
+        flags = grids[rules.lock_column].astype("string").str.strip().str.lower()
+        out |= flags.isin(["true", "1", "1.0", "yes", "y", "是", "locked"]).to_numpy()
+    return out
+
+
+def locked_rows(grids: gpd.GeoDataFrame, rules: Rules) -> gpd.GeoDataFrame:
+    """The rows of a plan's grids that the rules lock (all of them when no rule picks
+    any), with ``grid_id`` (default: the row labels) and ``lock_id`` 0, 1, …"""
+    ids = grids["grid_id"].to_numpy() if "grid_id" in grids.columns else grids.index.to_numpy()
+    pick = locked_mask(grids, ids, rules)
+    if not rules.locked and rules.lock_column is None:
+        pick[:] = True
+    out = grids[pick].copy()
+    out["grid_id"] = [str(i) for i in ids[pick]]
+    out["lock_id"] = np.arange(len(out))
+    return out.reset_index(drop=True)
+
+
+def check_buildings(
+    buildings: gpd.GeoDataFrame, rules: Rules, *, population: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """The buildings layer as the rules can use it: footprints, and points where a
+    point can hold households.
+
+    * Broken footprints are repaired with :func:`shapely.make_valid`; those that
+      collapse to lines or points become points where they lie (counted in a
+      warning); the layer is refused when most of it collapses.
+    * Points (a building register geocoded to 楼栋点, entrances and labels of a
+      vector-tile export): with a households column, a point is a building and the
+      block or unit holding it takes its households. Without one, households are
+      estimated from footprints, which a point has not: points are ignored with a
+      warning counting them. A layer of points only works with a households column,
+      a population grid, a total or community totals (each point one equal share).
+    * Lines are not buildings: ignored with a warning.
+
+    Raises :class:`~gridgeo.InputError` naming what is missing when nothing usable
+    remains.
+    """
+    b = check_layer(buildings, "buildings", collapsed="point")
+    column = rules.households_column
+    if column is not None:
+        check_column(b, column, "buildings")
+    geom = b.geometry.values
+    mixed = shapely.get_type_id(geom) == 7  # a collection: its polygonal parts, if any
+    if mixed.any():
+        geom = geom.copy()
+        geom[mixed] = [_polygonal_or_self(g) for g in geom[mixed]]
+        b = b.set_geometry(gpd.GeoSeries(geom, index=b.index, crs=b.crs))
+    dim = shapely.get_dimensions(geom)
+    lines, points, footprints = dim == 1, dim == 0, dim == 2
+    keep = footprints.copy()
+    if lines.any():
+        held = _held(b, lines, column)
+        log.warning(
+            "buildings: ignored %d lines%s: a building is a footprint polygon or a point; "
+            "give the buildings as polygons (or points with a households column)",
+            int(lines.sum()),
+            held,
+        )
+    if points.any():
+        spread = population is not None or rules.total_households is not None
+        spread |= rules.boundary_households is not None
+        if column is not None or (not footprints.any() and spread):
+            keep |= points
+        elif footprints.any():
+            log.warning(
+                "buildings: ignored %d points: households are estimated from footprints and "
+                "a point has none; give households per building (--households-column COL) "
+                "to count each point as a building",
+                int(points.sum()),
+            )
+        else:
+            msg = (
+                f"buildings layer holds only points ({int(points.sum())}): households cannot be "
+                "estimated from footprints; give households per building (--households-column "
+                "COL), a population grid (--population FILE) or a total (--total-households N)"
+            )
+            raise HouseholdsError(msg)
+    if not keep.any():
+        found = ", ".join(sorted(set(b.geometry.geom_type)))
+        msg = (
+            f"buildings layer holds no footprints (polygons) or points but {len(b)} {found}; "
+            "check that the right file or layer was given"
+        )
+        raise GeometryError(msg)
+    return b if keep.all() else b[keep]
+
+
+def _polygonal_or_self(geom: shapely.Geometry) -> shapely.Geometry:
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in POLYGONAL]
+    return shapely.union_all(parts) if parts else geom
+
+
+def _held(b: gpd.GeoDataFrame, rows: np.ndarray, column: str | None) -> str:
+    """`` holding N households`` of the ``rows`` of ``b`` by ``column`` (when there are any)."""
+    if column is None:
+        return ""
+    held = pd.to_numeric(b[column][rows], errors="coerce").fillna(0).sum()
+    return f" (holding {held:,.0f} households in column {column!r}, not counted)" if held else ""
+
+
+def _check_plausible(
+    households: np.ndarray, index: pd.Index, rules: Rules, *, source: str, hint: str
+) -> None:
+    """Raise :class:`~gridgeo.HouseholdsError` naming the buildings (rows of
+    ``index``) holding more than the ``max_households_per_building`` rule."""
+    limit = rules.max_households_per_building
+    over = np.flatnonzero(np.asarray(households, dtype=float) > limit)
+    if not len(over):
+        return
+    values = np.asarray(households, dtype=float)[over]
+    rows = ", ".join(f"{index[i]} ({v:,.0f})" for i, v in zip(over[:5], values[:5], strict=False))
+    msg = (
+        f"{len(over)} buildings hold more households than any real building "
+        f"(max_households_per_building = {limit:,.0f}): rows {rows}{', …' if len(over) > 5 else ''} "
+        f"{source}; {hint}, or raise the limit (--max-households-per-building N) if the "
+        "figures are right"
+    )
+    raise HouseholdsError(msg)
 
 
 def building_weights(
@@ -209,6 +367,51 @@ def building_counts(
 
 
 def _households(layers: Inputs, rules: Rules, study_area, community) -> np.ndarray:
+    buildings, column = layers.buildings, rules.households_column
+    if column is not None:  # before rounding: 10¹² households would overflow
+        values = check_counts(buildings[column], f"households column {column!r}").to_numpy()
+        _check_plausible(
+            values,
+            buildings.index,
+            rules,
+            source=f"in column {column!r}",
+            hint="correct them (a compound's or a district's count put on one building?)",
+        )
+    hh = _counted(layers, rules, study_area, community)
+    source, hint = _SOURCES[
+        "total"
+        if rules.total_households is not None
+        else "population"
+        if layers.population is not None
+        else "communities"
+        if rules.boundary_households is not None
+        else "estimate"
+    ]
+    _check_plausible(hh, buildings.index, rules, source=source, hint=hint)
+    return hh
+
+
+_SOURCES = {
+    "total": (
+        "once --total-households is spread over the buildings",
+        "check the total and that the buildings cover the area it counts",
+    ),
+    "population": (
+        "once the population grid is spread over the buildings",
+        "check that the grid counts people (--population-column) and that the buildings cover it",
+    ),
+    "communities": (
+        "once the community totals are spread over their buildings",
+        "check the totals and that each community's buildings are given",
+    ),
+    "estimate": (
+        "from building:flats or the footprint estimate",
+        "check the building:flats tags and levels of those buildings",
+    ),
+}
+
+
+def _counted(layers: Inputs, rules: Rules, study_area, community) -> np.ndarray:
     if rules.boundary_households is not None:
         totals = community_totals(layers.boundaries, rules)
         return community_households(layers.buildings, community(), totals, rules)
@@ -293,3 +496,170 @@ def _is_crs(value: Any) -> bool:
     from pyproj import CRS
 
     return isinstance(value, CRS)
+
+
+# --------------------------------------------------------------------------- extents
+
+#: Below this share of the buildings inside the streets' (or grids') extent, the two
+#: layers do not describe the same area.
+MIN_OVERLAP = 0.5
+_FIX_PLACE = (
+    "give layers of the same area, or fix the CRS of the one that is off (coordinates "
+    "labelled with the wrong CRS land elsewhere: gdf.set_crs(EPSG, allow_override=True))"
+)
+_FIX_SWAP = (
+    "swap them back in the source (QGIS: Swap X and Y coordinates) or with "
+    "gdf.set_geometry(shapely.transform(gdf.geometry.values, lambda xy: xy[:, ::-1]))"
+)
+
+
+def check_overlap(layers: dict[str, gpd.GeoDataFrame]) -> None:
+    """Refuse layers that do not cover the same area, with both extents in
+    longitude/latitude and the likely fix.
+
+    Most buildings (:data:`MIN_OVERLAP`) must lie within the extent of the ``grids``
+    (a plan being rebalanced), else of the ``streets``; the population grid, the
+    community boundaries and the streets (when the grids lead) must overlap the area of
+    those and the buildings. A layer that fits once its x and y are exchanged has its
+    coordinates swapped (latitude given as x), which the error says; so does a layer
+    whose latitudes lie beyond ±90°.
+    """
+    named = {k: v for k, v in layers.items() if v is not None and len(v)}
+    lead = next((k for k in ("grids", "streets") if k in named), None)
+    extents = {k: _Extent(k, v) for k, v in named.items()}
+    for e in extents.values():
+        if e.box is None and e.fits_swapped(None):
+            msg = (
+                f"the coordinates of the {e.what} look swapped, latitude given as x and "
+                f"longitude as y ({e.what}: x {e.raw}, and a latitude cannot pass ±90°); "
+                f"{_FIX_SWAP}"
+            )
+            raise InputError(msg)
+    if lead is None or extents[lead].box is None:
+        return
+    ref = extents[lead]
+    area = ref.box
+    if "buildings" in extents:
+        b = extents["buildings"]
+        share = b.share_in(ref.grown())
+        if share < MIN_OVERLAP:
+            _refuse(b, ref, f"{share:.0%} of the buildings lie within the {ref.what}' extent")
+        area = _union(area, b.box)
+    for name in ("population", "boundaries", "streets"):
+        if name in extents and name != lead and not extents[name].touches(_grow(area)):
+            _refuse(extents[name], ref, f"no part of the {extents[name].what} overlaps them")
+
+
+def _refuse(layer: _Extent, ref: _Extent, why: str) -> None:
+    """Raise: ``layer`` is elsewhere than ``ref`` — swapped when swapping fits."""
+    where = f"{layer.what}: {layer.text()}; {ref.what}: {ref.text()}"
+    if layer.fits_swapped(ref.grown()):
+        msg = (
+            f"the coordinates of the {layer.what} look swapped, latitude given as x and "
+            f"longitude as y ({where}; exchanged, they would lie on the {ref.what}); {_FIX_SWAP}"
+        )
+    else:
+        msg = f"{layer.what} and {ref.what} do not overlap ({where}; {why}); {_FIX_PLACE}"
+    raise InputError(msg)
+
+
+class _Extent:
+    """Where a layer lies in longitude/latitude: per-feature boxes (NaN where not valid
+    longitudes/latitudes), and the layer's box around the valid ones (None if none)."""
+
+    _WHAT = {"population": "population grid", "boundaries": "community boundaries"}
+
+    def __init__(self, name: str, gdf: gpd.GeoDataFrame) -> None:
+        self.what = self._WHAT.get(name, name)
+        self.bounds = shapely.bounds(gdf.geometry.values)
+        self.crs = gdf.crs
+        self.boxes = self._lonlat(self.bounds)
+        self.box = _total(self.boxes)
+        xy = self.bounds
+        self.raw = (
+            f"{np.nanmin(xy[:, 0]):.6g}–{np.nanmax(xy[:, 2]):.6g}, "
+            f"y {np.nanmin(xy[:, 1]):.6g}–{np.nanmax(xy[:, 3]):.6g} in {_crs_name(gdf.crs)}"
+        )
+
+    def _lonlat(self, bounds: np.ndarray) -> np.ndarray:
+        """Feature boxes (west, south, east, north) in EPSG:4326; NaN rows when invalid."""
+        from pyproj import Transformer
+
+        t = Transformer.from_crs(self.crs, 4326, always_xy=True)
+        with np.errstate(all="ignore"):
+            x0, y0 = t.transform(bounds[:, 0], bounds[:, 1], errcheck=False)
+            x1, y1 = t.transform(bounds[:, 2], bounds[:, 3], errcheck=False)
+        out = np.column_stack(
+            [np.fmin(x0, x1), np.fmin(y0, y1), np.fmax(x0, x1), np.fmax(y0, y1)]
+        ).astype(float)
+        ok = np.isfinite(out).all(axis=1)
+        ok &= (np.abs(out[:, [0, 2]]) <= 180).all(axis=1) & (np.abs(out[:, [1, 3]]) <= 90).all(
+            axis=1
+        )
+        out[~ok] = np.nan
+        return out
+
+    def grown(self) -> tuple[float, float, float, float]:
+        return _grow(self.box)
+
+    def centres(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+
+    def share_in(self, box, boxes: np.ndarray | None = None) -> float:
+        """Share of the features whose centre lies in ``box``."""
+        x, y = self.centres(self.boxes if boxes is None else boxes)
+        w, s, e, n = box
+        return float(np.mean((x >= w) & (x <= e) & (y >= s) & (y <= n)))
+
+    def touches(self, box) -> bool:
+        """Whether any feature's box meets ``box``."""
+        w, s, e, n = box
+        b = self.boxes
+        return bool(np.any((b[:, 0] <= e) & (b[:, 2] >= w) & (b[:, 1] <= n) & (b[:, 3] >= s)))
+
+    def fits_swapped(self, box) -> bool:
+        """With x and y exchanged, the features are valid longitudes/latitudes and (with
+        ``box``) most of them lie in it."""
+        swapped = self._lonlat(self.bounds[:, [1, 0, 3, 2]])
+        if not np.isfinite(swapped).all():
+            return False
+        if box is None:
+            return True
+        return self.share_in(box, swapped) >= MIN_OVERLAP
+
+    def text(self) -> str:
+        if self.box is None:
+            return f"x {self.raw}"
+        w, s, e, n = self.box
+        return f"lon {w:.4f}–{e:.4f}, lat {s:.4f}–{n:.4f}"
+
+
+def _total(boxes: np.ndarray):
+    """The box around the valid feature boxes (None when none is valid)."""
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(boxes):
+        return None
+    return (
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    )
+
+
+def _union(a, b):
+    if b is None:
+        return a
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _grow(box, share: float = 0.1, degrees: float = 0.002):
+    """``box`` grown by ``share`` of its size and ``degrees`` (about 200 m) each way."""
+    w, s, e, n = box
+    dx, dy = (e - w) * share + degrees, (n - s) * share + degrees
+    return (w - dx, s - dy, e + dx, n + dy)
+
+
+def _crs_name(crs) -> str:
+    epsg = crs.to_epsg() if crs is not None else None
+    return f"EPSG:{epsg}" if epsg else str(getattr(crs, "name", crs))

@@ -81,10 +81,13 @@ def partition(
     with step("partitioning"):
         labels = label_units(ws, random_state=random_state)
     plan = assemble(ws, labels)
+    previous = plan.grids.pop("code") if "code" in plan.grids.columns else None
     if codes:
         from .codes import assign_codes
 
-        plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
+        previous = assign_codes(plan.grids, previous=previous, **codes)
+    if previous is not None:  # locked grids keep their codes, new ones take free numbers
+        plan.grids.insert(1, "code", previous.to_numpy())
     log.info(plan.describe())
     return plan
 
@@ -124,6 +127,7 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         upper=ws.band.upper,
         most=ws.band.upper - ws.band.target,
     )
+    labels = _keep_locked(labels, ws.lock)
     if ws.buildings is not None:
         move_astride(
             labels,
@@ -133,6 +137,7 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
             ws.weights,
             ws.building_weights,
             band=(ws.band.lower, ws.band.upper),
+            fixed=None if ws.lock is None else ws.lock >= 0,
         )
     adj = within_groups(ws.adjacency, ws.groups)
     labels = chain_repair(
@@ -147,3 +152,14 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         blocks=ws.units.block,
         random_state=random_state,
     )
+
+
+def _keep_locked(labels: np.ndarray, lock: np.ndarray | None) -> np.ndarray:
+    """Every locked grid's units under a label of their own (a pocket or orphan joined
+    to a locked grid goes back to where it was)."""
+    if lock is None or not (lock >= 0).any():
+        return labels
+    labels = labels.copy()
+    inside = lock >= 0
+    labels[inside] = labels.max() + 1 + lock[inside]
+    return np.unique(labels, return_inverse=True)[1]

@@ -113,6 +113,17 @@ class Rules:
         (:data:`gridgeo.building_class.DEFAULT_TABLE`: which buildings hold
         households, by ``building`` value, shop/office/amenity/craft/industrial tags
         and land use), or the path of a JSON file holding them.
+    max_households_per_building : float, default 20000
+        A building holding more households than this (from the households column,
+        ``building:flats``, or a total or population grid spread over too few
+        buildings) is an error naming its rows, not a plan. The largest residential
+        buildings in the world hold one town each: the Regent International in
+        Hangzhou, 260,000 m² over 39 floors, houses about 20,000 people and was built
+        for 30,000, that is 7,600 to 11,500 households at 2.62 people per household
+        (the 2020 census). 20,000 households (about 52,000 people) leaves that more
+        than 1.7 times over, so no real building is refused, while the figures that
+        come from broken data — a compound's or a district's count put on one
+        building, a population in people typed as households, 50,000 or 10¹² — are.
     barrier_streets : set of str, default none
         Street classes that no grid crosses, e.g. ``{"motorway"}``.
     dedicated_kinds : set of str
@@ -146,6 +157,11 @@ class Rules:
         be balanced (default: half the target).
     crs : int or str, optional
         Metric CRS to compute in (default: CGCS2000 3° zone in China, UTM elsewhere).
+    locked : set of str
+        Ids of grids of an existing plan that :func:`gridgeo.rebalance` keeps exactly
+        as they are: geometry, buildings, households and code.
+    lock_column : str, optional
+        Column of the plan's grids marking the locked ones (true, 1, yes, 是).
     """
 
     # grids
@@ -183,6 +199,21 @@ class Rules:
         group="grids",
         kind="float",
         metavar="N",
+    )
+    locked: frozenset[str] = _rule(
+        frozenset(),
+        "ids of grids kept exactly as they are (geometry, buildings, code), comma-separated",
+        group="grids",
+        kind="set",
+        metavar="IDS",
+        flag="--lock",
+    )
+    lock_column: str | None = _rule(
+        None,
+        "column of the grids marking those kept exactly as they are (true/1/yes)",
+        group="grids",
+        kind="str",
+        metavar="COL",
     )
     # households
     households_column: str | None = _rule(
@@ -248,6 +279,13 @@ class Rules:
         group="households",
         kind="table",
         metavar="JSON",
+    )
+    max_households_per_building: float = _rule(
+        20_000.0,
+        "a building counted with more households than this is an error in the data (default: 20000)",
+        group="households",
+        kind="float",
+        metavar="N",
     )
     # communities
     boundary_id: str | None = _rule(
@@ -350,6 +388,7 @@ class Rules:
             "floor_area_per_household",
             "default_levels",
             "level_height",
+            "max_households_per_building",
         ):
             _positive(getattr(self, name), name)
         if self.split_above is not None:
@@ -444,6 +483,8 @@ class RuleKeywords(TypedDict, total=False):
     band: tuple[float, float] | None
     crs: int | str | None
     split_above: float | None
+    locked: Iterable[str]
+    lock_column: str | None
     households_column: str | None
     population_column: str
     total_households: int | None
@@ -453,6 +494,7 @@ class RuleKeywords(TypedDict, total=False):
     level_height: float
     min_building_area: float
     building_classes: Mapping[str, Any] | str | None
+    max_households_per_building: float
     boundary_id: str | None
     boundary_households: str | None
     rural_column: str | None

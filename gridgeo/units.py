@@ -11,7 +11,6 @@ holding the building keeps it.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -102,24 +101,39 @@ def make_units(
         starts = np.searchsorted(building_block[order], big)
         ends = np.searchsorted(building_block[order], big, side="right")
         by_block = {b: order[s:e] for b, s, e in zip(big, starts, ends, strict=True)}
-    for b in progress(big, desc="splitting large blocks", total=len(big)):
-        members = by_block.get(b, np.array([], dtype=np.int64))
-        if len(members):
-            pieces, hh, owner = _tessellate(
-                geoms[b], buildings[members], building_households[members], spacing
-            )
-            building_unit[members] = n_units + owner
-        else:
-            pieces, hh = _lattice(geoms[b], int(block_households[b]), piece_size)
+    built = np.array([len(by_block.get(b, ())) > 0 for b in big], dtype=bool)
+    for b in progress(big[built], desc="splitting large blocks", total=int(built.sum())):
+        members = by_block[b]
+        pieces, hh, owner = _tessellate(
+            geoms[b], buildings[members], building_households[members], spacing
+        )
+        building_unit[members] = n_units + owner
         out_geom.append(pieces)
         out_hh.append(hh)
         out_block.append(np.full(len(pieces), b))
         n_units += len(pieces)
+    # blocks without buildings: all lattices at once
+    bare = big[~built]
+    if len(bare):
+        pieces, hh, of = _lattices(geoms[bare], block_households[bare], piece_size)
+        out_geom.append(pieces)
+        out_hh.append(hh)
+        out_block.append(bare[of])
     block_of = np.concatenate(out_block)
     geometry = np.concatenate(out_geom)
+    households = np.concatenate(out_hh).astype(np.int64)
+    # the pieces in the order of the blocks they come from, after the whole blocks
+    rank = np.full(len(geoms), -1, dtype=np.int64)
+    rank[big] = np.arange(len(big))
+    order = np.argsort(rank[block_of], kind="stable")
+    if len(big) and (order != np.arange(len(order))).any():
+        new_index = np.empty(len(order), dtype=np.int64)
+        new_index[order] = np.arange(len(order))
+        geometry, households, block_of = geometry[order], households[order], block_of[order]
+        building_unit = np.where(building_unit >= 0, new_index[building_unit], -1)
     units = Units(
         geometry=geometry,
-        households=np.concatenate(out_hh).astype(np.int64),
+        households=households,
         block=block_of,
         community=community[block_of],
         building_unit=building_unit,
@@ -172,7 +186,8 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
     keep = (shapely.get_type_id(pieces) == 3) & (shapely.area(pieces) > 0)
     pieces, part_of = pieces[keep], part_of[keep]
     piece_building = owners[part_of]
-    # each building lives in the piece of its own that holds the most of it
+    # each building lives in the piece of its own that holds the most of it (a point:
+    # the piece holding it)
     owner = np.full(len(buildings), -1, dtype=np.int64)
     n_parts = np.bincount(piece_building, minlength=len(buildings))
     single = n_parts[piece_building] == 1
@@ -181,6 +196,8 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
     if len(multi):
         pb = piece_building[multi]
         overlap = shapely.area(shapely.intersection(pieces[multi], buildings[pb]))
+        point = shapely.area(buildings[pb]) == 0  # a point building: the part nearest it
+        overlap[point] = -shapely.distance(pieces[multi][point], buildings[pb][point])
         best = np.lexsort((-overlap, pb))
         first = best[np.r_[True, pb[best][1:] != pb[best][:-1]]]
         owner[pb[first]] = multi[first]
@@ -206,23 +223,52 @@ def _dissolve(cells: np.ndarray) -> shapely.Geometry:
         return shapely.union_all(cells)
 
 
-def _lattice(block, households: int, piece_size: float):
-    """Square cells over ``block``, each holding about ``piece_size`` households by area."""
-    n = max(2, math.ceil(households / max(piece_size, 1)))
-    xmin, ymin, xmax, ymax = block.bounds
-    side = math.sqrt(block.area / n)
-    # cell edges from one array, so that neighbouring cells share their edges exactly
-    # (x + side differs from the next x of an arange by rounding: cells would then
-    # overlap or gap by 1e-10 m and not count as neighbours)
-    xs = xmin + side * np.arange(math.ceil((xmax - xmin) / side) + 1)
-    ys = ymin + side * np.arange(math.ceil((ymax - ymin) / side) + 1)
-    x0, y0 = np.meshgrid(xs[:-1], ys[:-1])
-    x1, y1 = np.meshgrid(xs[1:], ys[1:])
-    boxes = shapely.box(x0.ravel(), y0.ravel(), x1.ravel(), y1.ravel())
-    cells = shapely.get_parts(shapely.intersection(boxes, block))
-    cells = cells[(shapely.get_type_id(cells) == 3) & (shapely.area(cells) > 0)]
-    hh = largest_remainder(shapely.area(cells), households)
-    return cells, hh
+def _lattices(blocks: np.ndarray, households: np.ndarray, piece_size: float):
+    """Square cells over each block, each holding about ``piece_size`` households by area.
+
+    Returns the cells, their households and the index (into ``blocks``) of each cell's
+    block. All blocks are cut at once: the cells lying wholly inside their block are
+    kept as they are, only those across its edge are clipped.
+    """
+    blocks = np.asarray(blocks, dtype=object)
+    households = np.asarray(households, dtype=np.int64)
+    n = np.maximum(2, np.ceil(households / max(piece_size, 1))).astype(np.int64)
+    bounds = shapely.bounds(blocks)
+    side = np.sqrt(shapely.area(blocks) / n)
+    nx = np.ceil((bounds[:, 2] - bounds[:, 0]) / side).astype(np.int64)
+    ny = np.ceil((bounds[:, 3] - bounds[:, 1]) / side).astype(np.int64)
+    # cell (i, j) of block b spans x[b] + side[b] * (i, i + 1): neighbouring cells share
+    # their edges exactly (one product per edge coordinate, as from one array)
+    count = nx * ny
+    of = np.repeat(np.arange(len(blocks)), count)
+    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    row, col = k // nx[of], k % nx[of]
+    x0 = bounds[of, 0] + side[of] * col
+    x1 = bounds[of, 0] + side[of] * (col + 1)
+    y0 = bounds[of, 1] + side[of] * row
+    y1 = bounds[of, 1] + side[of] * (row + 1)
+    boxes = shapely.box(x0, y0, x1, y1)
+    shapely.prepare(blocks)
+    inside = shapely.contains_properly(blocks[of], boxes)
+    clip = np.flatnonzero(~inside)
+    clip = clip[shapely.intersects(blocks[of[clip]], boxes[clip])]
+    clipped, part_of = shapely.get_parts(
+        shapely.intersection(boxes[clip], blocks[of[clip]]), return_index=True
+    )
+    # the cells in order of block, then box, then part
+    cells = np.concatenate([boxes[inside], clipped])
+    box = np.r_[np.flatnonzero(inside), clip[part_of]]
+    order = np.argsort(box, kind="stable")
+    cells, box = cells[order], box[order]
+    good = (shapely.get_type_id(cells) == 3) & (shapely.area(cells) > 0)
+    cells, cell_of = cells[good], of[box[good]]
+    hh = np.zeros(len(cells), dtype=np.int64)
+    area = shapely.area(cells)
+    starts = np.searchsorted(cell_of, np.arange(len(blocks) + 1))
+    for b in range(len(blocks)):
+        s, e = starts[b], starts[b + 1]
+        hh[s:e] = largest_remainder(area[s:e], int(households[b]))
+    return cells, hh, cell_of
 
 
 #: Distance (m) within which edges of two units count as lying on one line: vertices that

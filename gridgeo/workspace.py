@@ -53,7 +53,8 @@ class Workspace:
     barriers removed), ``weights`` what each unit counts toward the ``band`` (households
     unless a weight rule was given), ``groups`` the community × dedicated zone each unit
     is in (parts never mix groups), ``whole`` the units whose group becomes exactly one
-    grid (dedicated zones, villages under the rural rule), ``rules`` the planning rules.
+    grid (dedicated zones, villages under the rural rule), ``lock`` the locked grid each unit is in (−1: none;
+    ``locked`` those grids), ``rules`` the planning rules.
     ``adjacency`` also links stranded land to the piece it joins (see
     :func:`gridgeo.land.link_stranded`); ``land`` is the piece of land of every unit
     between barriers (before those links), ``joined`` the number of pieces joined across
@@ -77,6 +78,8 @@ class Workspace:
     zone: np.ndarray
     zones: gpd.GeoDataFrame | None
     rural: np.ndarray
+    lock: np.ndarray | None = None
+    locked: gpd.GeoDataFrame | None = None
     rules: Rules = field(default_factory=Rules)
     land: np.ndarray | None = None
     joined: tuple[int, int] = (0, 0)
@@ -146,6 +149,10 @@ def prepare(
     pois : GeoDataFrame, optional
         Points of interest (the ``pois`` layer of :func:`gridgeo.read_osm`), counted per
         building as ``shops`` for the ``weight`` rule.
+    locked_grids : GeoDataFrame, optional
+        Grids of an earlier plan to keep exactly as they are (their polygon, id and
+        code): those picked by the ``locked`` / ``lock_column`` rules, or every row when
+        no rule picks. The rest of the area is drawn anew around them.
     rules : Rules, optional
         The planning rules (see :class:`gridgeo.rules.Rules`); default: the defaults.
     **keywords
@@ -180,7 +187,9 @@ def prepare(
         building_block, hh, bweight = _households(layers, blocks, area, rules)
     with step("splitting large blocks into units"):
         units, adj, full_adj = _units(layers, blocks, building_block, hh, lines, rules)
-    weights, groups, whole, zone, rural = _unit_rules(layers, blocks, units, bweight, rules, adj)
+    weights, groups, whole, zone, rural, lock = _unit_rules(
+        layers, blocks, units, bweight, rules, adj
+    )
     land = pieces(adj, groups)
     band = rules.grid_band()
     adj, *joined = link_stranded(
@@ -208,6 +217,8 @@ def prepare(
         zone=zone,
         zones=zones,
         rural=rural,
+        lock=lock,
+        locked=layers.locked_grids,
         rules=rules,
         started=t0,
         land=land,
@@ -231,6 +242,8 @@ def _blocks(layers: Inputs, rules: Rules):
         kinds = rules.dedicated_kinds if "value" in layers.dedicated.columns else None
         zones = dedicated_zones(layers.dedicated, kinds=kinds, min_area=rules.min_zone_area)
     extra = [lines] + ([shapely.boundary(zones.geometry.values)] if zones is not None else [])
+    if layers.locked_grids is not None:
+        extra.append(shapely.boundary(layers.locked_grids.geometry.values))
     extra_cuts = gpd.GeoDataFrame(geometry=np.concatenate(extra), crs=layers.crs)
     blocks = street_blocks(
         cut,
@@ -240,6 +253,11 @@ def _blocks(layers: Inputs, rules: Rules):
         barriers=extra_cuts,
     )
     blocks["zone_id"] = zone_of(blocks.geometry.values, zones)
+    locked = layers.locked_grids
+    blocks["lock_id"] = zone_of(
+        blocks.geometry.values,
+        None if locked is None else locked.rename(columns={"lock_id": "zone_id"}),
+    )
     return area, blocks, zones, lines
 
 
@@ -314,8 +332,13 @@ def _units(layers: Inputs, blocks, building_block, hh, lines, rules: Rules):
     units, full_adj = merge_isolated(units, adj)
     adj, _ = cut_barrier_edges(units.geometry, full_adj, lines)
     if buildings is not None:
+        zone_lock = blocks["zone_id"].astype(str) + "\x1f" + blocks["lock_id"].astype(str)
         units, (adj, full_adj) = fuse_astride(
-            units, buildings.geometry.values, (adj, full_adj), most=split_above
+            units,
+            buildings.geometry.values,
+            (adj, full_adj),
+            most=split_above,
+            zone=pd.factorize(zone_lock)[0][units.block],
         )
     return units, adj, full_adj
 
@@ -328,9 +351,11 @@ def _unit_rules(layers: Inputs, blocks, units: Units, building_weight, rules: Ru
     n = len(units.geometry)
     if rules.weight is not None:
         weights = np.bincount(units.building_unit, weights=building_weight, minlength=n)
+    lock = blocks["lock_id"].to_numpy()[units.block]
+    community = group_of(units.community, lock)
     zone = settle_zones(
         blocks["zone_id"].to_numpy()[units.block],
-        units.community,
+        community,
         adj,
         area=shapely.area(units.geometry),
         buildings=None
@@ -340,14 +365,14 @@ def _unit_rules(layers: Inputs, blocks, units: Units, building_weight, rules: Ru
         min_area=rules.min_zone_area,
         empty_zones=rules.empty_zones,
     )
-    groups = group_of(units.community, zone)
-    whole = np.zeros(n, dtype=bool)
+    groups = group_of(community, zone)
+    whole = lock >= 0
     rural = np.zeros(len(zone), dtype=bool)
     if rules.rural_column is not None:
         bounds = layers.boundaries
         ids = bounds[rules.boundary_id] if rules.boundary_id else pd.Series(bounds.index)
         rural_ids = set(ids.to_numpy()[rural_flags(bounds, rules.rural_column)])
-        rural = pd.Series(units.community).isin(rural_ids).to_numpy() & (zone < 0)
+        rural = pd.Series(units.community).isin(rural_ids).to_numpy() & (zone < 0) & ~whole
         comm_hh = pd.Series(units.households).groupby(units.community).transform("sum").to_numpy()
         whole |= rural & (comm_hh <= rules.rural_cap)
-    return weights, groups, whole, zone, rural
+    return weights, groups, whole, zone, rural, lock

@@ -28,9 +28,10 @@ log = logging.getLogger("bench_partition")
 WUHAN_STREETS = "wuhan_8989_original.parquet"
 WUHAN_POPULATION = "wuhan_population_model_500m.gpkg"
 
-# when each method's solve started, and the seconds spent converting inputs before it
-_clock: list[float] = []
-_setup: list[float] = [0.0]
+# when each method's solve started (wall, CPU), and the seconds spent converting inputs
+# before it (wall, CPU)
+_clock: list[tuple[float, float]] = []
+_setup: list[float] = [0.0, 0.0]
 
 
 # ---------------------------------------------------------------------------- datasets
@@ -61,24 +62,26 @@ def load(name: str, wuhan: str | None = None):
 def end_to_end(name: str, wuhan: str | None, target: float, random_state: int, conn) -> None:
     """gridgeo as a user runs it, in a fresh process: read, partition, write the files.
 
-    Sends ``(read seconds, end-to-end seconds, peak RSS in MiB)``; the files are
-    grids.gpkg, grids.geojson and summary.json (no map.html) in a temporary folder.
+    The stages of ``gridgeo.partition`` are run one by one (``prepare``, ``label_units``,
+    ``assemble``) to time the preparation apart. Sends ``(read seconds, preparation
+    seconds, end-to-end seconds, peak RSS in MiB)``; the files are grids.gpkg,
+    grids.geojson and summary.json (no map.html) in a temporary folder.
     """
     warnings.filterwarnings("ignore")
-    import gridgeo
+    from gridgeo.pipeline import assemble, label_units, prepare
 
     try:
         t0 = time.perf_counter()
         streets, buildings, extra = load(name, wuhan)
         t1 = time.perf_counter()
-        plan = gridgeo.partition(
-            streets, buildings, target=target, random_state=random_state, **extra
-        )
+        ws = prepare(streets, buildings, target=target, **extra)
+        t2 = time.perf_counter()
+        plan = assemble(ws, label_units(ws, random_state=random_state))
         with tempfile.TemporaryDirectory() as out:
             plan.to_files(out, map_html=False)
-            t2 = time.perf_counter()
+            t3 = time.perf_counter()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        conn.send(("ok", (t1 - t0, t2 - t0, peak)))
+        conn.send(("ok", (t1 - t0, t2 - t1, t3 - t0, peak)))
     except BaseException as exc:  # report, whatever it is
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -142,7 +145,7 @@ def per_component(
     n_comp, comp = csgraph.connected_components(adjacency, directed=False)
     labels = np.full(n, -1, dtype=np.int64)
     next_label = 0
-    _setup[:] = [0.0]
+    _setup[:] = [0.0, 0.0]
     for c in range(n_comp):
         nodes = np.flatnonzero(comp == c) if n_comp > 1 else np.arange(n)
         k = max(1, round(float(weights[nodes].sum()) / target))
@@ -150,12 +153,13 @@ def per_component(
             local = np.zeros(len(nodes), dtype=np.int64)
         else:
             sub = adjacency[nodes][:, nodes].tocsr() if n_comp > 1 else adjacency
-            called, marks = time.perf_counter(), len(_clock)
+            called, cpu, marks = time.perf_counter(), time.process_time(), len(_clock)
             local = np.asarray(
                 solve(weights[nodes], sub, xy[nodes], k, target, random_state)
             ).astype(np.int64)
             if len(_clock) > marks:  # time spent converting inputs, not solving
-                _setup[0] += _clock[-1] - called
+                _setup[0] += _clock[-1][0] - called
+                _setup[1] += _clock[-1][1] - cpu
             if len(local) != len(nodes):
                 raise RuntimeError(f"method returned {len(local)} labels for {len(nodes)} units")
             # unassigned units (a negative label) become parts of their own
@@ -293,7 +297,7 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
 
 def _started() -> None:
     """Mark the start of the timed part (the solve), once the inputs are converted."""
-    _clock.append(time.perf_counter())
+    _clock.append((time.perf_counter(), time.process_time()))
 
 
 @dataclass
@@ -303,6 +307,7 @@ class Outcome:
     setup: float | None  # converting the inputs (W, networkx graph …)
     status: str  # "ok", "timeout" or "error"
     note: str = ""
+    cpu: float | None = None  # CPU seconds of the label computation (this process)
 
 
 def _child(conn, fn, args, mem_cap_gib) -> None:
@@ -310,17 +315,19 @@ def _child(conn, fn, args, mem_cap_gib) -> None:
         _limit_memory(mem_cap_gib)
     warnings.simplefilter("ignore")
     try:
-        _setup[:] = [0.0]
-        t0 = time.perf_counter()
+        _setup[:] = [0.0, 0.0]
+        t0, c0 = time.perf_counter(), time.process_time()
         labels = fn(*args)
-        total = time.perf_counter() - t0
-        conn.send(("ok", np.asarray(labels), total - _setup[0], _setup[0], ""))
+        total, cpu = time.perf_counter() - t0, time.process_time() - c0
+        out = (total - _setup[0], _setup[0], cpu - _setup[1])
+        conn.send(("ok", np.asarray(labels), *out, ""))
     except MemoryError:
-        conn.send(("error", None, None, None, f"out of memory (cap {mem_cap_gib:g} GiB)"))
+        conn.send(("error", None, None, None, None, f"out of memory (cap {mem_cap_gib:g} GiB)"))
     except BaseException as exc:  # report, whatever it is
         log.debug("".join(traceback.format_exception(exc)))
         msg = str(exc).strip().splitlines()[0][:80] if str(exc).strip() else ""
-        conn.send(("error", None, None, None, f"failed: {type(exc).__name__} {msg}".strip()))
+        note = f"failed: {type(exc).__name__} {msg}".strip()
+        conn.send(("error", None, None, None, None, note))
     finally:
         conn.close()
 
@@ -351,11 +358,11 @@ def run_capped(fn: Callable, args: tuple, cap: float, mem_cap_gib: float) -> Out
             proc.kill()  # this child only, by its own handle
             proc.join()
             return Outcome(None, None, None, "timeout", f"did not finish in {cap:g} s")
-        status, labels, seconds, setup, note = recv.recv()
+        status, labels, seconds, setup, cpu, note = recv.recv()
     except EOFError:
         proc.join()
         return Outcome(None, None, None, "error", f"crashed (exit code {proc.exitcode})")
     finally:
         recv.close()
     proc.join()
-    return Outcome(labels, seconds, setup, status, note)
+    return Outcome(labels, seconds, setup, status, note, cpu)

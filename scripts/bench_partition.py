@@ -29,13 +29,14 @@ are passed as they are (weight 0): every method accepts them.
 Each method runs in a forked child capped at ``--cap`` seconds and ``--mem-cap`` GiB of
 extra address space; "seconds" is the label computation only (not converting the units
 to a libpysal W or a networkx graph, logged as setup). gridgeo end to end — read,
-partition, write the files but the map — runs first in a fresh process, with its peak
-memory.
+prepare, label, assemble, write the files but the map — runs first in a fresh process,
+with its preparation time, the ratio of the two and its peak memory.
 
 Columns: units, grids, share of grids within ±10 % and ±25 % of the target,
 min/median/max households, mean and 10th-percentile Polsby–Popper, share of the boundary between grids lying on streets or
 community lines, share of grids whose units are connected (touching, barriers or not:
-one polygon), seconds, ratio to gridgeo.
+one polygon), seconds, ratio to gridgeo, and the same in CPU seconds of the process
+(on a shared machine the wall-clock seconds also count other processes' load).
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ COLUMNS = [
     ("contiguous", ">"),
     ("seconds", ">"),
     ("× gridgeo", ">"),
+    ("CPU s", ">"),
+    ("CPU ×", ">"),
     ("note", "<"),
 ]
 
@@ -138,7 +141,11 @@ def bench_dataset(name: str, args) -> tuple[list[dict], dict]:
     log.info("%s: gridgeo end to end in a fresh process", name)
     e2e = bm.run_end_to_end(name, args.wuhan, args.target, args.random_state)
     if e2e:
-        log.info("%s: read %.1f s, end to end %.1f s, peak %.0f MiB", name, e2e[0], e2e[1], e2e[2])
+        log.info(
+            "%s: read %.1f s, prepared %.1f s, end to end %.1f s, peak %.0f MiB",
+            name,
+            *e2e,
+        )
 
     log.info("%s: reading and preparing units", name)
     streets, buildings, extra = bm.load(name, args.wuhan)
@@ -194,6 +201,7 @@ def bench_dataset(name: str, args) -> tuple[list[dict], dict]:
                 )
                 labels = np.unique(labels, return_inverse=True)[1].astype(np.int64)
             row["seconds"] = out.seconds
+            row["cpu_seconds"] = out.cpu
             row.update(score(ws, labels))
             if row["empty"]:
                 extra_note = f"{row['empty']} grid(s) with no households"
@@ -205,10 +213,12 @@ def bench_dataset(name: str, args) -> tuple[list[dict], dict]:
             log.info("  %s", out.note)
         rows.append(row)
         gc.collect()
-    base = rows[0].get("seconds")
+    base, base_cpu = rows[0].get("seconds"), rows[0].get("cpu_seconds")
     for row in rows:
         if base and row.get("seconds") is not None:
             row["ratio"] = row["seconds"] / base
+        if base_cpu and row.get("cpu_seconds") is not None:
+            row["cpu_ratio"] = row["cpu_seconds"] / base_cpu
     info = {
         "dataset": name,
         "units": n,
@@ -216,8 +226,9 @@ def bench_dataset(name: str, args) -> tuple[list[dict], dict]:
         "zero_units": int((weights == 0).sum()),
         "pieces": n_comp,
         "read_s": e2e[0] if e2e else None,
-        "end_to_end_s": e2e[1] if e2e else None,
-        "peak_mib": e2e[2] if e2e else None,
+        "prepare_s": e2e[1] if e2e else None,
+        "end_to_end_s": e2e[2] if e2e else None,
+        "peak_mib": e2e[3] if e2e else None,
     }
     del ws, local
     gc.collect()
@@ -273,6 +284,8 @@ def cells(row: dict, cap: float) -> list[str]:
         pct("contiguous"),
         seconds,
         _short(row["ratio"]) if "ratio" in row else "",
+        _short(row["cpu_seconds"]) if row.get("cpu_seconds") is not None else "",
+        _short(row["cpu_ratio"]) if "cpu_ratio" in row else "",
         row["note"],
     ]
 
@@ -304,7 +317,9 @@ def print_end_to_end(infos: list[dict], markdown: bool) -> None:
         "units with 0",
         "pieces",
         "read s",
+        "prepare s",
         "end to end s",
+        "÷ prepare",
         "peak MiB",
     ]
     body = [
@@ -315,7 +330,9 @@ def print_end_to_end(infos: list[dict], markdown: bool) -> None:
             str(i["zero_units"]),
             str(i["pieces"]),
             "" if i["read_s"] is None else f"{i['read_s']:.1f}",
+            "" if i["prepare_s"] is None else f"{i['prepare_s']:.1f}",
             "failed" if i["end_to_end_s"] is None else f"{i['end_to_end_s']:.1f}",
+            "" if i["end_to_end_s"] is None else f"{i['end_to_end_s'] / i['prepare_s']:.2f}",
             "" if i["peak_mib"] is None else f"{i['peak_mib']:.0f}",
         ]
         for i in infos
@@ -386,7 +403,7 @@ def main() -> None:
     print()
     print_table(rows, args.cap)
     print()
-    print("gridgeo end to end (read, partition, write files; fresh process):")
+    print("gridgeo end to end (read, prepare, label, assemble, write files; fresh process):")
     print_end_to_end(infos, markdown=False)
     if args.markdown:
         print()

@@ -27,6 +27,19 @@ def osm():
 
 
 @pytest.fixture(scope="session")
+def kouvola_plan(osm):
+    """Kouvola partitioned with the defaults, its grids coded (DB11/T 2157, 110105/001):
+    ``layers``, ``plan`` and the coded ``grids``. Copy before changing."""
+    from gridgeo.codes import assign_codes
+
+    layers = osm("kouvola")
+    plan = gridgeo.partition(layers.streets, layers.buildings)
+    grids = plan.grids.copy()
+    grids["code"] = assign_codes(grids, admin_code="110105", street_code="001")
+    return {"layers": layers, "plan": plan, "grids": grids}
+
+
+@pytest.fixture(scope="session")
 def helsinki_population():
     return gridgeo.read_layer(datasets.get_path("helsinki_population"), name="population grid")
 
@@ -43,6 +56,16 @@ def monaco_quarters():
             on_invalid="ignore",
         )
     return b[["name", "geometry"]].reset_index(drop=True)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """gridgeo.cli.main() reconfigures the root logger (basicConfig(force=True)): put it back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,6 @@ from shapely import box
 import gridgeo
 from gridgeo.adjust import rebalance
 from gridgeo.cli import rebalance as _cli_rebalance
-from gridgeo.codes import assign_codes
 from gridgeo.households import largest_remainder
 
 LO, HI = 270, 330
@@ -47,11 +46,9 @@ def three_adjacent_blocks(plan) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def case(osm):
-    layers = osm("kouvola")
-    plan = gridgeo.partition(layers.streets, layers.buildings)
-    grids = plan.grids.copy()
-    grids["code"] = assign_codes(grids, admin_code="110105", street_code="001")
+def case(kouvola_plan):
+    layers, plan = kouvola_plan["layers"], kouvola_plan["plan"]
+    grids = kouvola_plan["grids"].copy()
     b = plan.buildings.copy()
     blocks = three_adjacent_blocks(plan)
     extra = round(0.05 * b["households"].sum())

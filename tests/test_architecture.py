@@ -28,15 +28,15 @@ LAYERS = [
     },
     {"io", "render", "households", "chains"},
     {"units", "constraints", "streetfront", "land"},
-    {"rules", "staffing", "audit", "astride"},
-    {"plan", "inputs"},
+    {"rules", "staffing", "astride"},
+    {"plan", "inputs", "audit"},
     {"workspace", "hierarchy"},
     {"assemble", "adjust"},
     {"pipeline", "publish"},
-    {"cli", "service", "distributed", "__init__"},
+    {"cli", "service", "workbench", "distributed", "__init__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
-FACES = {"cli", "service", "distributed", "__init__"}
+FACES = {"cli", "service", "workbench", "distributed", "__init__"}
 GEOMETRY = {"shapely", "geopandas", "pyproj", "pyogrio", "folium"}
 
 
@@ -134,7 +134,7 @@ def private_across(rows):
         for src, dst, names, _, p, n in rows
         if dst in LAYER and dst != src and (src in PACKAGES or dst in PACKAGES)
         for name in names
-        if name.startswith("_")
+        if name.startswith("_") and not name.startswith("__")
     ]
 
 

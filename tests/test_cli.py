@@ -37,16 +37,6 @@ OPTIONS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """main() reconfigures the root logger (basicConfig(force=True)): put it back."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
 @pytest.fixture(scope="module")
 def kouvola(osm):
     """The bundled Kouvola extract (read once per session by conftest's ``osm``)."""

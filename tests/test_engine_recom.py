@@ -36,19 +36,33 @@ def test_polsby_popper_of_squares_and_strips():
 
 def test_recom_turns_strips_into_squares():
     # an 8 × 8 lattice of one-household squares cut into four 2 × 8 strips (PP 0.50):
-    # two neighbouring strips redrawn are two 4 × 4 squares (π/4 ≈ 0.785)
+    # two neighbouring strips redrawn are two 4 × 4 squares (π/4 ≈ 0.785). Over twenty
+    # seeds every run stays in band and gets more compact; most make two squares or more,
+    # and half of them four
     adj = squares(8, 8)
     w = np.ones(64)
     strips = np.repeat(np.arange(4), 16)
     band = Band.around(16, 0.1)
     before = pp_of(strips, adj)
-    out = recom(
-        strips, w, adj, np.ones(64), np.full(64, 4.0), band=band, rng=np.random.default_rng(0)
-    )
-    after = pp_of(out, adj)
-    assert np.allclose(np.bincount(out, weights=w), 16)
-    assert after.mean() > before.mean() + 0.14, (before, after)
-    assert (np.isclose(after, math.pi / 4)).sum() >= 2
+    gains, two, four = [], 0, 0
+    for seed in range(20):
+        out = recom(
+            strips,
+            w,
+            adj,
+            np.ones(64),
+            np.full(64, 4.0),
+            band=band,
+            rng=np.random.default_rng(seed),
+        )
+        after = pp_of(out, adj)
+        assert (off_band(np.bincount(out, weights=w), band) == 0).all()
+        gains.append(after.mean() - before.mean())
+        square = int(np.isclose(after, math.pi / 4).sum())
+        two += square >= 2
+        four += square == 4
+    assert min(gains) > 0.1 and np.median(gains) > 0.2, gains
+    assert two >= 15 and four >= 10, (two, four)
 
 
 @settings(max_examples=60, deadline=None)

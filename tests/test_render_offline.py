@@ -11,17 +11,14 @@ copy in /tmp/gridgeo_screens/.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from _browser import install_chromium, requests, start_browser
 from _render_data import (
     SCREENS,
-    ensure_debian,
     findings,
     layers,
     plan,
@@ -31,73 +28,23 @@ from _render_data import (
 
 from gridgeo.render import grid_map, save_map
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-_CUT_OFF = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--proxy-server=127.0.0.1:9",  # discard port, nothing listens: every request fails
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    "--window-size=1280,900",
-]
 _LOCAL = ("file:", "data:", "about:")
 
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """Chromium and its WebDriver, installed from Debian when missing (never skipped)."""
-    ensure_debian(
-        ["chromium", "chromium-driver"],
-        lambda: CHROMIUM.exists() and CHROMEDRIVER.exists(),
-        "headless Chromium for the offline map tests",
-    )
-    # Chinese text in the screenshots needs a CJK font; the assertions do not.
-    fc_list = shutil.which("fc-list")
-    if fc_list:
-        ensure_debian(
-            ["fonts-wqy-microhei"],
-            lambda: bool(subprocess.run([fc_list, ":lang=zh"], capture_output=True).stdout),
-            "a Chinese font for the screenshots",
-        )
-    return CHROMIUM
+    return install_chromium()
 
 
 @pytest.fixture(scope="module")
 def browser(chromium):
-    from selenium import webdriver  # test extra: pip install selenium
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(chromium)
-    for arg in _CUT_OFF:
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    # an explicit driver path: Selenium Manager (which downloads drivers) never runs
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
-    with contextlib.suppress(Exception):  # the proxy and resolver rules cut it off anyway
-        driver.set_network_conditions(offline=True, latency=0, throughput=0)
+    driver = start_browser(chromium)
     yield driver
     driver.quit()
 
 
-def _requests(driver) -> list[str]:
-    """URLs of every request Chromium sent since the last call (its DevTools log)."""
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-    return urls
+_requests = requests
 
 
 def _open(driver, path: Path, *, n_grids: int, timeout: float = 15.0) -> dict:

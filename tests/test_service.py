@@ -9,104 +9,48 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import warnings
 import zipfile
 from pathlib import Path
+from urllib.parse import urljoin
 
 import fastapi  # noqa: F401  (the test extra installs it: a missing one must fail)
-import httpx
 import pyogrio
 import pytest
 import schemathesis
+import shapely
+from _service import (
+    BUILDING_COLUMNS,
+    TOKEN,
+    Server,
+    fc,
+    get,
+    kouvola,
+    submit,
+    wait_job,
+)
 from hypothesis import HealthCheck, settings
 
-import gridgeo  # noqa: E402
-from gridgeo.service import ServiceConfig  # noqa: E402
-from gridgeo.service.security import UploadError, extract_shapefiles  # noqa: E402
-
-TOKEN = "test-token-0123456789"
-LOOPBACK = "127.0.0.1"
-
-
-# ---------------------------------------------------------------------------- servers
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, **kwargs) -> httpx.Response:
-    """GET straight to the loopback server (no proxy from the environment)."""
-    with httpx.Client(trust_env=False, timeout=5) as c:
-        return c.get(url, **kwargs)
-
-
-class Server:
-    """``python -m gridgeo.service`` in a subprocess on a free loopback port."""
-
-    def __init__(self, data_dir: Path, *args: str) -> None:
-        self.data_dir = data_dir
-        self.args = args
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-
-    def start(self) -> Server:
-        port = _free_port()
-        self.url = f"http://{LOOPBACK}:{port}"
-        cmd = [sys.executable, "-m", "gridgeo.service", "--host", LOOPBACK, "--port", str(port)]
-        cmd += ["--data-dir", str(self.data_dir), *self.args]
-        self.log = open(self.data_dir.parent / f"server-{port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        return self
-
-    def wait(self, timeout: float = 60) -> Server:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self._log()}")
-            try:
-                if _get(self.url + "/health").status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"server did not start: {self._log()}")
-
-    def _log(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-3000:]
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            if kill:
-                self.proc.kill()
-            else:
-                self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
-
-    def client(self, **headers: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60, headers=headers, trust_env=False)
+import gridgeo
+from gridgeo.service import ServiceConfig
+from gridgeo.service.security import UploadError, extract_shapefiles
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    """A plain server and a guarded one (token, 1 MiB limit), started side by side."""
+    """A plain server and a guarded one (token from a file, 1 MiB limit), side by side."""
     root = tmp_path_factory.mktemp("service")
-    plain = Server(root / "plain").start()
+    token_file = root / "token"
+    token_file.write_text(TOKEN + "\n")
+    plain = Server(root / "plain" / "data").start()
     guarded = Server(
-        root / "guarded", "--token", TOKEN, "--max-upload-mb", "1", "--max-queue", "100000"
+        root / "guarded" / "data",
+        "--token-file",
+        str(token_file),
+        "--max-upload-mb",
+        "1",
+        "--max-queue",
+        "100000",
     ).start()
     try:
         yield {"plain": plain.wait(), "guarded": guarded.wait()}
@@ -127,39 +71,9 @@ def guarded(servers):
         yield c
 
 
-# ------------------------------------------------------------------------------- data
-
-
-@pytest.fixture(scope="module")
-def kouvola():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return gridgeo.read_osm(gridgeo.datasets.get_path("kouvola"))
-
-
-def _fc(gdf, columns) -> dict:
-    return json.loads(gdf[[*columns, "geometry"]].to_json(drop_id=True))
-
-
-_BUILDING_COLUMNS = ["osm_id", "building", "building_levels", "building_flats", "height"]
-
-
-def _wait(client: httpx.Client, job_id: str, timeout: float = 180) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        assert 0 <= job["progress"] <= 1
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
-
-
-def _submit(client: httpx.Client, path: str, **kwargs) -> dict:
-    r = client.post(path, **kwargs)
-    assert r.status_code == 202, r.text
-    assert r.headers["location"] == f"/jobs/{r.json()['id']}"
-    return r.json()
+@pytest.fixture(scope="module", name="kouvola")
+def _kouvola():
+    return kouvola()
 
 
 # ------------------------------------------------------------------------ end to end
@@ -167,22 +81,26 @@ def _submit(client: httpx.Client, path: str, **kwargs) -> dict:
 
 def test_partition_then_audit_through_http(plain, kouvola, tmp_path):
     body = {
-        "streets": _fc(kouvola.streets, ["highway"]),
-        "buildings": _fc(kouvola.buildings, _BUILDING_COLUMNS),
+        "streets": fc(kouvola.streets, ["highway"]),
+        "buildings": fc(kouvola.buildings, BUILDING_COLUMNS),
         "options": {"target": 300, "random_state": 0},
     }
-    job = _submit(plain, "/jobs/partition", json=body)
+    job = submit(plain, "/jobs/partition", json=body)
     assert job["status"] in ("queued", "running") and job["kind"] == "partition"
-    done = _wait(plain, job["id"])
+    done = wait_job(plain, job["id"])
     assert done["status"] == "succeeded", done["error"]
     assert done["progress"] == 1 and done["stage"] == "done"
-    sent = kouvola.buildings[[*_BUILDING_COLUMNS, "geometry"]]  # no shop/office … tags
+    sent = kouvola.buildings[[*BUILDING_COLUMNS, "geometry"]]  # no shop/office … tags
     local = gridgeo.partition(kouvola.streets, sent, target=300, random_state=0)
     assert done["summary"]["n_grids"] == len(local.grids)
     assert done["summary"]["households"] == int(local.grids.households.sum())
     assert {r["name"] for r in done["results"]} == {"geojson", "gpkg", "map", "summary"}
+    # links are relative to the request's path: they resolve to the results
+    here = f"{str(plain.base_url).rstrip('/')}/jobs/{job['id']}"
+    links = {r["name"]: urljoin(here, r["url"]) for r in done["results"]}
+    assert links["geojson"] == f"{here}/results/geojson"
 
-    geo = plain.get(f"/jobs/{job['id']}/results/geojson")
+    geo = plain.get(links["geojson"])
     assert geo.status_code == 200 and geo.headers["content-type"] == "application/geo+json"
     grids = geo.json()
     assert len(grids["features"]) == done["summary"]["n_grids"]
@@ -206,8 +124,8 @@ def test_partition_then_audit_through_http(plain, kouvola, tmp_path):
         "streets": body["streets"],
         "options": {"map": False},
     }
-    job = _submit(plain, "/jobs/audit", json=audit_body)
-    done = _wait(plain, job["id"])
+    job = submit(plain, "/jobs/audit", json=audit_body)
+    done = wait_job(plain, job["id"])
     assert done["status"] == "succeeded", done["error"]
     assert done["summary"]["grids"] == len(local.grids) - 1
     assert done["summary"]["uncovered_households"] > 0
@@ -225,17 +143,17 @@ def test_partition_then_audit_through_http(plain, kouvola, tmp_path):
 def test_uploads_geopackage_and_zipped_shapefile(servers, plain, kouvola, tmp_path):
     gpkg = tmp_path / "in.gpkg"
     kouvola.streets[["highway", "geometry"]].to_file(gpkg, layer="roads", engine="pyogrio")
-    kouvola.buildings[[*_BUILDING_COLUMNS, "geometry"]].to_file(
+    kouvola.buildings[[*BUILDING_COLUMNS, "geometry"]].to_file(
         gpkg, layer="buildings", engine="pyogrio"
     )
     with open(gpkg, "rb") as f:
-        job = _submit(
+        job = submit(
             plain,
             "/jobs/partition/upload",
             files={"file": ("whatever.bin", f)},
             data={"streets_layer": "roads", "target": "300", "map": "false"},
         )
-    gpkg_job = _wait(plain, job["id"])
+    gpkg_job = wait_job(plain, job["id"])
     assert gpkg_job["status"] == "succeeded", gpkg_job["error"]
     assert "map" not in {r["name"] for r in gpkg_job["results"]}
 
@@ -248,25 +166,25 @@ def test_uploads_geopackage_and_zipped_shapefile(servers, plain, kouvola, tmp_pa
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for p in sorted(shp.iterdir()):
             zf.write(p, f"data/{p.name}")
-    job = _submit(
+    job = submit(
         plain,
         "/jobs/partition/upload",
         files={"file": ("x.zip", archive.getvalue())},
         data={"buildings_layer": "houses", "map": "false"},
     )
-    zip_job = _wait(plain, job["id"])
+    zip_job = wait_job(plain, job["id"])
     assert zip_job["status"] == "succeeded", zip_job["error"]
     assert zip_job["summary"]["buildings"] == len(houses)
 
     # audit upload: the plan's own GeoPackage (layers grids and buildings) covers everything
     plan_gpkg = plain.get(f"/jobs/{gpkg_job['id']}/results/gpkg").content
-    audit_job = _submit(
+    audit_job = submit(
         plain,
         "/jobs/audit/upload",
         files={"file": ("plan", plan_gpkg)},
         data={"households_column": "households", "map": "false"},
     )
-    audited = _wait(plain, audit_job["id"])
+    audited = wait_job(plain, audit_job["id"])
     assert audited["status"] == "succeeded", audited["error"]
     assert audited["summary"]["uncovered_buildings"] == 0 and audited["summary"]["gaps"] == 0
     assert audited["summary"]["households"] == gpkg_job["summary"]["households"]
@@ -295,24 +213,22 @@ def test_uploads_geopackage_and_zipped_shapefile(servers, plain, kouvola, tmp_pa
 
 
 def test_clear_4xx_errors(plain, kouvola):
-    streets = _fc(kouvola.streets.iloc[:20], ["highway"])
+    streets = fc(kouvola.streets.iloc[:20], ["highway"])
     r = plain.post("/jobs/partition", json={"streets": {"type": "Feature"}})
-    assert r.status_code == 422
-    # a gridgeo error: polygons given as streets
-    r = plain.post("/jobs/partition", json={"streets": _fc(kouvola.buildings.iloc[:5], [])})
-    assert r.status_code == 422
-    assert r.json()["error"] == "GeometryError" and "streets" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["field"] == "streets.type"
     r = plain.post("/jobs/partition", json={"streets": streets, "options": {"target": -1}})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["field"] == "options.target"
+    assert "target must be a positive number, got -1" in r.json()["detail"]  # the CLI's words
     r = plain.post("/jobs/partition", json={"streets": streets, "options": {"tagret": 3}})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["field"] == "options.tagret"
     bad = json.loads(json.dumps(streets))
     bad["features"][0]["geometry"]["coordinates"] = [[1e9, 1e9], [1e9 + 1, 1e9]]
     r = plain.post("/jobs/partition", json={"streets": bad})
     assert r.status_code == 422 and "input_crs" in r.json()["detail"]
     bad["features"][0]["geometry"]["coordinates"] = [[1]]
     r = plain.post("/jobs/partition", json={"streets": bad})
-    assert r.status_code == 422 and "feature 0" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["field"] == "streets.features[0].geometry"
+    assert "cannot be read" in r.json()["detail"]
     junk = b"SQLite format 3\x00" + bytes(range(256)) * 8
     r = plain.post("/jobs/audit/upload", files={"file": ("x.gpkg", junk)})
     assert r.status_code == 422 and "GeoPackage" in r.json()["detail"]
@@ -322,25 +238,46 @@ def test_clear_4xx_errors(plain, kouvola):
     assert plain.get("/jobs/" + "0" * 32 + "/results/secret").status_code == 422
 
     # a job whose error only shows when it runs: failed, with the message
-    job = _submit(
+    job = submit(
         plain,
         "/jobs/partition",
         json={"streets": streets, "options": {"households_column": "hh"}},
     )
-    done = _wait(plain, job["id"])
+    done = wait_job(plain, job["id"])
     assert done["status"] == "failed" and done["error"]["type"] == "InputError"
     assert "buildings" in done["error"]["message"]
     r = plain.get(f"/jobs/{job['id']}/results/geojson")
     assert r.status_code == 409 and "failed" in r.json()["detail"]
 
 
+def test_messy_buildings_through_http(plain, kouvola):
+    """The service runs the same first stage as partition (#15): a register of points
+    with households is a plan; swapped coordinates fail with the fix."""
+    streets = fc(kouvola.streets, ["highway"])
+    points = kouvola.buildings.assign(hh=4).set_geometry(
+        kouvola.buildings.geometry.representative_point()
+    )
+    body = {"streets": streets, "buildings": fc(points, ["hh"])}
+    job = submit(plain, "/jobs/partition", json={**body, "options": {"households_column": "hh"}})
+    done = wait_job(plain, job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["summary"]["households"] == 4 * len(points)
+    swapped = kouvola.buildings.set_geometry(
+        shapely.transform(kouvola.buildings.geometry.values, lambda xy: xy[:, ::-1])
+    )
+    job = submit(plain, "/jobs/partition", json={**body, "buildings": fc(swapped, [])})
+    done = wait_job(plain, job["id"])
+    assert done["status"] == "failed" and done["error"]["type"] == "InputError"
+    assert "look swapped" in done["error"]["message"]
+
+
 def test_token_required_and_loopback_only_without_one(servers, guarded):
     url = servers["guarded"].url
-    assert _get(url + "/health").status_code == 200
-    assert _get(url + "/jobs").status_code == 401
-    r = _get(url + "/jobs", headers={"Authorization": "Bearer wrong-token-000"})
+    assert get(url + "/health").status_code == 200
+    assert get(url + "/jobs").status_code == 401
+    r = get(url + "/jobs", headers={"Authorization": "Bearer wrong-token-000"})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-    assert _get(url + "/jobs", headers={"X-API-Token": TOKEN}).status_code == 200
+    assert get(url + "/jobs", headers={"X-API-Token": TOKEN}).status_code == 200
     assert guarded.get("/jobs").status_code == 200
     with pytest.raises(gridgeo.InputError, match="without an API token"):
         ServiceConfig(Path("unused"), host="0.0.0.0", token=None).check()
@@ -428,40 +365,6 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-def test_restart_keeps_finished_jobs_and_fails_unfinished(kouvola, tmp_path):
-    body = {  # a quarter of the buildings: a shorter job
-        "streets": _fc(kouvola.streets, ["highway"]),
-        "buildings": _fc(kouvola.buildings.iloc[::4], _BUILDING_COLUMNS),
-        "options": {"map": False},
-    }
-    server = Server(tmp_path / "data").start().wait()
-    try:
-        with server.client() as c:
-            done = _wait(c, _submit(c, "/jobs/partition", json=body)["id"])
-            assert done["status"] == "succeeded"
-            # jobs behind one another: the last cannot have finished when the server dies
-            pending = [_submit(c, "/jobs/partition", json=body)["id"] for _ in range(4)]
-    finally:
-        server.stop(kill=True)  # a crash: nothing is cleaned up
-    server = Server(tmp_path / "data").start().wait()
-    try:
-        with server.client() as c:
-            again = c.get(f"/jobs/{done['id']}").json()
-            assert again["status"] == "succeeded" and again["summary"] == done["summary"]
-            assert c.get(f"/jobs/{done['id']}/results/geojson").status_code == 200
-            states = [c.get(f"/jobs/{job_id}").json() for job_id in pending]
-            # each finished before the crash, or is reported interrupted: none is lost
-            for job in states:
-                assert job["status"] == "succeeded" or (
-                    job["status"] == "failed" and job["error"]["type"] == "Interrupted"
-                ), job
-            assert states[-1]["status"] == "failed"
-            failed = sum(job["status"] == "failed" for job in states)
-            assert c.get("/health").json()["jobs"]["failed"] == failed
-    finally:
-        server.stop()
-
-
 # -------------------------------------------------------------------------- fuzzing
 
 
@@ -505,40 +408,3 @@ def test_fuzz_openapi_no_server_errors(case, servers):
         checks=[not_a_server_error],
         timeout=60,
     )
-
-
-# ------------------------------------------------------------------- in-process parts
-
-
-def test_store_recovers_unfinished_jobs_and_worker_bounds_the_queue(tmp_path):
-    from gridgeo.service.store import JobStore
-    from gridgeo.service.worker import QueueFull, Worker
-
-    store = JobStore(tmp_path / "data")
-    ids = [store.new_id() for _ in range(3)]
-    for job_id in ids:
-        store.create(job_id, "partition", {"inputs": {}, "options": {}})
-    store.start(ids[1])
-    store.progress(ids[1], 0.5, "partitioning")
-    store.progress(ids[1], 0.2, "later")  # progress never goes back
-    assert store.get(ids[1]).progress == 0.5 and store.get(ids[1]).stage == "later"
-    assert store.fail(ids[2], "InputError", "no")
-    assert not store.fail(ids[2], "InputError", "again")  # ended jobs stay as they ended
-    assert sorted(JobStore(tmp_path / "data").recover()) == sorted(ids[:2])
-    assert {store.get(i).status for i in ids} == {"failed"}
-    assert store.get(ids[0]).error_type == "Interrupted"
-    assert not store.succeed(ids[1], {}, {})  # a late process cannot revive a failed job
-    assert store.get("../" + ids[0]) is None
-    with pytest.raises(ValueError, match="not a job id"):
-        store.job_dir("../../etc")
-
-    worker = Worker(store, processes=1, max_queue=2, warm=False)
-    worker.reserve()
-    worker.reserve()
-    with pytest.raises(QueueFull):
-        worker.reserve()
-    worker.release()
-    worker.reserve()
-    worker.shutdown()
-    with pytest.raises(QueueFull):
-        worker.reserve()

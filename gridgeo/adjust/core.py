@@ -24,7 +24,9 @@ from ..inputs import (
     PlanKeywords,
     building_counts,
     check_inputs,
+    check_overlap,
     classify_buildings,
+    locked_mask,
     split_keywords,
 )
 from ..rules import Rules
@@ -117,8 +119,10 @@ def rebalance(
     if max_rings < 0 or attempts < 0:
         raise InputError("max_rings and attempts must be 0 or more")
     grids = check_layer(grids, "grids", geom_types=POLYGONAL)
-    buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
-    layers = check_inputs(streets, buildings, rules=rules, require_streets=False, **given)
+    layers = check_inputs(
+        streets, buildings, rules=rules, require_streets=False, plan_given=True, **given
+    )
+    check_overlap({"grids": grids, **layers.layers()})
     band = _band(grids, rules)
     ids = _grid_ids(grids, grid_id)
     metric = plan_metric_crs(grids, layers.buildings, rules.crs)
@@ -144,7 +148,9 @@ def rebalance(
     W = np.bincount(bgrid, weights=weight, minlength=n)
     heaviest = np.zeros(n)
     np.maximum.at(heaviest, bgrid, weight)
+    locked = locked_mask(grids_m, ids, rules)
     exempt = _exempt(grids_m, layers, rules, comm, np.bincount(bgrid, weights=hh, minlength=n))
+    exempt |= locked
     free = ~exempt
     bad = np.flatnonzero(free & (excess(W, heaviest, band) > 1e-9))
     log.info("%d of %d grids out of band %g–%g", len(bad), n, band.lower, band.upper)
@@ -178,6 +184,7 @@ def rebalance(
         {
             "out_of_band_before": len(bad),
             "exempt_grids": int(exempt.sum()),
+            "locked_grids": int(locked.sum()),
             "buildings_outside": int(outside.sum()),
             "regions": regions,
             "rings": widest,

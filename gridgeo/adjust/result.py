@@ -239,15 +239,7 @@ def assemble(
     off_after = excess(loads.astype(float), heavy, band) > 1e-9
     off_after &= ~fate.carried(exempt, default=False)
     figures = _figures(fate, band, out, off_after, moved, hh)
-    return Rebalance(
-        grids=out,
-        before=before,
-        buildings=b_out,
-        diff=diff,
-        figures=figures,
-        target=band.target,
-        tolerance=figures["tolerance"],
-    )
+    return Rebalance(out, before, b_out, diff, figures, band.target, figures["tolerance"])
 
 
 @dataclass

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from .._errors import GridgeoError
 from . import coverage as _coverage
 from . import demo as _demo
+from . import edit as _edit
 from . import map as _map
 from . import partition as _partition
 from . import rebalance as _rebalance
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     _map.add_parser(sub)
     _rebalance.add_parser(sub)
     _serve.add_parser(sub)
+    _edit.add_parser(sub)
     return parser
 
 

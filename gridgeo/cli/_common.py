@@ -27,6 +27,8 @@ __all__ = [
     "layer_names",
     "metric_crs",
     "parse_range",
+    "plan_source",
+    "read_grids",
     "read_new_data",
 ]
 
@@ -62,10 +64,12 @@ def add_file_option(group: Any, option: str, help: str, *, layer_help: str | Non
 
 
 def add_plan_group(p: argparse.ArgumentParser, option: str, help: str, *, layer_help: str) -> Any:
-    """Add and return the group ``the plan``: required ``option`` (the grids' file), its
-    layer option and ``--grid-id``."""
+    """Add and return the group ``the plan``: required ``option`` (the grids' file, or a
+    plan folder: read it with :func:`plan_source`), its layer option and ``--grid-id``."""
     g = p.add_argument_group("the plan")
-    g.add_argument(option, metavar="FILE", required=True, help=help)
+    g.add_argument(
+        option, metavar="FILE|DIR", required=True, help=f"{help}; or the plan folder gridgeo wrote"
+    )
     g.add_argument(f"{option}-layer", metavar="NAME", help=layer_help)
     g.add_argument(
         "--grid-id", metavar="COL", help="grid id column (default: grid_id, else the row number)"
@@ -156,6 +160,15 @@ def parse_range(text: str | None, option: str) -> tuple[float, float] | None:
     return lo, hi
 
 
+def read_grids(text: str, layer: str | None = None):
+    """The grids of a plan named on the command line (a file, a plan folder or a
+    database URL: see :func:`plan_source`)."""
+    from ..io import read_layer
+
+    path, layer = plan_source(text, layer)
+    return read_layer(path, layer=layer, name="grids")
+
+
 def layer_names(path: Path) -> list[str]:
     """The layers of GIS file ``path``."""
     import pyogrio
@@ -165,6 +178,36 @@ def layer_names(path: Path) -> list[str]:
     except Exception as exc:  # pyogrio raises several DataSourceError kinds
         msg = f"cannot read {path}: {exc}"
         raise ReadError(msg) from exc
+
+
+def plan_source(text: str, layer: str | None = None) -> tuple[str, str | None]:
+    """Where the grids of a plan named on the command line are: the file (or database
+    URL) as given, or the ``grids.gpkg`` of a plan folder (what ``gridgeo partition
+    --out DIR`` and ``gridgeo rebalance --out DIR`` write); and the layer to read:
+    ``layer`` when given, else ``grids`` when the GeoPackage holds one.
+
+    Every subcommand that takes a plan (``map``, ``rebalance --plan``, ``coverage
+    --grids``) resolves it here, so each accepts the folder as well as its GeoPackage.
+    """
+    from ..io import is_db_url
+
+    if is_db_url(text):
+        return text, layer
+    path = Path(text)
+    if path.is_dir():
+        gpkg = path / "grids.gpkg"
+        if not gpkg.is_file():
+            found = ", ".join(sorted(p.name for p in path.glob("*.gpkg"))) or "no GeoPackage"
+            msg = (
+                f"plan folder {path} holds no grids.gpkg (it holds {found}); give the folder "
+                "`gridgeo partition --out DIR` wrote, or the grids file itself"
+            )
+            raise ReadError(msg)
+        path = gpkg
+    is_gpkg = path.suffix.lower() == ".gpkg" and path.is_file()
+    if layer is None and is_gpkg and "grids" in layer_names(path):
+        layer = "grids"
+    return str(path), layer
 
 
 def read_new_data(

@@ -20,13 +20,14 @@ from ._common import (
     add_plan_group,
     add_target_options,
     metric_crs,
+    plan_source,
     read_new_data,
 )
 
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """examples:
-  gridgeo coverage --grids plan.gpkg --osm data/kouvola.osm.pbf --out out/audit
+  gridgeo coverage --grids plan.gpkg --osm gridgeo/data/kouvola.osm.pbf --out out/audit
   gridgeo coverage --grids plan.shp --grid-id WGBM --buildings buildings.gpkg --streets streets.gpkg --pois shops.geojson --out out/audit
   gridgeo coverage --grids plan.gpkg --buildings buildings.gpkg --households-column hh --boundaries communities.gpkg --boundary-id name --register register.csv --lang zh --out out/audit
 
@@ -132,7 +133,8 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
         where = f"{args.osm} holds no buildings; " if args.osm else ""
         msg = f"{where}give the buildings with --buildings FILE (or --osm FILE holding them)"
         raise InputError(msg)
-    kw["grids"] = read_layer(args.grids, layer=args.grids_layer, name="grids")
+    grids, layer = plan_source(args.grids, args.grids_layer)
+    kw["grids"] = read_layer(grids, layer=layer, name="grids")
     if args.boundaries:
         kw["boundaries"] = read_layer(args.boundaries, name="boundaries")
     if args.register:

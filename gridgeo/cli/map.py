@@ -17,7 +17,7 @@ import pandas as pd
 import pyogrio
 
 from .._errors import InputError, ReadError
-from ._common import add_command, layer_names
+from ._common import add_command, layer_names, plan_source
 
 __all__ = ["add_parser", "run"]
 
@@ -59,7 +59,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "plan",
         metavar="PLAN",
-        help="grids.gpkg written by gridgeo, or a schema it published: postgresql://…?schema=NAME",
+        help="a plan: the folder gridgeo partition (or rebalance) wrote, its grids.gpkg, or a schema it published: postgresql://…?schema=NAME",
     )
     p.add_argument(
         "--out",
@@ -200,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
     if is_db_url(args.plan):  # a plan published with gridgeo partition --out URL
         grids, buildings = read_plan_tables(args.plan, buildings=not args.no_buildings)
     else:
-        grids, buildings = _read_plan(Path(args.plan), buildings=not args.no_buildings)
+        path, _ = plan_source(args.plan)
+        grids, buildings = _read_plan(Path(path), buildings=not args.no_buildings)
     target = _target(grids, args.target)
     overlays = _overlays(args.overlay) or None
     common = {

@@ -11,13 +11,19 @@ import argparse
 from typing import Any
 
 from .._errors import InputError
-from ._common import add_code_arguments, add_command, add_output_options, code_options
+from ._common import (
+    add_code_arguments,
+    add_command,
+    add_output_options,
+    code_options,
+    read_grids,
+)
 from ._rules import add_rule_arguments, rules_from_args
 
 __all__ = ["EPILOG", "add_parser", "report", "run"]
 
 EPILOG = """examples:
-  gridgeo partition --osm data/helsinki.osm.pbf --population data/helsinki_population_2020.gpkg --out out/helsinki
+  gridgeo partition --osm gridgeo/data/helsinki.osm.pbf --population gridgeo/data/helsinki_population_2020.gpkg --out out/helsinki
   gridgeo partition --streets streets.gpkg --buildings buildings.gpkg --households-column hh --target 300 --out out/
   gridgeo partition --streets streets.parquet --total-households 12000 --out out/
   gridgeo demo --out out/demo
@@ -62,6 +68,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     groups = add_rule_arguments(p)
     add_layer_arguments(groups)
+    groups["grids"].add_argument(
+        "--locked-grids",
+        metavar="FILE",
+        help="grids of an earlier plan to keep as they are (those named by --lock or "
+        "--lock-column, else all); the rest is drawn anew around them",
+    )
     groups["grids"].add_argument(
         "--random-state",
         metavar="N",
@@ -149,6 +161,8 @@ def read_rule_layers(args: argparse.Namespace, layers: Any = None) -> dict[str, 
     ):
         if getattr(args, option):
             kw[option] = read_layer(getattr(args, option), name=name)
+    if getattr(args, "locked_grids", None):
+        kw["locked_grids"] = read_grids(args.locked_grids)
     return kw
 
 

@@ -19,8 +19,8 @@ from ._common import (
     add_output_options,
     add_plan_group,
     code_options,
-    layer_names,
     parse_range,
+    read_grids,
     read_new_data,
 )
 from ._rules import add_rule_arguments, rules_from_args
@@ -29,7 +29,7 @@ from .partition import add_layer_arguments, read_rule_layers
 __all__ = ["add_parser", "run"]
 
 _EPILOG = """examples:
-  gridgeo rebalance --plan out/kouvola/grids.gpkg --osm data/kouvola.osm.pbf --out out/rebalanced
+  gridgeo rebalance --plan out/kouvola/grids.gpkg --osm gridgeo/data/kouvola.osm.pbf --out out/rebalanced
   gridgeo rebalance --plan grids.gpkg --buildings buildings_2025.gpkg --households-column hh --streets streets.gpkg --out out/2025
   gridgeo rebalance --plan wangge.shp --grid-id WGBH --community-column SQDM --buildings lou.gpkg --households-column HS --codes db11 --admin-code 110105 --street-code 001 --out out/
   gridgeo rebalance --plan grids.gpkg --buildings b.gpkg --households-column hh --codes cjt349 --object-class 010100 --admin-code 110105 --micro-grids --out out/
@@ -147,20 +147,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _read_plan(path: str, layer: str | None):
-    from ..io import is_db_url, read_layer
-
-    file = Path(path)
-    if (
-        layer is None
-        and file.suffix.lower() == ".gpkg"
-        and file.is_file()
-        and "grids" in layer_names(file)
-    ):
-        layer = "grids"
-    return read_layer(path if is_db_url(path) else file, layer=layer, name="grids")
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``gridgeo rebalance``: redraw, write the files, print a summary; returns 0."""
     from ..adjust import rebalance
@@ -168,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from ..staffing import StaffingRules, attach_staffing, staffing_table, write_staffing_csv
 
     codes = code_options(args)
-    grids = _read_plan(args.plan, args.plan_layer)
+    grids = read_grids(args.plan, args.plan_layer)
     data = read_new_data(args, keep_osm=True)
     data.update(read_rule_layers(args, data.pop("osm", None)))
     buildings = data.pop("buildings", None)

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 _EPILOG = """examples:
   gridgeo serve                                   # http://127.0.0.1:8765/docs
   gridgeo serve --data-dir /srv/gridgeo --port 8080
-  GRIDGEO_TOKEN=s3cret-token gridgeo serve --host 0.0.0.0   # other hosts need a token
+  gridgeo serve --host 0.0.0.0 --token-file /etc/gridgeo/token   # other hosts need a token
+  gridgeo serve --job-timeout 3600 --job-memory-mb 8000 --public-url https://gis.example.org/gridgeo
 
 endpoints: POST /jobs/partition, /jobs/audit (GeoJSON), /jobs/partition/upload,
 /jobs/audit/upload (GeoPackage or zipped Shapefile); GET /jobs/{id} (status, progress),
@@ -41,9 +42,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         run,
         help="start the HTTP API: submit partition and audit jobs, poll them, fetch results",
         description=(
-            "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run in a worker, not in "
-            "the requests; jobs and results are kept under --data-dir, so a restart loses "
-            "nothing finished. Listening on anything but loopback needs an API token."
+            "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run each in a process of "
+            "its own, within --job-timeout and --job-memory-mb; jobs and results are kept "
+            "under --data-dir, so a restart loses nothing: queued jobs run after it. "
+            "Listening on anything but loopback needs an API token."
         ),
         epilog=_EPILOG,
     )
@@ -56,9 +58,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="where jobs and results are kept (default: ./gridgeo-data)",
     )
     p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="file holding the API token required on /jobs (default: $GRIDGEO_TOKEN; "
+        "a token is required off loopback)",
+    )
+    p.add_argument(
         "--token",
         metavar="T",
-        help="API token required on /jobs (default: $GRIDGEO_TOKEN; required off loopback)",
+        help="the API token itself (visible to every user in the process list: prefer "
+        "--token-file or $GRIDGEO_TOKEN)",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="address clients reach the service at, for result links (default: links "
+        "relative to the request)",
     )
     p.add_argument(
         "--max-upload-mb",
@@ -81,6 +96,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=64,
         help="jobs waiting or running at most; more get 503 (default: 64)",
     )
+    p.add_argument(
+        "--job-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=1800.0,
+        help="a job running longer is stopped and fails (default: 1800, 30 min)",
+    )
+    p.add_argument(
+        "--job-memory-mb",
+        metavar="N",
+        type=float,
+        help="a job using more of its own memory is stopped and fails (default: half "
+        "the machine's memory, shared by the workers)",
+    )
     return p
 
 
@@ -92,16 +121,29 @@ def run(args: argparse.Namespace) -> int:
     GridgeoError
         Unusable settings, e.g. a non-loopback ``--host`` without a token.
     """
+    from .._errors import InputError
     from ..service import ServiceConfig, serve
+    from ..service.config import read_token
 
+    if args.token and args.token_file:
+        raise InputError("give the API token once: --token-file FILE or --token T, not both")
+    if args.token:
+        log.warning(
+            "--token is visible to every user of this machine in the process list; "
+            "use --token-file FILE or GRIDGEO_TOKEN instead"
+        )
+    token = args.token or (read_token(args.token_file) if args.token_file else None)
     config = ServiceConfig(
         data_dir=Path(args.data_dir),
         host=args.host,
         port=args.port,
-        token=args.token or os.environ.get("GRIDGEO_TOKEN") or None,
+        token=token or os.environ.get("GRIDGEO_TOKEN") or None,
         max_upload_mb=args.max_upload_mb,
         workers=args.workers,
         max_queue=args.max_queue,
+        job_timeout=args.job_timeout,
+        job_memory_mb=args.job_memory_mb,
+        public_url=args.public_url,
     ).check()
     log.info("serving on http://%s:%d (data in %s)", args.host, args.port, config.data_dir)
     level = logging.getLogger("gridgeo").getEffectiveLevel()

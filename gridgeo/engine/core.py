@@ -65,9 +65,10 @@ def partition_graph(
         A component of at most :data:`SMALL` parts (a community of a few dozen grids)
         that still has a part out of band is drawn again this many times with new
         trees, and so are all such components (with ``area``) when that costs at most
-        :data:`BUDGET` node drawings; per component, the most balanced drawing, then the most compact
-        (the shortest boundaries without ``area``), is kept. Large components are only
-        repaired locally.
+        :data:`BUDGET` node drawings (then as many more times, up to eight times as
+        many, as that budget allows); per component, the most balanced drawing, then
+        the most compact (the shortest boundaries without ``area``), is kept. Large
+        components are only repaired locally.
     area, perimeter : ndarray, optional
         Area and perimeter of each node. When given, pairs of neighbouring parts are
         redrawn where that makes them more compact (:func:`~gridgeo.engine.refine.recom`,
@@ -134,7 +135,9 @@ def partition_graph(
             )
             labels = rebalance(labels, weights, adj, band=band)
         if shape is not None and n:
-            rounds = int(np.clip(RECOM_WORK // n, 4, 16))
+            # boundaries first shortened, so that the redrawn regions start compact
+            labels = smooth(labels, weights, adj, blocks, band=band)
+            rounds = int(np.clip(RECOM_WORK // n, 4, 32))
             labels = recom(
                 labels, weights, adj, *shape, band=band, rng=rng, blocks=blocks, rounds=rounds
             )
@@ -173,7 +176,7 @@ def _shape(area, perimeter, n: int):
 
 
 #: Node rounds of :func:`~gridgeo.engine.refine.recom` per call: a graph of n nodes
-#: gets ``RECOM_WORK // n`` rounds, at least 4 and at most 16.
+#: gets ``RECOM_WORK // n`` rounds, at least 4 and at most 32.
 RECOM_WORK = 1_000_000
 
 #: Components of at most this many parts are drawn several times (see ``retries``).
@@ -222,16 +225,18 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
 
     Redrawn are the small components with a part out of band (that is not a single
     node over the band), and, with ``shape``, all small ones when they total at most
-    ``BUDGET // tries`` nodes. Best is: least distance from the band (of the parts that can be in it),
-    then the highest mean plus 10th percentile of Polsby–Popper (with ``shape``; else
-    the shortest boundary).
+    ``BUDGET // tries`` nodes; with ``shape``, they are drawn as many times as
+    ``BUDGET`` node drawings allow, at least ``tries`` and at most ``8 * tries`` times.
+    Best is: least distance from the band (of the parts that can be in it), then the
+    highest mean plus 10th percentile of Polsby–Popper (with ``shape``; else the
+    shortest boundary).
     The components are drawn together, so each drawing costs about what the first one
     did for them. Components kept whole (dedicated zones, villages) are left as they are.
     """
     labels = labels.copy()
     n_comp = int(comp.max()) + 1 if len(comp) else 0
-    pairs = np.unique(np.c_[comp, labels], axis=0)
-    n_parts = np.bincount(pairs[:, 0], minlength=n_comp)
+    pairs = np.unique(comp * (int(labels.max()) + 1) + labels)
+    n_parts = np.bincount(pairs // (int(labels.max()) + 1), minlength=n_comp)
     small = (n_parts > 1) & (n_parts <= SMALL)
     small[comp[whole]] = False
     if shape is None or np.bincount(comp, minlength=n_comp)[small].sum() * tries > BUDGET:
@@ -244,6 +249,8 @@ def _retry_small(labels, weights, adj, comp, whole, *, band, rng, blocks, tries:
     nodes = np.flatnonzero(small[comp])
     if not len(nodes) or tries < 1:
         return labels
+    if shape is not None:  # as many drawings as the budget allows, up to 8 × tries
+        tries = int(np.clip(BUDGET // len(nodes), tries, 8 * tries))
     _, comp_of = np.unique(comp[nodes], return_inverse=True)
     sub = adj[nodes][:, nodes]
     w, edges = weights[nodes], sparse.triu(sub, k=1).tocoo()

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import sparse
 
 from . import tree
+from ._kernels import pick_regions, smooth_passes
 from .tree import Band, split_component
 
 __all__ = ["off_band", "polsby_popper", "rebalance", "recom", "recombine", "smooth"]
@@ -157,7 +158,32 @@ def recombine(
     return labels
 
 
-def _connected(members: set[int], nbrs: list[np.ndarray]) -> bool:
+class _Rows:
+    """Row ``i`` of a CSR matrix's ``indices`` or ``data``, sliced when asked for."""
+
+    def __init__(self, indptr: np.ndarray, values: np.ndarray) -> None:
+        self.indptr, self.values = indptr, values
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.values[self.indptr[i] : self.indptr[i + 1]]
+
+
+class _Members(dict):
+    """The set of nodes of each part, made from ``labels`` when a part is first asked
+    for (and kept up to date by the caller from then on)."""
+
+    def __init__(self, labels: np.ndarray) -> None:
+        super().__init__()
+        self._order = np.argsort(labels, kind="stable")
+        self._starts = np.searchsorted(labels[self._order], np.arange(labels.max(initial=-1) + 2))
+
+    def __missing__(self, g: int) -> set[int]:
+        part = set(self._order[self._starts[g] : self._starts[g + 1]].tolist())
+        self[g] = part
+        return part
+
+
+def _connected(members: set[int], nbrs: _Rows) -> bool:
     """Whether ``members`` is connected (and not empty)."""
     if not members:
         return False
@@ -211,11 +237,9 @@ def rebalance(
     def off(x: float) -> float:
         return max(0.0, lo - x, x - hi)
 
-    nbrs = [adj.indices[adj.indptr[i] : adj.indptr[i + 1]] for i in range(len(w))]
-    shared = [adj.data[adj.indptr[i] : adj.indptr[i + 1]] for i in range(len(w))]
-    members: dict[int, set[int]] = {}
-    for i, g in enumerate(labels):
-        members.setdefault(int(g), set()).add(i)
+    nbrs, shared = _Rows(adj.indptr, adj.indices), _Rows(adj.indptr, adj.data)
+    members = _Members(labels)
+    present = np.bincount(labels, minlength=n_parts) > 0  # no move empties a part
 
     def pull(u: int, to: int) -> float:
         """Boundary length of ``u`` shared with part ``to`` minus with its own part."""
@@ -230,7 +254,7 @@ def rebalance(
 
     moved = 0
     for _ in range(max_passes):
-        bad = [g for g in sorted(members) if members[g] and off(W[g]) > 1e-9]
+        bad = np.flatnonzero(present & (off_band(W, band) > 1e-9)).tolist()
         if not bad:
             break
         progress = False
@@ -324,14 +348,13 @@ def smooth(
 ) -> np.ndarray:
     """Shorten the boundaries between parts, most of all those that run through blocks.
 
-    The cost of a boundary is its length (the adjacency value), times ``INSIDE_BLOCK`` (1.5) where it runs
-    inside a block rather than along a street. A unit moves to a neighbouring part when
+    The cost of a boundary is its length (the adjacency value), times ``INSIDE_BLOCK``
+    (1.75) where it runs inside a block rather than along a street. A unit moves to a neighbouring part when
     that lowers the total cost — when more of its boundary faces that part than its own —
     as long as neither part leaves the band (or gets further from it) and its old part
     stays connected. Every move strictly shortens the boundaries, so grids get more
-    compact and their boundaries slide toward streets (街巷定界). Candidate moves are
-    found for all units at once with sparse products; only the moves that gain are
-    visited one by one.
+    compact and their boundaries slide toward streets (街巷定界). The passes run in
+    compiled code (:func:`~gridgeo.engine._kernels.smooth_passes`).
 
     Parameters
     ----------
@@ -347,7 +370,7 @@ def smooth(
     ndarray
         New labels (same numbering; no part becomes empty).
     """
-    labels = np.asarray(labels).copy()
+    labels = np.asarray(labels).astype(np.int64)
     n = len(labels)
     if n == 0:
         return labels
@@ -356,53 +379,21 @@ def smooth(
     blk = np.arange(n) if unit_block is None else np.asarray(unit_block)
     cost = np.where(blk[coo.row] == blk[coo.col], tree.INSIDE_BLOCK, 1.0) * coo.data
     C = sparse.csr_matrix((cost, (coo.row, coo.col)), shape=(n, n))
+    C.sort_indices()
     n_parts = int(labels.max()) + 1
     W = np.bincount(labels, weights=w, minlength=n_parts)
-
-    def off(x: float) -> float:
-        return max(0.0, band.lower - x, x - band.upper)
-
-    nbrs = np.split(C.indices, C.indptr[1:-1])
-    costs = np.split(C.data, C.indptr[1:-1])
-    members: dict[int, set[int]] = {}
-    for i, g in enumerate(labels.tolist()):
-        members.setdefault(g, set()).add(i)
-    moved = 0
-    for _ in range(max_passes):
-        # facing[u, h]: boundary cost of u toward part h; gain of moving u to h
-        onehot = sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, n_parts))
-        facing = (C @ onehot).tocoo()
-        own = np.zeros(n)
-        mine = facing.col == labels[facing.row]
-        own[facing.row[mine]] = facing.data[mine]
-        gain = facing.data - own[facing.row]
-        pick = ~mine & (gain > 1e-9)
-        order = np.lexsort((facing.col[pick], facing.row[pick], -gain[pick]))
-        cands = np.column_stack([facing.row[pick], facing.col[pick]])[order]
-        pass_moves = 0
-        for u, h in cands.tolist():
-            g = int(labels[u])
-            if g == h:
-                continue
-            nb, c = nbrs[u], costs[u]
-            lab = labels[nb]
-            if c[lab == h].sum() - c[lab == g].sum() <= 1e-9:  # a neighbour moved since
-                continue
-            if off(W[g] - w[u]) > off(W[g]) + 1e-9 or off(W[h] + w[u]) > off(W[h]) + 1e-9:
-                continue
-            if (lab == g).sum() > 1 and not _connected(members[g] - {u}, nbrs):
-                continue
-            if len(members[g]) == 1:
-                continue
-            members[g].discard(u)
-            members[h].add(u)
-            labels[u] = h
-            W[g] -= w[u]
-            W[h] += w[u]
-            pass_moves += 1
-        moved += pass_moves
-        if not pass_moves:
-            break
+    moved = smooth_passes(
+        labels,
+        w,
+        W,
+        np.bincount(labels, minlength=n_parts),
+        C.indptr.astype(np.int64),
+        C.indices.astype(np.int64),
+        C.data,
+        float(band.lower),
+        float(band.upper),
+        int(max_passes),
+    )
     log.debug("smooth: %d moves", moved)
     return labels
 
@@ -423,34 +414,19 @@ def _regions(labels, edges, W, top, band, rng, size):
     graph = sparse.csr_matrix(
         (np.ones(2 * len(g)), (np.r_[g, h], np.r_[h, g])), shape=(n_parts, n_parts)
     )
-    priority = rng.permutation(n_parts)
-    owner = np.full(n_parts, -1, dtype=np.int64)
-    regions = []
-    for x in np.argsort(priority).tolist():
-        if owner[x] >= 0:
-            continue
-        nb = graph.indices[graph.indptr[x] : graph.indptr[x + 1]]
-        nb = nb[owner[nb] < 0]
-        if not len(nb):
-            continue
-        nb = nb[np.argsort(priority[nb])][: size - 1]
-        members = [x, *nb.tolist()]
-        # drop the last neighbours until the region divides into parts in band
-        while len(members) > 1:
-            total, kk = W[members].sum(), len(members)
-            if kk * band.lower - 1e-9 <= total <= kk * band.upper + 1e-9:
-                break
-            members.pop()
-        if len(members) < 2:
-            continue
-        owner[members] = len(regions)
-        regions.append(members)
-    if not regions:
+    graph.sort_indices()
+    ids, owner = pick_regions(
+        graph.indptr.astype(np.int64),
+        graph.indices.astype(np.int64),
+        rng.permutation(n_parts),
+        np.asarray(W, dtype=float),
+        float(band.lower),
+        float(band.upper),
+        int(size),
+    )
+    if not len(ids):
         return None
-    ids = np.full((len(regions), size), -1, dtype=np.int64)
-    for i, r in enumerate(regions):
-        ids[i, : len(r)] = r
-    k = np.array([len(r) for r in regions])
+    k = (ids >= 0).sum(axis=1)
     return ids, k, owner
 
 
@@ -535,6 +511,7 @@ def recom(
     a, p = np.asarray(area, dtype=float), np.asarray(perimeter, dtype=float)
     adj = sparse.csr_matrix(adjacency)
     edges = sparse.triu(adj, k=1).tocoo()
+    graph = tree.Edges.of(adj, blocks)
     n_parts = int(labels.max()) + 1
     redrawn = 0
     for r in range(rounds):
@@ -551,9 +528,7 @@ def recom(
         nodes = nodes[np.argsort(node_region[nodes], kind="stable")]
         bounds = np.searchsorted(node_region[nodes], np.arange(m + 1))
         split = [(nodes[bounds[i] : bounds[i + 1]], int(k[i])) for i in range(m)]
-        new = tree.split_parts(
-            adj, w, split, band=band, rng=rng, attempts=2 * trees, blocks=blocks, trees=trees
-        )
+        new = tree.split_parts(graph, w, split, band=band, rng=rng, attempts=2 * trees, trees=trees)
         # each region's new parts take its old ids, in the order of their new labels;
         # a region the splitter could not cut into as many parts is left as it was
         mine, fresh = node_region[nodes], new[nodes]

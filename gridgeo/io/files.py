@@ -63,7 +63,8 @@ def read_layer(
     -------
     GeoDataFrame
         Checked by :func:`gridgeo._validate.check_layer`: it has a CRS, no missing
-        geometries, and invalid geometries are repaired.
+        geometries, and invalid geometries are repaired (a broken ring that collapses
+        to a line or a point becomes a point where it lies, counted in a warning).
 
     Raises
     ------
@@ -91,7 +92,7 @@ def read_layer(
             "layer with geometries"
         )
         raise InputError(msg)
-    return check_layer(gdf, name)
+    return check_layer(gdf, name, collapsed="point")
 
 
 def _read_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:

@@ -1,12 +1,14 @@
 """The gridgeo HTTP service: partition and audit jobs over a small JSON API.
 
 ``gridgeo serve`` (or :func:`serve`) starts it with uvicorn, on 127.0.0.1:8765 by
-default. Jobs run in a worker thread pool, not in the requests; jobs and results live in
-SQLite and files under the data directory, so a restart loses nothing finished (and
-reports jobs it did not finish as failed). See :mod:`gridgeo.service.app` for the
-endpoints.
+default. Jobs run each in a process of its own, not in the requests, within a time and a
+memory limit; the store (SQLite under the data directory) is the queue, so a restart
+loses nothing: queued jobs run after it, a job that was running runs once more. See
+:mod:`gridgeo.service.app` for the endpoints, :mod:`gridgeo.service.runner` for how
+jobs run.
 
-Needs the optional dependencies ``fastapi``, ``uvicorn`` and ``python-multipart``.
+Needs the optional dependencies ``fastapi``, ``uvicorn``, ``python-multipart`` and
+``ijson``.
 
 Examples
 --------
@@ -14,7 +16,7 @@ Examples
 >>> ServiceConfig("/tmp/gridgeo-data", host="0.0.0.0", token=None).check()
 Traceback (most recent call last):
 ...
-gridgeo._errors.InputError: refusing to listen on 0.0.0.0 without an API token: pass --token T (or set GRIDGEO_TOKEN), or listen on 127.0.0.1
+gridgeo._errors.InputError: refusing to listen on 0.0.0.0 without an API token: pass --token-file FILE (or set GRIDGEO_TOKEN), or listen on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ __all__ = ["DEFAULT_PORT", "ServiceConfig", "create_app", "is_loopback", "serve"
 log = logging.getLogger(__name__)
 
 _INSTALL_HINT = (
-    "the gridgeo service needs fastapi, uvicorn and python-multipart: "
+    "the gridgeo service needs fastapi, uvicorn, python-multipart and ijson: "
     "pip install 'gridgeo[service]'"
 )
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .._errors import GridgeoError
 from ..rules import Rules, rule_fields
@@ -14,6 +22,7 @@ from ..rules import Rules, rule_fields
 __all__ = ["rule_model"]
 
 _NAME = {"min_length": 1, "max_length": 200}
+_RULES = frozenset(f.name for f in rule_fields())
 
 
 def _field(f: Any) -> tuple[Any, Any]:
@@ -42,6 +51,18 @@ class _RulesChecked(BaseModel):
     422 naming the rule)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _check_rule(cls, value: Any, info: ValidationInfo) -> Any:
+        """Each rule checked alone by :class:`~gridgeo.rules.Rules`, so that a 422
+        names its field with the message the CLI prints."""
+        if info.field_name in _RULES:
+            try:
+                Rules.from_keywords(**{info.field_name: value})
+            except GridgeoError as err:
+                raise ValueError(str(err)) from None
+        return value
 
     @model_validator(mode="after")
     def _check_rules(self) -> _RulesChecked:

@@ -2,7 +2,7 @@
 
 Endpoints (``/docs`` shows them, ``/openapi.json`` is the schema):
 
-- ``GET /health``: up, version, jobs by status (no token needed);
+- ``GET /health``: what the service is doing (no token needed; 503 when stalled);
 - ``POST /jobs/partition`` and ``POST /jobs/audit``: a job from GeoJSON layers (JSON);
 - ``POST /jobs/partition/upload`` and ``POST /jobs/audit/upload``: a job from an
   uploaded GeoPackage or zipped Shapefile (multipart form: ``file``, the options,
@@ -12,28 +12,34 @@ Endpoints (``/docs`` shows them, ``/openapi.json`` is the schema):
 - ``GET /jobs/{id}/results/{name}``: ``geojson``, ``gpkg``, ``map``, ``summary`` (and
   ``csv`` for audits).
 
-Submissions answer ``202`` with the job; the work runs in the worker. Errors are JSON
-``{"detail": ...}``: 401 without the token, 404 unknown job, 409 job not finished,
-413 body over the limit, 415 unknown upload format, 422 invalid request (gridgeo's own
-message for unusable layers), 503 queue full.
+Submissions answer ``202`` with the job; the work runs in a job process (see
+:mod:`gridgeo.service.runner`). Errors are JSON ``{"detail": ...}``, the detail naming
+the field at fault: 401 without the token (checked before the body is read), 404
+unknown job, 409 job not finished, 413 body over the limit, 415 unknown upload format,
+422 invalid request, 503 queue full. Links in answers are relative to the request's
+path, or absolute from ``--public-url``: never built from the request's ``Host``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import posixpath
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from .._errors import GridgeoError
 from .._version import __version__
+from .body import BodyError, read_body, validate_options
 from .config import ServiceConfig
-from .inputs import check_layer_names, store_geojson, store_upload, unknown_fields
+from .inputs import check_layer_names, store_upload, unknown_fields
 from .models import (
     AuditOptions,
     AuditRequest,
@@ -47,18 +53,33 @@ from .models import (
     PartitionUploadForm,
     ResultLink,
 )
-from .security import BodyLimit, UploadError, remove_tree, safe_child, token_matches
-from .store import Job, JobStore
-from .worker import RESULT_FILES, QueueFull, Worker
+from .runner import Runner, RunnerState
+from .security import (
+    TOKEN_MESSAGE,
+    BodyLimit,
+    SafeHeaders,
+    TokenGuard,
+    UploadError,
+    remove_tree,
+    safe_child,
+    token_matches,
+)
+from .store import Job, QueueFull, QueueInfo, age_seconds, open_store
+from .worker import RESULT_FILES
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "health_report"]
 
 log = logging.getLogger(__name__)
+
+#: Seconds queued jobs may wait, with a worker free and none taken, before /health says
+#: the service is stalled.
+STALL_AFTER = 60.0
 
 _JOB_ID = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="job id (32 hex digits)")]
 _UPLOAD = Annotated[UploadFile, File(description="a GeoPackage or a zip of Shapefiles")]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer TOKEN")
 _api_key = APIKeyHeader(name="X-API-Token", auto_error=False, description="the API token")
+_Links = Callable[[str], str]
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -80,18 +101,18 @@ _AUTH = {401: _error("missing or wrong API token")}
 _SUBMIT = {
     **_AUTH,
     413: _error("request body over the size limit, or zip archive unpacking too large"),
-    415: _error("upload neither a GeoPackage nor a zip archive"),
-    422: _error("invalid request or unusable layer (the message says how to fix it)"),
+    415: _error("neither JSON nor, for uploads, a GeoPackage or a zip archive"),
+    422: _error("invalid request: the detail names the field and says how to fix it"),
     503: _error("too many jobs waiting; retry later"),
 }
 
 
-def _status(job: Job, base: str) -> JobStatus:
+def _status(job: Job, link: _Links) -> JobStatus:
     error = JobError(type=job.error_type or "Error", message=job.error or "") if job.error else None
     results = [
         ResultLink(
             name=name,  # type: ignore[arg-type]
-            url=f"{base}/jobs/{job.id}/results/{name}",
+            url=link(f"/jobs/{job.id}/results/{name}"),
             media_type=info["media_type"],
             bytes=info["bytes"],
         )
@@ -112,11 +133,73 @@ def _status(job: Job, base: str) -> JobStatus:
     )
 
 
+def health_report(
+    info: QueueInfo, state: RunnerState, *, stall_after: float = STALL_AFTER
+) -> Health:
+    """What ``/health`` says, from the store's queue and this server's runner.
+
+    Examples
+    --------
+    >>> from gridgeo.service.store import QueueInfo
+    >>> from gridgeo.service.runner import RunnerState
+    >>> counts = {"queued": 3, "running": 0, "succeeded": 0, "failed": 0}
+    >>> info = QueueInfo(counts, oldest_queued_at="2020-01-01T00:00:00+00:00", last_claim_at=None)
+    >>> health_report(info, RunnerState(alive=True, slots=1, busy=0, pids=())).status
+    'stalled'
+    """
+    queued, running = info.counts["queued"], info.counts["running"]
+    waited = age_seconds(info.oldest_queued_at)
+    since = age_seconds(info.last_claim_at)
+    status, detail = "ok", None
+    if not state.alive:
+        status, detail = "down", "the job runner is not running: restart the service"
+    elif queued and state.busy >= state.slots:
+        status = "busy"
+        detail = f"every worker is busy; {queued} jobs wait (start the server with more --workers)"
+    elif (
+        queued
+        and waited is not None
+        and waited > stall_after
+        and (since is None or since > stall_after)
+    ):
+        status = "stalled"
+        detail = (
+            f"{queued} jobs have waited {waited:.0f} s and no job was started meanwhile "
+            "although a worker is free: restart the service"
+        )
+    return Health(
+        status=status,
+        version=__version__,
+        jobs=info.counts,
+        runner_alive=state.alive,
+        workers=state.slots,
+        workers_busy=state.busy,
+        running=running,
+        queued=queued,
+        oldest_queued_seconds=None if waited is None else round(waited, 3),
+        last_start_seconds=None if since is None else round(since, 3),
+        detail=detail,
+    )
+
+
+def _json_body(model: type) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """The gridgeo HTTP API for ``config`` (checked: see :meth:`ServiceConfig.check`).
 
-    Jobs left unfinished by a previous run in the same data directory are marked
-    failed when the application starts.
+    Its job runner starts with the application: jobs queued by a previous run in the
+    same data directory run, and jobs it was running are taken back (see
+    :mod:`gridgeo.service.runner`).
 
     Parameters
     ----------
@@ -127,17 +210,27 @@ def create_app(config: ServiceConfig) -> FastAPI:
     fastapi.FastAPI
     """
     config.check()
-    store = JobStore(config.data_dir)
+    store = open_store(config.data_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store.recover()
-        app.state.worker = Worker(store, processes=config.workers, max_queue=config.max_queue)
-        log.info("gridgeo service: data in %s", config.data_dir)
+        app.state.runner = Runner(
+            store,
+            slots=config.workers,
+            job_timeout=config.job_timeout,
+            job_memory_mb=config.job_memory_limit_mb,
+        ).start()
+        log.info(
+            "gridgeo service: data in %s; %d worker(s), at most %g s and %.0f MiB a job",
+            config.data_dir,
+            config.workers,
+            config.job_timeout,
+            config.job_memory_limit_mb,
+        )
         try:
             yield
         finally:
-            app.state.worker.shutdown()
+            app.state.runner.shutdown()
 
     app = FastAPI(
         title="gridgeo",
@@ -152,12 +245,48 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.state.config = config
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SafeHeaders)
+    # outermost: the token is checked before anything reads the body
+    app.add_middleware(
+        TokenGuard, token=config.token, prefix="/jobs", max_bytes=config.max_upload_bytes
+    )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (PartitionRequest, AuditRequest):
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(js.pop("$defs", {}))
+                components[model.__name__] = js
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # the errors' inputs are left out: they may hold what JSON cannot carry (NaN)
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": str(e.get("msg")),
+                "type": e.get("type"),
+            }
+            for e in exc.errors()
+        ]
+        named = [f"{_field(tuple(e['loc']))}: {e['msg']}" for e in errors] or ["invalid request"]
+        field = _field(tuple(errors[0]["loc"])) if errors else "body"
+        return JSONResponse({"detail": "; ".join(named), "field": field, "errors": errors}, 422)
+
+    @app.exception_handler(BodyError)
+    async def _body_error(_request: Request, exc: BodyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc), "field": exc.field, "error": "BodyError"}, 422)
 
     @app.exception_handler(UploadError)
     async def _upload_error(_request: Request, exc: UploadError) -> JSONResponse:
@@ -167,24 +296,24 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def _gridgeo_error(_request: Request, exc: GridgeoError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, 422)
 
-    def require_token(
+    async def require_token(
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         api_key: Annotated[str | None, Depends(_api_key)],
     ) -> None:
-        if config.token is None:
-            return
+        # TokenGuard refused requests without the token already; this declares the
+        # schemes in the OpenAPI schema (and checks again)
         given = api_key or (bearer.credentials if bearer is not None else None)
         if not token_matches(given, config.token):
-            raise HTTPException(
-                401,
-                "missing or wrong API token: send Authorization: Bearer TOKEN or X-API-Token: TOKEN",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            raise HTTPException(401, TOKEN_MESSAGE, headers={"WWW-Authenticate": "Bearer"})
 
     auth = [Depends(require_token)]
 
-    def base_url(request: Request) -> str:
-        return str(request.base_url).rstrip("/")
+    def links(request: Request) -> _Links:
+        """Links to ``path``: from --public-url, else relative to the request's path."""
+        if config.public_url:
+            return lambda path: config.public_url + path
+        here = posixpath.dirname(request.url.path) or "/"
+        return lambda path: posixpath.relpath(path, here)
 
     def get_job(job_id: str) -> Job:
         job = store.get(job_id)
@@ -194,30 +323,33 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     # ---------------------------------------------------------------- submitting
 
-    def submit(kind: str, build_spec: Any, options: dict[str, Any], request: Request) -> Response:
-        worker: Worker = request.app.state.worker
-        try:
-            worker.reserve()
-        except QueueFull:
-            raise HTTPException(
-                503,
-                f"{worker.max_queue} jobs are waiting or running; retry later",
-                headers={"Retry-After": "30"},
-            ) from None
-        job_id = store.new_id()
-        try:
-            spec = build_spec(store.job_dir(job_id))
-            store.create(job_id, kind, {"inputs": spec, "options": options})
-        except BaseException:
-            worker.release()
-            remove_tree(store.job_dir(job_id))
-            raise
-        worker.submit(job_id)
-        job = get_job(job_id)
-        body = _status(job, base_url(request)).model_dump(mode="json")
-        return JSONResponse(body, 202, headers={"Location": f"/jobs/{job_id}"})
+    def queue_full() -> HTTPException:
+        return HTTPException(
+            503,
+            f"{config.max_queue} jobs are waiting or running; retry later (or start the "
+            "server with a larger --max-queue)",
+            headers={"Retry-After": "30"},
+        )
 
-    def submit_route(path: str, summary: str) -> Any:
+    def check_queue() -> None:
+        """Refuse early, before storing anything, when the queue is full."""
+        counts = store.counts()
+        if counts["queued"] + counts["running"] >= config.max_queue:
+            raise queue_full()
+
+    def accept(job_id: str, kind: str, spec: Any, options: dict[str, Any], request: Request):
+        try:
+            store.create(
+                job_id, kind, {"inputs": spec, "options": options}, max_queue=config.max_queue
+            )
+        except QueueFull:
+            raise queue_full() from None
+        request.app.state.runner.wake()
+        link = links(request)
+        body = _status(get_job(job_id), link).model_dump(mode="json")
+        return JSONResponse(body, 202, headers={"Location": link(f"/jobs/{job_id}")})
+
+    def submit_route(path: str, summary: str, **extra: Any) -> Any:
         return app.post(
             path,
             status_code=202,
@@ -226,25 +358,59 @@ def create_app(config: ServiceConfig) -> FastAPI:
             dependencies=auth,
             summary=summary,
             tags=["jobs"],
+            **extra,
         )
 
-    def submit_json(kind: str, body: PartitionRequest | AuditRequest, request: Request) -> Response:
-        layers = body.model_dump(mode="json", exclude={"options"})
-        epsg = body.options.input_crs
-        return submit(
-            kind,
-            lambda d: store_geojson(d, kind, layers, epsg),
-            body.options.model_dump(mode="json"),
-            request,
-        )
+    async def submit_json(kind: str, request: Request) -> Response:
+        media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if media != "application/json" and not media.endswith("+json"):
+            raise HTTPException(415, f"send the job as application/json, not {media}")
+        check_queue()
+        job_id = store.new_id()
+        job_dir = store.job_dir(job_id)
+        try:
+            (job_dir / "inputs").mkdir()
+            body = job_dir / "inputs" / "body.json"
+            with open(body, "wb") as out:  # as it arrives: memory holds one chunk
+                async for chunk in request.stream():
+                    out.write(chunk)
+            spec, options = await run_in_threadpool(read_body, body, kind, job_dir)
+            body.unlink()
+            return await run_in_threadpool(accept, job_id, kind, spec, options, request)
+        except BaseException:
+            remove_tree(job_dir)
+            raise
 
-    @submit_route("/jobs/partition", "Submit a partition job (GeoJSON layers)")
-    def submit_partition(body: PartitionRequest, request: Request) -> Response:
-        return submit_json("partition", body, request)
+    @submit_route(
+        "/jobs/partition",
+        "Submit a partition job (GeoJSON layers)",
+        openapi_extra=_json_body(PartitionRequest),
+    )
+    async def submit_partition(request: Request) -> Response:
+        return await submit_json("partition", request)
 
-    @submit_route("/jobs/audit", "Submit an audit job (GeoJSON layers)")
-    def submit_audit(body: AuditRequest, request: Request) -> Response:
-        return submit_json("audit", body, request)
+    @submit_route(
+        "/jobs/audit",
+        "Submit an audit job (GeoJSON layers)",
+        openapi_extra=_json_body(AuditRequest),
+    )
+    async def submit_audit(request: Request) -> Response:
+        return await submit_json("audit", request)
+
+    def submit_file(
+        kind: str, file: UploadFile, names: dict[str, str | None], options: dict, request: Request
+    ) -> Response:
+        check_queue()
+        job_id = store.new_id()
+        job_dir = store.job_dir(job_id)
+        try:
+            spec = store_upload(
+                job_dir, kind, file.file, names, max_unzipped=config.max_unzipped_bytes
+            )
+            return accept(job_id, kind, spec, options, request)
+        except BaseException:
+            remove_tree(job_dir)
+            raise
 
     async def submit_upload(
         kind: str, file: UploadFile, form: Any, options_model: type, request: Request
@@ -253,21 +419,17 @@ def create_app(config: ServiceConfig) -> FastAPI:
         allowed = set(type(form).model_fields) | {"file"}
         extra = unknown_fields(received, allowed)
         if extra:
-            raise HTTPException(422, f"unknown form fields: {', '.join(extra)}")
+            raise BodyError(
+                extra[0], f"unknown form field{'s' * (len(extra) > 1)}: {', '.join(extra)}"
+            )
         data = form.model_dump(mode="json")
-        options = options_model.model_validate(
-            {k: v for k, v in data.items() if k in options_model.model_fields}
-        ).model_dump(mode="json")
-        names = check_layer_names(data, kind)
-        return await run_in_threadpool(
-            submit,
-            kind,
-            lambda d: store_upload(
-                d, kind, file.file, names, max_unzipped=config.max_unzipped_bytes
-            ),
-            options,
-            request,
+        options = validate_options(
+            options_model,
+            {k: v for k, v in data.items() if k in options_model.model_fields},
+            prefix="form",
         )
+        names = check_layer_names(data, kind)
+        return await run_in_threadpool(submit_file, kind, file, names, options, request)
 
     @submit_route(
         "/jobs/partition/upload", "Submit a partition job (GeoPackage or zipped Shapefile upload)"
@@ -287,9 +449,17 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     # ---------------------------------------------------------------- reading
 
-    @app.get("/health", response_model=Health, tags=["service"], summary="Service status")
-    def health() -> Health:
-        return Health(status="ok", version=__version__, jobs=store.counts())
+    @app.get(
+        "/health",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "stalled, or the runner is down"}},
+        tags=["service"],
+        summary="What the service is doing",
+    )
+    def health(request: Request) -> JSONResponse:
+        report = health_report(store.queue_info(), request.app.state.runner.state())
+        code = 503 if report.status in ("stalled", "down") else 200
+        return JSONResponse(report.model_dump(mode="json"), code)
 
     @app.get(
         "/jobs",
@@ -306,8 +476,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> JobList:
         jobs = store.list_jobs(status=status, limit=limit, offset=offset)
-        base = base_url(request)
-        return JobList(jobs=[_status(j, base) for j in jobs], counts=store.counts())
+        link = links(request)
+        return JobList(jobs=[_status(j, link) for j in jobs], counts=store.counts())
 
     @app.get(
         "/jobs/{job_id}",
@@ -318,7 +488,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         summary="Status, progress and results of a job",
     )
     def job_status(job_id: _JOB_ID, request: Request) -> JobStatus:
-        return _status(get_job(job_id), base_url(request))
+        return _status(get_job(job_id), links(request))
 
     @app.delete(
         "/jobs/{job_id}",

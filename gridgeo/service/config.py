@@ -6,13 +6,41 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .._errors import InputError
 
-__all__ = ["DEFAULT_PORT", "ServiceConfig", "is_loopback"]
+__all__ = ["DEFAULT_PORT", "ServiceConfig", "default_job_memory_mb", "is_loopback", "read_token"]
 
 DEFAULT_PORT = 8765
+#: Seconds a job may run by default (30 min).
+DEFAULT_JOB_TIMEOUT = 1800.0
+#: Share of the machine's memory the job processes may use together by default.
+JOB_MEMORY_SHARE = 0.5
 _MB = 1024 * 1024
+
+
+def default_job_memory_mb(workers: int) -> float:
+    """MiB a job may use by default: half the machine's memory, shared by the workers
+    (at least 512 MiB)."""
+    from .runner import machine_memory_mb
+
+    return max(512.0, round(machine_memory_mb() * JOB_MEMORY_SHARE / max(workers, 1)))
+
+
+def read_token(path: str | Path) -> str:
+    """The API token kept in a file (its first line, stripped).
+
+    Raises :class:`~gridgeo.InputError` when the file cannot be read or is empty.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read the token file {path}: {exc.strerror or exc}") from None
+    token = (text.splitlines() or [""])[0].strip()
+    if not token:
+        raise InputError(f"the token file {path} is empty: write the token on its first line")
+    return token
 
 
 def is_loopback(host: str) -> bool:
@@ -56,6 +84,16 @@ class ServiceConfig:
         queue.
     max_queue : int, default 64
         Jobs waiting or running at most; further submissions get 503.
+    job_timeout : float, default 1800
+        Seconds a job may run (30 min); then it is stopped and fails, saying so.
+    job_memory_mb : float, optional
+        MiB of its own memory a job may use; then it is stopped and fails, saying so.
+        Default: half the machine's memory shared by the workers
+        (:func:`default_job_memory_mb`).
+    public_url : str, optional
+        The service's address as clients reach it (``https://gis.example.org/gridgeo``):
+        result links are built from it. Default: links relative to the request's path
+        (never from its ``Host`` header).
     """
 
     data_dir: Path
@@ -66,9 +104,21 @@ class ServiceConfig:
     max_unzipped_mb: float | None = None
     workers: int = 1
     max_queue: int = 64
+    job_timeout: float = DEFAULT_JOB_TIMEOUT
+    job_memory_mb: float | None = None
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        if self.public_url is not None:
+            self.public_url = self.public_url.strip().rstrip("/") or None
+
+    @property
+    def job_memory_limit_mb(self) -> float:
+        """``job_memory_mb``, or its default for the number of workers."""
+        if self.job_memory_mb is not None:
+            return self.job_memory_mb
+        return default_job_memory_mb(self.workers)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -87,7 +137,7 @@ class ServiceConfig:
         """
         if not is_loopback(self.host) and not self.token:
             msg = (
-                f"refusing to listen on {self.host} without an API token: pass --token T "
+                f"refusing to listen on {self.host} without an API token: pass --token-file FILE "
                 "(or set GRIDGEO_TOKEN), or listen on 127.0.0.1"
             )
             raise InputError(msg)
@@ -105,4 +155,16 @@ class ServiceConfig:
             raise InputError(f"workers must be 1 or more, got {self.workers}")
         if self.max_queue < 1:
             raise InputError(f"max_queue must be 1 or more, got {self.max_queue}")
+        if not self.job_timeout > 0:
+            raise InputError(f"--job-timeout must be more than 0 seconds, got {self.job_timeout}")
+        if self.job_memory_mb is not None and not self.job_memory_mb >= 16:
+            raise InputError(f"--job-memory-mb must be 16 or more, got {self.job_memory_mb:g}")
+        if self.public_url is not None:
+            url = urlsplit(self.public_url)
+            if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+                msg = (
+                    f"--public-url must be an http(s) address without query, e.g. "
+                    f"https://gis.example.org/gridgeo, got {self.public_url!r}"
+                )
+                raise InputError(msg)
         return self

@@ -1,9 +1,13 @@
-"""Job inputs: GeoJSON bodies and uploads checked, stored under fixed names, read back.
+"""Job inputs: uploads checked and stored under fixed names; every kind read back.
 
 A job's inputs are described by a *spec*, stored with the job: for each role
 (``streets``, ``buildings`` …) the format, the file inside the job's folder (a name
-made by the server) and, for a GeoPackage, the layer. The worker reads them with
-:func:`load_inputs`.
+made by the server) and, for a GeoPackage, the layer. JSON bodies are split into
+``inputs/<role>.geojson`` by :mod:`gridgeo.service.body`; the job process reads every
+kind back with :func:`load_inputs`. What is checked here is the transport — the file is
+what it says, the named layers exist and hold features with a CRS —; whether the layers
+make a plan is for :func:`gridgeo.partition` and :func:`gridgeo.audit.audit` to say,
+with the command line's messages.
 """
 
 from __future__ import annotations
@@ -24,50 +28,38 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError as ProjCRSError
 
 from .._errors import CRSError, EmptyLayerError, GeometryError
-from .._validate import LINEAR, POLYGONAL, check_layer
 from .security import UploadError, extract_shapefiles, safe_child, sniff_format
 
 __all__ = [
-    "AUDIT_ROLES",
-    "PARTITION_ROLES",
+    "ROLES",
     "check_layer_names",
     "frame_from_geojson",
+    "input_crs",
     "load_inputs",
-    "store_geojson",
     "store_upload",
     "unknown_fields",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Layers of a partition job: role → accepted geometry types (None: any).
-PARTITION_ROLES: dict[str, frozenset[str] | None] = {
-    "streets": LINEAR,
-    "buildings": POLYGONAL,
-    "boundaries": POLYGONAL,
-    "population": POLYGONAL,
-    "barriers": None,
-    "dedicated": POLYGONAL,
-    "pois": None,
-}
-#: Layers of an audit job.
-AUDIT_ROLES: dict[str, frozenset[str] | None] = {
-    "grids": POLYGONAL,
-    "buildings": POLYGONAL,
-    "streets": LINEAR,
-    "pois": None,
-    "boundaries": POLYGONAL,
+#: Layers of each kind of job.
+ROLES = {
+    "partition": (
+        "streets",
+        "buildings",
+        "boundaries",
+        "population",
+        "barriers",
+        "dedicated",
+        "pois",
+    ),
+    "audit": ("grids", "buildings", "streets", "pois", "boundaries"),
 }
 REQUIRED = {"partition": ("streets",), "audit": ("grids", "buildings")}
-ROLES = {"partition": PARTITION_ROLES, "audit": AUDIT_ROLES}
-
-_OGR_TYPES = {
-    "linear": ("LineString", "MultiLineString"),
-    "polygonal": ("Polygon", "MultiPolygon"),
-}
 
 
-def _crs(epsg: int) -> CRS:
+def input_crs(epsg: int) -> CRS:
+    """The CRS of an EPSG code; :class:`~gridgeo.CRSError` when PROJ does not know it."""
     try:
         return CRS.from_epsg(epsg)
     except ProjCRSError:
@@ -95,7 +87,7 @@ def frame_from_geojson(collection: dict[str, Any], *, name: str, epsg: int) -> g
     features = collection.get("features") or []
     if not features:
         raise EmptyLayerError(f"{name}: the FeatureCollection holds no features")
-    crs = _crs(epsg)
+    crs = input_crs(epsg)
     texts = [
         None
         if f.get("geometry") is None
@@ -158,31 +150,6 @@ def _one_by_one(texts: list[str], name: str, index: np.ndarray) -> np.ndarray:
     return out
 
 
-def store_geojson(
-    job_dir: Path, kind: str, layers: dict[str, dict[str, Any] | None], epsg: int
-) -> dict[str, dict[str, Any]]:
-    """Check GeoJSON layers and store them in ``job_dir/inputs``; returns the spec.
-
-    Raises the gridgeo error of the first unusable layer (missing geometries, wrong
-    geometry type, no features …).
-    """
-    roles = ROLES[kind]
-    inputs = safe_child(job_dir, "inputs")
-    inputs.mkdir(exist_ok=True)
-    spec: dict[str, dict[str, Any]] = {}
-    for role, collection in layers.items():
-        if collection is None:
-            continue
-        gdf = frame_from_geojson(collection, name=role, epsg=epsg)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            check_layer(gdf, role, geom_types=roles[role])
-        file = f"inputs/{role}.geojson"
-        safe_child(job_dir, file).write_text(json.dumps(collection), encoding="utf-8")
-        spec[role] = {"format": "geojson", "file": file, "layer": None, "epsg": epsg}
-    return spec
-
-
 def store_upload(
     job_dir: Path,
     kind: str,
@@ -196,8 +163,7 @@ def store_upload(
     The format is told from the content; the file is stored as ``inputs/upload.gpkg``
     or unpacked from a zip into ``inputs/zip/layer0.shp`` … A role takes the layer
     named in ``layer_names`` (``{"streets": "roads"}``), else the layer named like the
-    role, if any. Each chosen layer must exist, hold features, have a CRS and the
-    geometry type of its role.
+    role, if any. Each chosen layer must exist, hold features and have a CRS.
 
     Raises
     ------
@@ -227,9 +193,8 @@ def store_upload(
         archive.unlink()
         paths = {name: f"inputs/zip/{path.name}" for name, path in found.layers.items()}
     spec = {}
-    roles = ROLES[kind]
     lower = {name.lower(): name for name in paths}
-    for role in roles:
+    for role in ROLES[kind]:
         wanted = layer_names.get(role)
         if wanted is not None:
             if wanted not in paths:
@@ -245,7 +210,7 @@ def store_upload(
             continue
         file = paths[name]
         layer = name if fmt == "gpkg" else None
-        _check_info(safe_child(job_dir, file), layer, role, roles[role])
+        _check_info(safe_child(job_dir, file), layer, role)
         spec[role] = {"format": fmt if fmt == "gpkg" else "shp", "file": file, "layer": layer}
     return spec
 
@@ -258,8 +223,8 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
-def _check_info(path: Path, layer: str | None, role: str, types: frozenset[str] | None) -> None:
-    """Cheap checks from the layer's header: features, CRS, geometry type."""
+def _check_info(path: Path, layer: str | None, role: str) -> None:
+    """Cheap checks from the layer's header: readable, features, CRS."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -271,12 +236,6 @@ def _check_info(path: Path, layer: str | None, role: str, types: frozenset[str] 
     if not info.get("crs"):
         msg = f"the {role} layer has no CRS (for a Shapefile: add its .prj file to the archive)"
         raise UploadError(msg)
-    geom = str(info.get("geometry_type") or "")
-    if types is not None and geom and geom not in ("Unknown", "Geometry", "GeometryCollection"):
-        family = geom.replace(" Z", "").replace(" M", "").replace("3D ", "")
-        if family not in types and family not in ("LinearRing",):
-            wanted = "lines" if types == LINEAR else "polygons"
-            raise UploadError(f"the {role} layer holds {geom} geometries; it must hold {wanted}")
 
 
 def load_inputs(job_dir: Path, spec: dict[str, dict[str, Any]]) -> dict[str, gpd.GeoDataFrame]:

@@ -236,8 +236,23 @@ class JobList(BaseModel):
 
 
 class Health(BaseModel):
-    """The service is up: version and jobs by status."""
+    """What the service is doing; ``stalled`` and ``down`` are answered with 503.
 
-    status: Literal["ok"]
+    ``ok``: jobs are taken as they come; ``busy``: every worker is running a job and
+    others wait; ``stalled``: jobs have waited longer than a minute although a worker is
+    free and none has been taken meanwhile; ``down``: the job runner is not running.
+    """
+
+    status: Literal["ok", "busy", "stalled", "down"]
     version: str
-    jobs: dict[str, int]
+    jobs: dict[str, int] = Field(description="jobs by status, in the whole store")
+    runner_alive: bool = Field(description="the job runner of this server is running")
+    workers: int = Field(description="jobs this server runs at the same time (--workers)")
+    workers_busy: int = Field(description="job processes running now on this server")
+    running: int = Field(description="jobs running (all servers of the store)")
+    queued: int = Field(description="jobs waiting")
+    oldest_queued_seconds: float | None = Field(
+        description="how long the oldest waiting job has waited"
+    )
+    last_start_seconds: float | None = Field(description="seconds since a job was last started")
+    detail: str | None = None

@@ -25,6 +25,8 @@ from .._errors import InputError
 __all__ = [
     "JOB_ID",
     "BodyLimit",
+    "SafeHeaders",
+    "TokenGuard",
     "UploadError",
     "extract_shapefiles",
     "safe_child",
@@ -160,7 +162,9 @@ async def _drain(receive: Any, *, limit: int) -> None:
             return
 
 
-async def _json_response(send: Any, status: int, detail: str) -> None:
+async def _json_response(
+    send: Any, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"detail": detail}).encode("utf-8")
     await send(
         {
@@ -170,10 +174,83 @@ async def _json_response(send: Any, status: int, detail: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class SafeHeaders:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store``
+    on every answer that does not set them."""
+
+    _HEADERS = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                have = {name.lower() for name, _ in headers}
+                headers += [(k, v) for k, v in self._HEADERS if k not in have]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+# ------------------------------------------------------------------------ the token
+
+#: What a request without the right token is told.
+TOKEN_MESSAGE = "missing or wrong API token: send Authorization: Bearer TOKEN or X-API-Token: TOKEN"
+
+
+def request_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token a request carries (``X-API-Token``, else ``Authorization: Bearer``)."""
+    bearer = None
+    for name, value in headers:
+        if name == b"x-api-token":
+            return value.decode("latin-1")
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                bearer = credentials.strip()
+    return bearer
+
+
+class TokenGuard:
+    """ASGI middleware: refuse requests under ``prefix`` without the token, *before*
+    anything reads their body.
+
+    The body of a refused request is read and dropped as it arrives (at most
+    ``max_bytes``, so that the client gets the 401 rather than a reset connection), never
+    kept: an unauthenticated request costs no memory whatever its size.
+    """
+
+    def __init__(self, app: Any, token: str | None, *, prefix: str, max_bytes: int) -> None:
+        self.app = app
+        self.token = token
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if (
+            self.token is None
+            or scope["type"] != "http"
+            or not scope["path"].startswith(self.prefix)
+            or token_matches(request_token(scope.get("headers", [])), self.token)
+        ):
+            await self.app(scope, receive, send)
+            return
+        await _drain(receive, limit=self.max_bytes)
+        await _json_response(send, 401, TOKEN_MESSAGE, [(b"www-authenticate", b"Bearer")])
 
 
 # --------------------------------------------------------------------------- uploads

@@ -1,11 +1,20 @@
-"""The job store: jobs and their results in SQLite under the data directory.
+"""The job store: the queue of record, behind a small interface.
 
-``DATA_DIR/jobs.sqlite`` holds one row per job (kind, status, progress, parameters,
-summary, error) and one row per result file; the files themselves live under
-``DATA_DIR/jobs/<id>/results/``. Results are written into a scratch folder and moved into
-place before the job is marked ``succeeded``, so a job the store calls finished always
-has its files. When the service starts, jobs still ``queued`` or ``running`` (the
-previous process stopped before finishing them) are marked ``failed``.
+:class:`JobStore` is what the service needs from a store: record a job, *claim* the
+oldest queued one (one transaction, so that several runners — threads, processes or
+servers sharing the store — never take the same job), record progress and outcome,
+take back jobs whose runner died, and read jobs for the API. :class:`SQLiteJobStore`
+implements it on ``DATA_DIR/jobs.sqlite``; a PostgreSQL store implements the same
+methods (a claim there is ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)``).
+
+Whatever the database, a job's files live under ``DATA_DIR/jobs/<id>/``: its stored
+inputs under ``inputs/``, its results under ``results/`` (written into a scratch folder
+and moved into place before the job is marked ``succeeded``, so a job the store calls
+finished always has its files).
+
+A running job is *leased* by its runner (``owner``, renewed every few seconds). A job
+whose runner is gone — the lease ran out, or the runner's process on this host is dead —
+goes back to the queue once; the second time it fails (``Interrupted``).
 """
 
 from __future__ import annotations
@@ -14,8 +23,10 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,11 +35,217 @@ from typing import Any
 
 from .security import JOB_ID, remove_tree, safe_child
 
-__all__ = ["Job", "JobStore", "STATUSES"]
+__all__ = [
+    "Job",
+    "JobStore",
+    "QueueFull",
+    "QueueInfo",
+    "SQLiteJobStore",
+    "STATUSES",
+    "open_store",
+]
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "succeeded", "failed")
+#: Times a job is started at most: a job running when its runner died runs once more.
+MAX_ATTEMPTS = 2
+INTERRUPTED = (
+    "the server stopped twice while this job ran; it was not run a third time: submit it "
+    "again, or split its area if it is very large"
+)
+
+
+class QueueFull(Exception):
+    """More jobs are waiting or running than the service accepts."""
+
+
+def now_iso() -> str:
+    """The current UTC time as the store writes it (ISO 8601, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def age_seconds(iso: str | None) -> float | None:
+    """Seconds since an ISO time written by the store (None stays None)."""
+    if iso is None:
+        return None
+    return max(0.0, (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds())
+
+
+@dataclass
+class Job:
+    """One job as the store holds it."""
+
+    id: str
+    kind: str
+    status: str
+    progress: float
+    stage: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    params: dict[str, Any]
+    summary: dict[str, Any] | None
+    error_type: str | None
+    error: str | None
+    results: dict[str, dict[str, Any]]
+    attempts: int = 0
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """The state of the queue, for ``/health``."""
+
+    counts: dict[str, int]
+    oldest_queued_at: str | None
+    last_claim_at: str | None
+
+
+class JobStore(ABC):
+    """Jobs and their results: the interface every store implements.
+
+    Writes that depend on a job's state are conditional (``WHERE status = …``) and say
+    whether they happened, so that a late or duplicate writer never revives a job. Job
+    files are handled here, the same for every database.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Where job folders live (``data_dir/jobs/<id>``); created when missing (readable
+        by its owner only).
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.data_dir / "jobs").mkdir(exist_ok=True, mode=0o700)
+
+    # ------------------------------------------------------------ files (all stores)
+
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of a job (checked id, inside the data directory)."""
+        if not JOB_ID.match(job_id):
+            raise ValueError(f"not a job id: {job_id!r}")
+        return safe_child(self.data_dir, "jobs", job_id)
+
+    def new_id(self) -> str:
+        """A fresh job id; its folder is created."""
+        job_id = uuid.uuid4().hex
+        self.job_dir(job_id).mkdir(mode=0o700)
+        return job_id
+
+    def drop_inputs(self, job_id: str) -> None:
+        """Delete a finished job's inputs and scratch files (its results stay)."""
+        job_dir = self.job_dir(job_id)
+        remove_tree(job_dir / "inputs")
+        remove_tree(job_dir / "scratch")
+
+    # ------------------------------------------------------------ the queue
+
+    @abstractmethod
+    def create(
+        self, job_id: str, kind: str, params: dict[str, Any], *, max_queue: int | None = None
+    ) -> None:
+        """Record a new job, ``queued``.
+
+        Raises :class:`QueueFull` (and records nothing) when ``max_queue`` jobs are
+        already queued or running.
+        """
+
+    @abstractmethod
+    def claim(self, owner: str, *, lease: float) -> Job | None:
+        """Take the oldest queued job for ``owner``, in one transaction; None when none.
+
+        The job becomes ``running``, its ``attempts`` go up by one, and ``owner`` holds
+        it for ``lease`` seconds (see :meth:`renew`).
+        """
+
+    @abstractmethod
+    def renew(self, owner: str, job_ids: Collection[str], *, lease: float) -> None:
+        """Extend ``owner``'s lease on its running jobs."""
+
+    @abstractmethod
+    def progress(
+        self, job_id: str, fraction: float, stage: str, *, owner: str | None = None
+    ) -> None:
+        """Record progress (never backwards) and the current stage of a running job
+        (held by ``owner``, when given)."""
+
+    @abstractmethod
+    def succeed(
+        self,
+        job_id: str,
+        summary: dict[str, Any],
+        results: dict[str, tuple[str, str]],
+        *,
+        owner: str | None = None,
+    ) -> bool:
+        """Mark a running job (held by ``owner``, when given) finished with its summary
+        and result files.
+
+        ``results`` maps a result name to (file under the job's folder, media type).
+        Returns False (and records nothing) when the job is no longer running, or no
+        longer ``owner``'s: a runner whose lease ran out cannot overwrite another's run.
+        """
+
+    @abstractmethod
+    def fail(self, job_id: str, error_type: str, message: str, *, owner: str | None = None) -> bool:
+        """Mark a queued or running job (held by ``owner``, when given) failed; False when
+        it had already ended or is not ``owner``'s."""
+
+    @abstractmethod
+    def release(self, job_id: str, owner: str) -> bool:
+        """Put ``owner``'s running job back in the queue, this attempt not counted
+        (the server is stopping in order); False when it was not running for ``owner``."""
+
+    @abstractmethod
+    def running_owners(self) -> set[str]:
+        """The owners holding running jobs."""
+
+    @abstractmethod
+    def reclaim(
+        self, dead_owners: Collection[str] = (), *, max_attempts: int = MAX_ATTEMPTS
+    ) -> tuple[list[str], list[str]]:
+        """Take back running jobs whose lease ran out or whose owner is in ``dead_owners``.
+
+        Those started fewer than ``max_attempts`` times are queued again; the others
+        fail (``Interrupted``). Returns (requeued ids, failed ids).
+        """
+
+    @abstractmethod
+    def delete(self, job_id: str) -> bool:
+        """Delete a finished job and its files; False when there is no such job."""
+
+    # ------------------------------------------------------------ reads
+
+    @abstractmethod
+    def get(self, job_id: str) -> Job | None:
+        """One job, or None."""
+
+    @abstractmethod
+    def list_jobs(
+        self, *, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[Job]:
+        """Jobs, newest first."""
+
+    @abstractmethod
+    def queue_info(self) -> QueueInfo:
+        """Jobs by status, when the oldest queued job was submitted, when one was last
+        claimed."""
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs by status."""
+        return self.queue_info().counts
+
+
+def open_store(data_dir: Path) -> JobStore:
+    """The store of a data directory (SQLite: ``data_dir/jobs.sqlite``)."""
+    return SQLiteJobStore(data_dir)
+
+
+# ---------------------------------------------------------------------------- SQLite
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -54,52 +271,33 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (job_id, name)
 );
 """
-INTERRUPTED = "the server stopped before the job finished; submit it again"
+# columns added since the first version (a data directory from then still opens)
+_ADDED = {"attempts": "INTEGER NOT NULL DEFAULT 0", "owner": "TEXT", "lease_until": "REAL"}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+CREATE INDEX IF NOT EXISTS jobs_started ON jobs (started_at);
+"""
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+class SQLiteJobStore(JobStore):
+    """The store in ``data_dir/jobs.sqlite`` (WAL mode).
 
-
-@dataclass
-class Job:
-    """One row of the store."""
-
-    id: str
-    kind: str
-    status: str
-    progress: float
-    stage: str | None
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    params: dict[str, Any]
-    summary: dict[str, Any] | None
-    error_type: str | None
-    error: str | None
-    results: dict[str, dict[str, Any]]
-
-
-class JobStore:
-    """Jobs and results in ``data_dir/jobs.sqlite``; files under ``data_dir/jobs/``.
-
-    Thread-safe: every call opens its own connection; writes are serialised by a lock.
-
-    Parameters
-    ----------
-    data_dir : Path
-        Created when missing (readable by its owner only).
+    Thread- and process-safe: every call opens its own connection, and every write is
+    one ``BEGIN IMMEDIATE`` transaction (SQLite's write lock, across processes too).
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.data_dir / "jobs").mkdir(exist_ok=True, mode=0o700)
+        super().__init__(data_dir)
         self.path = self.data_dir / "jobs.sqlite"
         self._lock = threading.Lock()
-        with self._connect() as db:
+        with self._lock, self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            have = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+            for column, decl in _ADDED.items():
+                if column not in have:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
+            db.executescript(_INDEXES)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -122,62 +320,68 @@ class JobStore:
                 raise
             db.execute("COMMIT")
 
-    # ---------------------------------------------------------------- folders
-
-    def job_dir(self, job_id: str) -> Path:
-        """The folder of a job (checked id, inside the data directory)."""
-        if not JOB_ID.match(job_id):
-            raise ValueError(f"not a job id: {job_id!r}")
-        return safe_child(self.data_dir, "jobs", job_id)
-
-    def new_id(self) -> str:
-        """A fresh job id; its folder is created."""
-        job_id = uuid.uuid4().hex
-        self.job_dir(job_id).mkdir(mode=0o700)
-        return job_id
-
     # ---------------------------------------------------------------- writes
 
-    def create(self, job_id: str, kind: str, params: dict[str, Any]) -> None:
-        """Record a new job, ``queued``."""
+    def create(
+        self, job_id: str, kind: str, params: dict[str, Any], *, max_queue: int | None = None
+    ) -> None:
         with self._write() as db:
+            if max_queue is not None:
+                (waiting,) = db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running')"
+                ).fetchone()
+                if waiting >= max_queue:
+                    raise QueueFull
             db.execute(
                 "INSERT INTO jobs (id, kind, status, created_at, params, stage) VALUES (?, ?, 'queued', ?, ?, 'queued')",
-                (job_id, kind, _now(), json.dumps(params)),
+                (job_id, kind, now_iso(), json.dumps(params)),
             )
 
-    def start(self, job_id: str) -> None:
+    def claim(self, owner: str, *, lease: float) -> Job | None:
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE jobs SET status='running', started_at=?, stage='starting', progress=0.01, attempts=attempts+1, owner=?, lease_until=? "
+                "WHERE id = (SELECT id FROM jobs WHERE status='queued' ORDER BY created_at, id LIMIT 1) "
+                "RETURNING *",
+                (now_iso(), owner, time.time() + lease),
+            ).fetchone()
+        return None if row is None else _job(row, [])
+
+    def renew(self, owner: str, job_ids: Collection[str], *, lease: float) -> None:
+        if not job_ids:
+            return
+        ids = list(job_ids)
         with self._write() as db:
             db.execute(
-                "UPDATE jobs SET status='running', started_at=?, stage='starting', progress=0.01 WHERE id=? AND status='queued'",
-                (_now(), job_id),
+                f"UPDATE jobs SET lease_until=? WHERE status='running' AND owner=? AND id IN ({','.join('?' * len(ids))})",
+                (time.time() + lease, owner, *ids),
             )
 
-    def progress(self, job_id: str, fraction: float, stage: str) -> None:
-        """Record progress (never backwards) and the current stage of a running job."""
+    def progress(
+        self, job_id: str, fraction: float, stage: str, *, owner: str | None = None
+    ) -> None:
         with self._write() as db:
             db.execute(
-                "UPDATE jobs SET progress=MAX(progress, ?), stage=? WHERE id=? AND status='running'",
-                (min(max(float(fraction), 0.0), 0.99), stage[:200], job_id),
+                "UPDATE jobs SET progress=MAX(progress, ?), stage=? WHERE id=? AND status='running' AND (? IS NULL OR owner=?)",
+                (min(max(float(fraction), 0.0), 0.99), stage[:200], job_id, owner, owner),
             )
 
     def succeed(
-        self, job_id: str, summary: dict[str, Any], results: dict[str, tuple[str, str]]
+        self,
+        job_id: str,
+        summary: dict[str, Any],
+        results: dict[str, tuple[str, str]],
+        *,
+        owner: str | None = None,
     ) -> bool:
-        """Mark a running job finished with its summary and result files.
-
-        ``results`` maps a result name to (file under the job's folder, media type).
-        Returns False (and records nothing) when the job is no longer running, e.g.
-        a restarted service already marked it failed.
-        """
         job_dir = self.job_dir(job_id)
         sizes = {
             name: safe_child(job_dir, file).stat().st_size for name, (file, _) in results.items()
         }
         with self._write() as db:
             cur = db.execute(
-                "UPDATE jobs SET status='succeeded', progress=1, stage='done', finished_at=?, summary=? WHERE id=? AND status='running'",
-                (_now(), json.dumps(summary, default=str), job_id),
+                "UPDATE jobs SET status='succeeded', progress=1, stage='done', finished_at=?, summary=?, owner=NULL, lease_until=NULL WHERE id=? AND status='running' AND (? IS NULL OR owner=?)",
+                (now_iso(), json.dumps(summary, default=str), job_id, owner, owner),
             )
             if cur.rowcount == 0:
                 return False
@@ -188,38 +392,61 @@ class JobStore:
                 )
         return True
 
-    def fail(self, job_id: str, error_type: str, message: str) -> bool:
-        """Mark a queued or running job failed; False when it had already ended."""
+    def fail(self, job_id: str, error_type: str, message: str, *, owner: str | None = None) -> bool:
         with self._write() as db:
             cur = db.execute(
-                "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type=?, error=? WHERE id=? AND status IN ('queued', 'running')",
-                (_now(), error_type, message[:4000], job_id),
+                "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type=?, error=?, owner=NULL, lease_until=NULL WHERE id=? AND status IN ('queued', 'running') AND (? IS NULL OR owner=?)",
+                (now_iso(), error_type, message[:4000], job_id, owner, owner),
             )
             return cur.rowcount > 0
 
-    def recover(self) -> list[str]:
-        """Mark jobs left ``queued`` or ``running`` by a previous process as failed.
-
-        Returns their ids; their input folders are deleted.
-        """
+    def release(self, job_id: str, owner: str) -> bool:
         with self._write() as db:
-            rows = db.execute(
-                "SELECT id FROM jobs WHERE status IN ('queued', 'running')"
-            ).fetchall()
-            ids = [r["id"] for r in rows]
-            db.execute(
-                "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type='Interrupted', error=? WHERE status IN ('queued', 'running')",
-                (_now(), INTERRUPTED),
+            cur = db.execute(
+                "UPDATE jobs SET status='queued', stage='queued', progress=0, started_at=NULL, attempts=MAX(attempts-1, 0), owner=NULL, lease_until=NULL WHERE id=? AND status='running' AND owner=?",
+                (job_id, owner),
             )
-        for job_id in ids:
-            remove_tree(self.job_dir(job_id) / "inputs")
-            remove_tree(self.job_dir(job_id) / "scratch")
-        if ids:
-            log.warning("%d unfinished jobs of a previous run marked failed", len(ids))
-        return ids
+            return cur.rowcount > 0
+
+    def running_owners(self) -> set[str]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT DISTINCT owner FROM jobs WHERE status='running' AND owner IS NOT NULL"
+            ).fetchall()
+        return {r["owner"] for r in rows}
+
+    def reclaim(
+        self, dead_owners: Collection[str] = (), *, max_attempts: int = MAX_ATTEMPTS
+    ) -> tuple[list[str], list[str]]:
+        dead = list(dead_owners)
+        stale = "status='running' AND (lease_until IS NULL OR lease_until < ?"
+        if dead:
+            stale += f" OR owner IN ({','.join('?' * len(dead))})"
+        stale += ")"
+        args = (time.time(), *dead)
+        with self._write() as db:
+            rows = db.execute(f"SELECT id, attempts FROM jobs WHERE {stale}", args).fetchall()
+            again = [r["id"] for r in rows if r["attempts"] < max_attempts]
+            failed = [r["id"] for r in rows if r["attempts"] >= max_attempts]
+            for job_id in again:
+                db.execute(
+                    "UPDATE jobs SET status='queued', stage='queued (its server stopped; run again)', progress=0, owner=NULL, lease_until=NULL WHERE id=?",
+                    (job_id,),
+                )
+            for job_id in failed:
+                db.execute(
+                    "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type='Interrupted', error=?, owner=NULL, lease_until=NULL WHERE id=?",
+                    (now_iso(), INTERRUPTED, job_id),
+                )
+        for job_id in failed:
+            self.drop_inputs(job_id)
+        if again or failed:
+            log.warning(
+                "jobs of a stopped runner: %d queued again, %d failed", len(again), len(failed)
+            )
+        return again, failed
 
     def delete(self, job_id: str) -> bool:
-        """Delete a finished job and its files; False when there is no such job."""
         with self._write() as db:
             cur = db.execute(
                 "DELETE FROM jobs WHERE id=? AND status IN ('succeeded', 'failed')", (job_id,)
@@ -247,7 +474,6 @@ class JobStore:
     def list_jobs(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[Job]:
-        """Jobs, newest first."""
         query = "SELECT * FROM jobs"
         args: list[Any] = []
         if status is not None:
@@ -268,13 +494,16 @@ class JobStore:
             by_job.setdefault(r["job_id"], []).append(r)
         return [_job(row, by_job.get(row["id"], [])) for row in rows]
 
-    def counts(self) -> dict[str, int]:
-        """Number of jobs by status."""
+    def queue_info(self) -> QueueInfo:
         with self._connect() as db:
             rows = db.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
-        out = dict.fromkeys(STATUSES, 0)
-        out.update({r["status"]: r["n"] for r in rows})
-        return out
+            (oldest,) = db.execute(
+                "SELECT MIN(created_at) FROM jobs WHERE status='queued'"
+            ).fetchone()
+            (last,) = db.execute("SELECT MAX(started_at) FROM jobs").fetchone()
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({r["status"]: r["n"] for r in rows})
+        return QueueInfo(counts=counts, oldest_queued_at=oldest, last_claim_at=last)
 
 
 def _job(row: sqlite3.Row, results: list[sqlite3.Row]) -> Job:
@@ -295,4 +524,6 @@ def _job(row: sqlite3.Row, results: list[sqlite3.Row]) -> Job:
             r["name"]: {"file": r["file"], "media_type": r["media_type"], "bytes": r["bytes"]}
             for r in results
         },
+        attempts=int(row["attempts"]),
+        owner=row["owner"],
     )

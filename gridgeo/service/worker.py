@@ -1,30 +1,27 @@
-"""The job worker: a pool of processes that runs partition and audit jobs.
+"""What runs in a job process: one job, from its stored inputs to its result files.
 
-Jobs run in worker processes (spawned, reused for several jobs), not in the requests
-and not in the server's process: a long partition does not hold the server's
-interpreter, and a crash inside a job (even in GEOS) fails that job, not the server. A
-job process reads the job's stored inputs, runs :func:`gridgeo.partition` or
-:func:`gridgeo.audit.audit`, writes its results into a scratch folder, moves them into
-``results/`` and only then marks the job ``succeeded`` in the store (SQLite is shared
-by the processes). Progress comes from the pipeline's own steps (the ``gridgeo``
-logger's "… " messages), mapped to a fraction. A gridgeo error fails the job with its
-message (what to fix); anything else fails it as an internal error, logged with its
-traceback. A job process whose server is gone stops within a second.
+Each job runs in a process of its own (see :mod:`gridgeo.service.runner`), which
+touches neither the store nor anything of another job: it reads the job's inputs, runs
+:func:`gridgeo.partition` or :func:`gridgeo.audit.audit` (the functions the CLI runs,
+with their own checks), writes the results into a scratch folder of its own and tells its
+runner the outcome through a pipe; the runner moves the results into ``results/`` if the
+job is still its own. Progress comes from the
+pipeline's own steps (the ``gridgeo`` logger's "… " messages), mapped to a fraction. A
+gridgeo error ends the job with its message (what to fix); anything else as an internal
+error, logged with its traceback. A job process whose runner is gone stops within a
+second.
 """
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
-import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from functools import partial
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +32,8 @@ import pandas as pd
 from .._errors import GridgeoError
 from .inputs import load_inputs
 from .security import remove_tree, safe_child
-from .store import JobStore
 
-__all__ = ["RESULT_FILES", "QueueFull", "Worker", "run_job"]
+__all__ = ["RESULT_FILES", "run_job"]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +54,6 @@ RESULT_FILES: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
-#: Jobs a worker process runs before it is replaced (returns its memory).
-JOBS_PER_PROCESS = 20
-
 # fraction of the job done when a pipeline step starts
 _STAGES = {
     "choosing a metric CRS": 0.08,
@@ -71,22 +64,17 @@ _STAGES = {
     "dissolving grids": 0.8,
 }
 
-_REPORT: contextvars.ContextVar[Callable[[float, str], None] | None] = contextvars.ContextVar(
-    "gridgeo_job_progress", default=None
-)
-
-
-class QueueFull(Exception):
-    """More jobs are waiting or running than the service accepts."""
+_Report = Callable[[float, str], None]
 
 
 class _StepHandler(logging.Handler):
-    """Turns the pipeline's step messages into job progress (in the job's own thread)."""
+    """Turns the pipeline's step messages into job progress."""
+
+    def __init__(self, report: _Report) -> None:
+        super().__init__(level=logging.INFO)
+        self.report = report
 
     def emit(self, record: logging.LogRecord) -> None:
-        report = _REPORT.get()
-        if report is None:
-            return
         try:
             message = record.getMessage()
         except Exception:  # a malformed log call must not fail the job
@@ -95,190 +83,140 @@ class _StepHandler(logging.Handler):
             return
         stage = message[:-2]
         fraction = next((f for key, f in _STAGES.items() if stage.startswith(key)), 0.0)
-        report(fraction, stage)
+        self.report(fraction, stage)
 
 
-_HANDLER = _StepHandler(level=logging.INFO)
-_HANDLER_LOCK = threading.Lock()
-
-
-def _install_handler() -> None:
-    logger = logging.getLogger("gridgeo")
-    with _HANDLER_LOCK:
-        if _HANDLER not in logger.handlers:
-            logger.addHandler(_HANDLER)
-        if logger.getEffectiveLevel() > logging.INFO:
-            logger.setLevel(logging.INFO)  # step messages are INFO
-
-
-def _child_init(parent: int) -> None:
-    """In each job process: report progress, and stop when the server is gone."""
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    _install_handler()
+def _watch_parent() -> None:
+    """Stop this process when the process that started it is gone."""
+    parent = os.getppid()
 
     def watch() -> None:
         while True:
             time.sleep(0.5)
-            if os.getppid() != parent:  # the server died: its jobs are failed anyway
+            if os.getppid() != parent:  # the runner died: the job is taken back anyway
                 os._exit(1)
 
     threading.Thread(target=watch, name="gridgeo-watch-parent", daemon=True).start()
 
 
-def _warm_up() -> None:
-    """Import what jobs need, before the first job comes."""
-    from .. import pipeline  # noqa: F401
-    from ..audit import audit  # noqa: F401
+def _limit_address_space(extra_bytes: int | None) -> None:
+    """A backstop under the runner's memory watch: no more than ``extra_bytes`` of new
+    address space (a huge allocation fails with MemoryError instead of taking the
+    machine's memory between two looks of the runner)."""
+    if extra_bytes is None:
+        return
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft = size + extra_bytes
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    except (ImportError, OSError, ValueError):  # not Linux: the runner's watch only
+        pass
 
 
-class Worker:
-    """Runs jobs in ``processes`` worker processes; at most ``max_queue`` waiting or running.
+def run_job(
+    conn: Connection,
+    job_dir: str,
+    kind: str,
+    params: dict[str, Any],
+    attempt: int = 1,
+    address_space: int | None = None,
+) -> None:
+    """Run one job in this process; the outcome goes to ``conn``.
+
+    Messages sent: ``("progress", fraction, stage)`` while it runs, then one of
+    ``("succeeded", summary, files)`` (the results are in ``scratch/attempt-N``; ``files``
+    maps result names to (file name, media type)), ``("failed", error_type, message)`` or
+    ``("memory", "", "")`` (a MemoryError: the job needs more memory than it may use).
 
     Parameters
     ----------
-    store : JobStore
-    processes : int, default 1
-        Jobs that run at the same time.
-    max_queue : int, default 64
-    warm : bool, default True
-        Start a process at once and import the pipeline in it, so that the first job
-        does not wait for that.
+    conn : Connection
+        The sending end of a pipe to the runner.
+    job_dir : str
+        The job's folder (its ``inputs/`` are read, ``results/`` written).
+    kind : {"partition", "audit"}
+    params : dict
+        ``{"inputs": spec, "options": options}`` as stored with the job.
+    attempt : int, default 1
+        The how-manieth run of the job this is (its scratch folder).
+    address_space : int, optional
+        Bytes of address space the job may add (see :func:`_limit_address_space`).
     """
-
-    def __init__(
-        self, store: JobStore, *, processes: int = 1, max_queue: int = 64, warm: bool = True
-    ) -> None:
-        self.store = store
-        self.max_queue = max_queue
-        self.processes = processes
-        self._lock = threading.Lock()
-        self._reserved = 0
-        self._closed = False
-        self._pool = self._new_pool()
-        if warm:
-            self._pool.submit(_warm_up)
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self.processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_child_init,
-            initargs=(os.getpid(),),
-            max_tasks_per_child=JOBS_PER_PROCESS,
-        )
-
-    def reserve(self) -> None:
-        """Take a place in the queue before storing a job; raise :class:`QueueFull`."""
-        with self._lock:
-            if self._closed or self._reserved >= self.max_queue:
-                raise QueueFull
-            self._reserved += 1
-
-    def release(self) -> None:
-        """Give back a place taken by :meth:`reserve`."""
-        with self._lock:
-            self._reserved = max(0, self._reserved - 1)
-
-    def submit(self, job_id: str) -> None:
-        """Queue a stored job (its place reserved)."""
-        with self._lock:
-            pool = self._pool
-        try:
-            future = pool.submit(run_job, str(self.store.data_dir), job_id)
-        except BrokenProcessPool:
-            with self._lock:
-                if self._pool is pool:
-                    self._pool = self._new_pool()
-                pool = self._pool
-            future = pool.submit(run_job, str(self.store.data_dir), job_id)
-        future.add_done_callback(partial(self._done, job_id, pool))
-
-    def _done(self, job_id: str, pool: ProcessPoolExecutor, future: Future) -> None:
-        self.release()
-        if future.cancelled():  # shutting down: stays queued, failed at the next start
-            return
-        exc = future.exception()
-        if exc is None:
-            return
-        log.error("job %s: its process ended unexpectedly: %r", job_id, exc)
-        self.store.fail(
-            job_id,
-            "InternalError",
-            f"the job's process ended unexpectedly ({type(exc).__name__}); submit it again",
-        )
-        if isinstance(exc, BrokenProcessPool):
-            with self._lock:
-                if self._pool is pool and not self._closed:
-                    self._pool = self._new_pool()
-
-    def shutdown(self) -> None:
-        """Stop taking jobs; jobs not started stay queued (failed at the next start)."""
-        with self._lock:
-            self._closed = True
-            pool = self._pool
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return self._reserved
-
-
-# ---------------------------------------------------------------------- in a job process
-
-
-def run_job(data_dir: str, job_id: str) -> None:
-    """Run one stored job to its end (in a worker process); the store records the outcome."""
-    store = JobStore(Path(data_dir))
-    job = store.get(job_id)
-    if job is None or job.status != "queued":
-        return
-    store.start(job_id)
+    # Ctrl-C in the server's terminal, or a service manager stopping the server (SIGTERM
+    # to every process of the service), reach this process too: the runner decides, and
+    # puts the job back in the queue (SIGKILL still ends it: a job killed that way fails)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _watch_parent()
+    handler = logging.StreamHandler()  # the server's stderr: warnings and errors only
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter(f"gridgeo job {Path(job_dir).name}: %(message)s"))
+    logging.getLogger().addHandler(handler)
     last = [0.0]
 
     def report(fraction: float, stage: str) -> None:
         now = time.monotonic()
         if fraction > 0 or now - last[0] > 0.5:
             last[0] = now
-            store.progress(job_id, fraction, stage)
+            try:
+                conn.send(("progress", fraction, stage))
+            except OSError:  # the runner is gone: so is the reason to go on
+                os._exit(1)
 
-    token = _REPORT.set(report)
-    job_dir = store.job_dir(job_id)
-    started = time.perf_counter()
+    from tqdm import tqdm
+
+    # progress bars' lock: a thread lock (the default, a semaphore shared between
+    # processes, would be left to the server's resource tracker by every job)
+    tqdm.set_lock(threading.RLock())
+    logger = logging.getLogger("gridgeo")
+    logger.addHandler(_StepHandler(report))
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)  # step messages are INFO
+    _limit_address_space(address_space)
+    folder = Path(job_dir)
+    scratch = safe_child(folder, "scratch", f"attempt-{int(attempt)}")
     try:
         report(0.02, "reading inputs")
-        layers = load_inputs(job_dir, job.params["inputs"])
-        run = _run_partition if job.kind == "partition" else _run_audit
-        scratch = safe_child(job_dir, "scratch")
-        remove_tree(scratch)
-        scratch.mkdir()
-        run(layers, job.params["options"], scratch, report)
-        final = safe_child(job_dir, "results")
-        remove_tree(final)
-        os.replace(scratch, final)
-        kind_files = RESULT_FILES[job.kind]
-        files = {
-            name: (f"results/{file}", media)
-            for name, (file, media) in kind_files.items()
-            if (final / file).is_file()
-        }
-        # the summary as written by to_files (a plan's summary() redoes its geometry)
-        summary = json.loads((final / kind_files["summary"][0]).read_text(encoding="utf-8"))
-        store.succeed(job_id, summary, files)
-        log.info("job %s (%s) done in %.1f s", job_id, job.kind, time.perf_counter() - started)
+        outcome: tuple[str, Any, Any] = ("succeeded", *_run(folder, scratch, kind, params, report))
     except GridgeoError as err:
-        store.fail(job_id, type(err).__name__, str(err))
-        log.info("job %s failed: %s", job_id, err)
+        outcome = ("failed", type(err).__name__, str(err))
+    except MemoryError:
+        outcome = ("memory", "", "")
     except Exception as err:
-        log.exception("job %s failed with an internal error", job_id)
-        store.fail(job_id, "InternalError", f"{type(err).__name__}: {err}")
-    finally:
-        _REPORT.reset(token)
-        remove_tree(job_dir / "inputs")
-        remove_tree(job_dir / "scratch")
+        log.exception("job %s failed with an internal error", folder.name)
+        outcome = ("failed", "InternalError", f"{type(err).__name__}: {err}")
+    if outcome[0] != "succeeded":
+        remove_tree(scratch)
+    try:
+        conn.send(outcome)
+        conn.close()
+    except OSError:  # the runner is gone: the job is taken back and run again
+        os._exit(1)
+    # done: leave at once (nothing to clean up), so that the runner sees the end now
+    logging.shutdown()
+    os._exit(0)
 
 
-_Report = Callable[[float, str], None]
+def _run(
+    job_dir: Path, scratch: Path, kind: str, params: dict[str, Any], report: _Report
+) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
+    """The job itself, its results written to ``scratch``; returns (summary, files)."""
+    layers = load_inputs(job_dir, params["inputs"])
+    remove_tree(scratch)
+    scratch.mkdir(parents=True)
+    run = _run_partition if kind == "partition" else _run_audit
+    run(layers, params["options"], scratch, report)
+    kind_files = RESULT_FILES[kind]
+    files = {name: item for name, item in kind_files.items() if (scratch / item[0]).is_file()}
+    # the summary as written by to_files (a plan's summary() redoes its geometry)
+    summary = json.loads((scratch / kind_files["summary"][0]).read_text(encoding="utf-8"))
+    return summary, files
 
 
 def _split_options(options: dict[str, Any]) -> tuple[dict[str, Any], str, bool]:

@@ -1,0 +1,98 @@
+"""``gridgeo edit``: open a plan in the planner's workbench in the browser.
+
+Wired into :mod:`gridgeo.cli` with :func:`add_parser` and :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+from .._errors import InputError
+from ._common import add_command
+
+__all__ = ["add_parser", "run"]
+
+log = logging.getLogger(__name__)
+
+_EPILOG = """examples:
+  gridgeo edit out/wangjing                      # opens http://127.0.0.1:8765/
+  gridgeo edit out/wangjing/grids.gpkg --port 8800 --no-browser
+  gridgeo edit city_grids.shp --buildings buildings.gpkg --households-column HH
+
+Works offline: the page and Leaflet are served from the package. Saved versions go
+into DATA_DIR/workbench.sqlite (default: gridgeo-data, as gridgeo serve).
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``edit`` subcommand to ``subparsers``."""
+    p = add_command(
+        subparsers,
+        "edit",
+        run,
+        help="review, edit, lock and rebalance a plan in the browser (workbench)",
+        description=(
+            "Open a plan (a folder written by gridgeo partition, or its grids.gpkg with "
+            "layers grids and buildings) in the workbench: move buildings between grids "
+            "with live counts, merge, split, lock, rebalance the rest, save versions."
+        ),
+        epilog=_EPILOG,
+    )
+    p.add_argument(
+        "plan", metavar="PLAN", help="plan folder or grids.gpkg, or a city's grid polygons"
+    )
+    p.add_argument(
+        "--buildings",
+        metavar="FILE",
+        help="buildings of a city's own plan (each goes to the grid holding it)",
+    )
+    p.add_argument(
+        "--households-column",
+        metavar="COL",
+        default="households",
+        help="households per building in --buildings (default: households)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    p.add_argument(
+        "--data-dir", metavar="DIR", default="gridgeo-data", help="where versions are kept"
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the workbench on ``args.plan`` until interrupted; returns 0."""
+    import uvicorn
+
+    from ..service.config import is_loopback
+    from ..workbench import Session
+    from ..workbench.api import Workbench, create_app
+    from ..workbench.versions import VersionStore
+
+    if not is_loopback(args.host):
+        msg = f"gridgeo edit serves on this machine only (127.0.0.1); got --host {args.host}"
+        raise InputError(msg)
+    if args.buildings:
+        from ..io import read_layer
+
+        session = Session.from_layers(
+            read_layer(args.plan, name="grids"),
+            read_layer(args.buildings, name="buildings"),
+            households=args.households_column,
+        )
+        session.source = str(Path(args.plan).resolve())
+    else:
+        session = Session.open(Path(args.plan))
+    bench = Workbench(session, VersionStore(args.data_dir))
+    url = f"http://{args.host}:{args.port}/"
+    print(f"  workbench {url} ({len(session.table())} grids, {session.n_buildings} buildings)")
+    if not args.no_browser:
+        threading.Timer(1.0, webbrowser.open, (url,)).start()
+    uvicorn.run(create_app(bench), host=args.host, port=args.port, log_level="warning")
+    return 0

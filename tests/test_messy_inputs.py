@@ -1,0 +1,278 @@
+"""Messy real inputs (#15): gridgeo uses what is usable, repairs what it can and refuses
+what would give a plan nobody should trust — on the corpus of :mod:`_messy`, made from
+the bundled data. Every refusal is one line on stderr with exit status 2; every plan
+written conserves the households it was given exactly."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from _messy import MIXED_HH, build
+
+import gridgeo
+from gridgeo import datasets
+from gridgeo.cli import main
+from gridgeo.crs import to_metric
+from gridgeo.households import building_households
+from gridgeo.inputs import check_inputs
+from gridgeo.rules import Rules
+from gridgeo.workspace import prepare
+
+
+@pytest.fixture(scope="module")
+def kouvola(osm):
+    return osm("kouvola")
+
+
+@pytest.fixture(scope="module")
+def corpus(kouvola, tmp_path_factory):
+    return build(tmp_path_factory.mktemp("messy"), kouvola)
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.startswith("gridgeo: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def refused(argv, capsys) -> str:
+    code, _, err = run(argv, capsys)
+    assert code == 2, err
+    return error_line(err)
+
+
+def summary(folder) -> dict:
+    return json.loads((folder / "summary.json").read_text())
+
+
+def plan_buildings(folder) -> gpd.GeoDataFrame:
+    return pyogrio.read_dataframe(folder / "grids.gpkg", layer="buildings")
+
+
+def in_own_grid(buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> np.ndarray:
+    """Whether each building lies (within 1 mm) in the grid it was counted in."""
+    own = grids.set_index("grid_id").geometry.loc[buildings["grid_id"]].to_numpy()
+    return shapely.dwithin(buildings.geometry.to_numpy(), own, 1e-3)
+
+
+# ------------------------------------------------------------------ points and lines
+
+
+def test_mixed_layer_ignores_points_and_lines_with_a_warning(corpus, capsys, tmp_path):
+    out = tmp_path / "plan"
+    code, _, err = run(
+        ["partition", "--streets", corpus["streets"], "--buildings", corpus["mixed"]]
+        + ["--out", out, "--no-map"],
+        capsys,
+    )
+    assert code == 0, err
+    warned = [ln for ln in err.splitlines() if "ignored" in ln]
+    assert any(ln.startswith("buildings: ignored 731 points") for ln in warned), err
+    assert any(ln.startswith("buildings: ignored 220 lines") for ln in warned), err
+    kept = plan_buildings(out)
+    assert len(kept) == 2193 and set(kept.geom_type) <= {"Polygon", "MultiPolygon"}
+    # the footprint estimate of the footprints alone, conserved grid by grid
+    grids = pyogrio.read_dataframe(out / "grids.gpkg", layer="grids")
+    footprints = gpd.read_file(corpus["mixed"]).iloc[:2193]
+    expected = building_households(to_metric(footprints, grids.crs)).sum()
+    assert summary(out)["households"] == int(expected) == int(kept["households"].sum())
+    assert int(grids["households"].sum()) == int(expected)
+
+
+def test_mixed_layer_with_a_households_column_counts_the_points(corpus, caplog):
+    buildings = gpd.read_file(corpus["mixed"])
+    streets = gpd.read_file(corpus["streets"])
+    plan = gridgeo.partition(streets, buildings, households_column="hh")
+    assert "ignored 220 lines (holding 1,100 households in column 'hh', not counted)" in caplog.text
+    assert "ignored 731 points" not in caplog.text
+    expected = 2193 * MIXED_HH["footprint"] + 731 * MIXED_HH["point"]
+    assert int(plan.grids["households"].sum()) == expected
+    counted = plan.buildings
+    assert len(counted) == 2193 + 731
+    points = counted[counted.geom_type == "Point"]
+    assert (points["households"] == MIXED_HH["point"]).all()
+    assert in_own_grid(points, plan.grids).all()  # the unit holding a point takes it
+
+
+def test_register_of_points_is_a_plan(corpus, capsys, tmp_path):
+    out = tmp_path / "plan"
+    code, _, err = run(
+        ["partition", "--streets", corpus["streets"], "--buildings", corpus["points"]]
+        + ["--households-column", "hh", "--out", out, "--no-map"],
+        capsys,
+    )
+    assert code == 0, err
+    register = gpd.read_file(corpus["points"])
+    grids = pyogrio.read_dataframe(out / "grids.gpkg", layer="grids")
+    counted = plan_buildings(out)
+    assert summary(out)["households"] == int(register["hh"].sum()) == int(grids.households.sum())
+    assert len(counted) == len(register) and (counted.geom_type == "Point").all()
+    assert counted["grid_id"].notna().all() and in_own_grid(counted, grids).all()
+    per_grid = counted.groupby("grid_id")["households"].sum()
+    assert (per_grid.reindex(grids["grid_id"]).fillna(0).to_numpy() == grids.households).all()
+
+
+def test_points_only_need_a_households_source(corpus, capsys, tmp_path):
+    line = refused(
+        ["partition", "--streets", corpus["streets"], "--buildings", corpus["points"]]
+        + ["--out", tmp_path],
+        capsys,
+    )
+    assert "holds only points (2193)" in line
+    assert "--households-column" in line and "--population" in line and "--total-households" in line
+
+
+def test_points_only_take_a_total(corpus):
+    register = gpd.read_file(corpus["points"]).drop(columns="hh")
+    plan = gridgeo.partition(gpd.read_file(corpus["streets"]), register, total_households=5000)
+    assert int(plan.grids["households"].sum()) == 5000
+    assert int(plan.buildings["households"].max()) - int(plan.buildings["households"].min()) <= 1
+
+
+def test_points_only_take_a_population_grid(osm, helsinki_population):
+    helsinki = osm("helsinki")
+    points = gpd.GeoDataFrame(
+        geometry=shapely.point_on_surface(helsinki.buildings.geometry.values),
+        crs=helsinki.buildings.crs,
+    )
+    ws = prepare(helsinki.streets, points, population=helsinki_population)
+    cells = to_metric(helsinki_population, ws.crs)
+    inside = shapely.area(shapely.intersection(cells.geometry.values, ws.area))
+    people = float((cells["population"] * inside / cells.area).sum())
+    assert int(ws.building_households.sum()) == round(people / 2.62) > 1000
+    assert int(ws.units.households.sum()) == int(ws.building_households.sum())
+
+
+def test_rebalance_takes_a_register_of_points(kouvola, corpus):
+    plan = gridgeo.partition(kouvola.streets, kouvola.buildings)
+    register = gpd.read_file(corpus["points"])
+    result = gridgeo.rebalance(plan.grids, register, households_column="hh")
+    assert int(result.grids["households"].sum()) == int(register["hh"].sum())
+    assert result.figures["buildings"] == len(register)
+
+
+# --------------------------------------------------------------------- broken rings
+
+
+def test_degenerate_rings_keep_their_households_as_points(corpus, capsys, tmp_path):
+    out = tmp_path / "plan"
+    code, _, err = run(
+        ["partition", "--streets", corpus["streets"], "--buildings", corpus["degenerate"]]
+        + ["--households-column", "hh", "--out", out, "--no-map"],
+        capsys,
+    )
+    assert code == 0, err
+    assert "buildings: 22 broken rings collapse to lines or points" in err
+    assert summary(out)["households"] == 3 * 2215
+    counted = plan_buildings(out)
+    assert len(counted) == 2215 and (counted.geom_type == "Point").sum() == 22
+
+
+def test_degenerate_rings_hold_nothing_without_a_column(corpus, caplog):
+    buildings = gridgeo.read_layer(corpus["degenerate"], name="buildings")
+    assert "22 broken rings collapse" in caplog.text
+    layers = check_inputs(gpd.read_file(corpus["streets"]), buildings, rules=Rules())
+    assert len(layers.buildings) == 2215 - 22
+    assert "buildings: ignored 22 points" in caplog.text
+
+
+def test_a_mostly_broken_layer_is_refused(corpus, capsys, tmp_path):
+    line = refused(
+        ["partition", "--streets", corpus["streets"], "--buildings", corpus["mostly_broken"]]
+        + ["--out", tmp_path],
+        capsys,
+    )
+    assert "mostly unusable: 1487 of its 2215 features are broken rings" in line
+    assert "Fix geometries" in line
+
+
+# ---------------------------------------------------------------------- wrong places
+
+PLACES = {
+    "far": ["buildings and streets do not overlap", "lon 29.93", "lon 26.93", "0% of the"],
+    "touching": ["buildings and streets do not overlap", "% of the buildings lie within"],
+    "swapped": ["buildings look swapped", "lon 60.52", "lat 26.93", "Swap X and Y"],
+    "population": ["population grid and streets do not overlap", "lon 24.90", "lat 60.15"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLACES))
+def test_layers_in_different_places_are_refused(corpus, capsys, tmp_path, case):
+    layer = "--population" if case == "population" else "--buildings"
+    argv = ["partition", "--streets", corpus["streets"], layer, corpus[case], "--out", tmp_path]
+    line = refused(argv, capsys)
+    for part in PLACES[case]:
+        assert part in line, line
+    assert "fix" in line or "swap them back" in line
+
+
+def test_latitudes_beyond_90_degrees_are_swapped_axes(corpus, capsys, tmp_path):
+    argv = ["partition", "--streets", corpus["wangjing_swapped_streets"]]
+    argv += ["--buildings", corpus["wangjing_swapped_buildings"], "--out", tmp_path]
+    line = refused(argv, capsys)
+    assert "the coordinates of the streets look swapped" in line
+    assert "y 116.4" in line and "cannot pass ±90°" in line and "Swap X and Y" in line
+
+
+# ------------------------------------------------------------------ implausible counts
+
+
+def test_implausible_counts_name_their_rows(corpus, capsys, tmp_path):
+    argv = ["partition", "--streets", corpus["streets"], "--buildings", corpus["implausible"]]
+    line = refused([*argv, "--households-column", "hh", "--out", tmp_path], capsys)
+    assert "2 buildings hold more households than any real building" in line
+    assert "rows 5 (50,000), 17 (1,000,000,000,000)" in line
+    assert "--max-households-per-building" in line
+
+
+def test_the_limit_is_a_rule(corpus, kouvola):
+    buildings = gpd.read_file(corpus["implausible"]).drop(index=17)
+    plan = gridgeo.partition(
+        kouvola.streets, buildings, households_column="hh", max_households_per_building=60_000
+    )
+    assert int(plan.grids["households"].sum()) == 3 * (len(buildings) - 1) + 50_000
+    with pytest.raises(gridgeo.GridgeoError, match="once --total-households is spread"):
+        gridgeo.partition(kouvola.streets, kouvola.buildings, total_households=10**9)
+
+
+# ----------------------------------------------------------------------- plan folders
+
+
+def test_every_subcommand_takes_the_plan_folder(capsys, tmp_path):
+    plan = tmp_path / "plan"
+    osm = datasets.get_path("kouvola")
+    code, _, err = run(["partition", "--osm", osm, "--out", plan, "--no-map"], capsys)
+    assert code == 0, err
+    households = summary(plan)["households"]
+    code, _, err = run(["map", plan, "--out", tmp_path / "map.html", "--basemap", "none"], capsys)
+    assert code == 0 and (tmp_path / "map.html").stat().st_size > 10_000, err
+    after = tmp_path / "rebalanced"
+    code, _, err = run(
+        ["rebalance", "--plan", plan, "--osm", osm, "--out", after, "--no-map"], capsys
+    )
+    assert code == 0, err
+    assert json.loads((after / "rebalance.json").read_text())["households"] == households
+    audit = tmp_path / "audit"
+    code, _, err = run(
+        ["coverage", "--grids", plan, "--osm", osm, "--out", audit, "--no-map"], capsys
+    )
+    assert code == 0, err
+    assert (audit / "coverage.gpkg").is_file()
+    # a folder that is not a plan, and a plan of another place
+    line = refused(["map", tmp_path / "audit", "--out", tmp_path / "x.html"], capsys)
+    assert "holds no grids.gpkg" in line and "coverage.gpkg" in line
+    helsinki = datasets.get_path("helsinki")
+    line = refused(["rebalance", "--plan", plan, "--osm", helsinki, "--out", tmp_path], capsys)
+    assert "buildings and grids do not overlap" in line
