@@ -19,12 +19,14 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from ._progress import step
+from .astride import carve_astride
 from .engine.tree import within_groups
 from .metrics import boundary_on_streets
 from .plan import Plan, dissolve_units
+from .reasons import first_reason
 from .workspace import Workspace
 
-__all__ = ["REASONS", "assemble", "reading_order"]
+__all__ = ["assemble", "reading_order"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,15 @@ def _grids(ws: Workspace, labels: np.ndarray) -> tuple[gpd.GeoDataFrame, np.ndar
     grid_label, grid_geom = _dissolve(ws, labels)
     grid_hh = np.bincount(labels, weights=units.households, minlength=len(grid_label))
     community_of = pd.Series(units.community).groupby(labels).first().to_numpy()
+    if ws.buildings is not None:
+        lock = ws.lock if ws.lock is not None else np.full(len(labels), -1)
+        grid_geom, _ = carve_astride(
+            grid_geom,
+            ws.buildings.geometry.values,
+            np.searchsorted(grid_label, labels[units.building_unit]),
+            community=community_of,
+            fixed=pd.Series(lock).groupby(labels).max().to_numpy() >= 0,
+        )
     grids = gpd.GeoDataFrame(
         {"community_id": community_of, "households": grid_hh.astype(np.int64)[grid_label]},
         geometry=grid_geom,
@@ -177,18 +188,6 @@ def _count_buildings(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndarr
     return buildings
 
 
-#: Why a grid lies outside the band (its ``reason``), in the order they are tried.
-REASONS: dict[str, str] = {
-    "single_building": "one building alone holds more than the band's upper bound",
-    "dedicated_zone": "a dedicated grid: a zone holding at most the band's upper bound is one grid whatever it holds",
-    "rural_village": "a village kept as one grid under the rural rule",
-    "no_households": "its community holds no households at all, and a grid never crosses a community line",
-    "enclosed_land": "land cut off from the rest of its community by barriers, or lying apart from it, whose households no number of grids can share within the band",
-    "small_community": "its community holds fewer households than the band's lower bound",
-    "community_size": "no number of grids can share its community's households within the band",
-}
-
-
 def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndarray) -> None:
     """Why a grid may lie outside the band: ``indivisible`` (one building alone exceeds
     it and the rest of the grid could not be a grid of its own), ``constrained`` (its
@@ -196,7 +195,7 @@ def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndar
     number of grids can share inside the band), ``across_barrier`` (it holds households
     on both sides of a barrier), ``parts`` (polygons: more than one when it took in an
     exclave of its community) and ``reason``: for every grid outside the band, the
-    first of :data:`REASONS` that holds (None when none does)."""
+    first of :data:`gridgeo.reasons.REASONS` that holds (None when none does)."""
     band = ws.band
     weight = grids["weight"].to_numpy() if "weight" in grids else grids["households"].to_numpy()
     weight = weight.astype(float)
@@ -227,6 +226,9 @@ def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndar
     gtype = grids["grid_type"].to_numpy()
     tests = {
         "single_building": grids["indivisible"].to_numpy(),
+        "locked": grids["locked"].to_numpy(dtype=bool)
+        if "locked" in grids
+        else np.zeros(len(grids), dtype=bool),
         "dedicated_zone": gtype == "dedicated",
         "rural_village": gtype == "rural",
         "no_households": weight == 0,
@@ -234,10 +236,7 @@ def _flag_out_of_band(ws: Workspace, grids: gpd.GeoDataFrame, unit_grid: np.ndar
         "small_community": grids["constrained"].to_numpy() & alone & small,
         "community_size": grids["constrained"].to_numpy() & alone,
     }
-    reason = np.full(len(grids), None, dtype=object)
-    for name, hit in tests.items():
-        reason[off & hit & pd.isna(reason)] = name
-    grids["reason"] = reason
+    grids["reason"] = first_reason(off, tests)
 
 
 def _notes(ws: Workspace, unit_grid: np.ndarray) -> list[str]:

@@ -23,7 +23,7 @@ from scipy.sparse import csgraph
 
 from .units import Units
 
-__all__ = ["fuse_astride", "move_astride"]
+__all__ = ["carve_astride", "fuse_astride", "move_astride"]
 
 log = logging.getLogger(__name__)
 
@@ -255,3 +255,116 @@ def move_astride(
     units.building_unit[b] = dst
     log.info("%d buildings astride grids moved to the grid holding most of them", len(b))
     return len(b)
+
+
+def carve_astride(
+    grids: np.ndarray,
+    buildings: np.ndarray,
+    building_grid: np.ndarray,
+    *,
+    community: np.ndarray,
+    fixed: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
+    """Grid polygons that hold the buildings astride them.
+
+    A building astride a street or spread over three blocks may lie mostly in a grid
+    other than its own, or have its point on surface there, though its own grid holds
+    the block holding most of it. For every such building the parts of its footprint in
+    other grids of its grid's community pass to its grid (a grid boundary then follows
+    the building's outline instead of the street), except the parts of those grids'
+    own buildings and of ``fixed`` grids (locked ones). A carve that would leave a grid
+    in more parts than before is not made.
+
+    Parameters
+    ----------
+    grids : ndarray of Polygons
+        The grids.
+    buildings : ndarray of Polygons
+        The buildings (points and other non-areal ones are left as they are).
+    building_grid : ndarray of int
+        The grid (row of ``grids``) of every building.
+    community : ndarray
+        The community of every grid: nothing passes a community line.
+    fixed : ndarray of bool, optional
+        Grids that keep their polygon.
+
+    Returns
+    -------
+    grids, carved
+        The grid polygons, and how many buildings were carved into their grid.
+    """
+    grids = np.asarray(grids, dtype=object).copy()
+    n = len(grids)
+    if not len(buildings) or n < 2:
+        return grids, 0
+    fixed = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    community = np.asarray(community)
+    areal = shapely.get_dimensions(buildings) == 2
+    bi, gi = shapely.STRtree(grids).query(buildings, predicate="intersects")
+    keep = areal[bi]
+    bi, gi = bi[keep], gi[keep]
+    several = np.bincount(bi, minlength=len(buildings))[bi] > 1
+    bi, gi = bi[several], gi[several]
+    if not len(bi):
+        return grids, 0
+    area = shapely.area(shapely.intersection(buildings[bi], grids[gi]))
+    own = building_grid[bi]
+    best = np.zeros(len(buildings))
+    np.maximum.at(best, bi, area)
+    own_area = np.bincount(bi[gi == own], weights=area[gi == own], minlength=len(buildings))
+    points = shapely.point_on_surface(buildings)
+    cand = np.unique(bi)
+    held = shapely.covers(grids[building_grid[cand]], points[cand])
+    wrong = np.zeros(len(buildings), dtype=bool)
+    wrong[cand] = (own_area[cand] < best[cand] - 1e-6) | ~held
+    wrong &= ~fixed[building_grid]
+    take = wrong[bi] & (gi != own) & ~fixed[gi] & (community[gi] == community[own])
+    bi, gi, own = bi[take], gi[take], own[take]
+    if not len(bi):
+        return grids, 0
+    pieces = shapely.intersection(buildings[bi], grids[gi])
+    # the other grid keeps what its own buildings cover
+    tree = shapely.STRtree(buildings)
+    pi, ci = tree.query(pieces, predicate="intersects")
+    mine = (building_grid[ci] == gi[pi]) & (ci != bi[pi])
+    if mine.any():
+        cover = np.full(len(pieces), None, dtype=object)
+        for p in np.unique(pi[mine]):
+            cover[p] = shapely.union_all(buildings[ci[mine & (pi == p)]])
+        has = np.not_equal(cover, None)
+        pieces[has] = shapely.difference(pieces[has], cover[has])
+    ok = shapely.area(pieces) > 1e-6
+    before = shapely.get_num_geometries(grids)
+    for _ in range(3):  # drop the carves that split a grid, then carve again
+        out = _carve(grids, pieces[ok], gi[ok], own[ok])
+        split = shapely.get_num_geometries(out) > before
+        split |= shapely.is_empty(out) & ~shapely.is_empty(grids)
+        if not split.any():
+            break
+        ok &= ~(split[gi] | split[own])
+    else:
+        return grids, 0
+    carved = len(np.unique(bi[ok]))
+    if carved:
+        log.info(
+            "%d buildings astride grids: the parts of them in other grids passed to their own",
+            carved,
+        )
+    return out, carved
+
+
+def _carve(grids: np.ndarray, pieces: np.ndarray, donor: np.ndarray, taker: np.ndarray):
+    """``grids`` with each piece passed from its ``donor`` grid to its ``taker``."""
+    out = grids.copy()
+    if not len(pieces):
+        return out
+    for g in np.unique(np.r_[donor, taker]):
+        gain = pieces[taker == g]
+        loss = pieces[donor == g]
+        geom = out[g]
+        if len(gain):
+            geom = shapely.union_all(np.r_[[geom], gain])
+        if len(loss):
+            geom = shapely.difference(geom, shapely.union_all(loss))
+        out[g] = _polygon(geom) if geom.geom_type != "Polygon" else geom
+    return out

@@ -441,7 +441,7 @@ class Plan:
         ``basic_min`` / ``basic_median`` / ``basic_max`` (their households),
         ``empty_grids``, ``band`` (lower, upper), ``out_of_band_grids``,
         ``out_of_band_without_reason``, ``grids_by_reason`` (see
-        :data:`gridgeo.assemble.REASONS`), ``multi_part_grids`` (grids that took in an
+        :data:`gridgeo.reasons.REASONS`), ``multi_part_grids`` (grids that took in an
         exclave of their community), ``notes`` (what the rules did, in words),
         ``households_by_building_class`` and ``buildings_by_building_class`` (see
         :mod:`gridgeo.building_class`), ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
@@ -519,7 +519,7 @@ class Plan:
         }
 
     def _reasons(self, balanced: np.ndarray) -> dict[str, Any]:
-        """Grids outside the band, why (see :data:`gridgeo.assemble.REASONS`), and how
+        """Grids outside the band, why (see :data:`gridgeo.reasons.REASONS`), and how
         many lie in several parts; the plan's notes."""
         lower = round(self.target * (1 - self.tolerance), 6)
         upper = round(self.target * (1 + self.tolerance), 6)

@@ -18,6 +18,11 @@ def wangjing_plan():
     return gridgeo.partition(layers.streets, layers.buildings)
 
 
+def n_grids() -> int:
+    """Grids of the Wangjing plan (it follows the rules: 29 with households in housing only)."""
+    return len(wangjing_plan().grids)
+
+
 def write_wangjing(folder: Path) -> Path:
     """The Wangjing plan written into ``folder`` (grids.gpkg, summary.json …)."""
     wangjing_plan().to_files(folder, map_html=False)

@@ -25,6 +25,7 @@ LAYERS = [
         "blocks",
         "metrics",
         "building_class",
+        "reasons",
     },
     {"io", "render", "households", "chains"},
     {"units", "constraints", "streetfront", "land"},

@@ -22,10 +22,10 @@ from shapely.geometry import LineString, MultiPolygon, box
 
 import gridgeo
 from gridgeo._errors import InputError
-from gridgeo.assemble import REASONS
 from gridgeo.building_class import CLASSES, classify
 from gridgeo.households import capacity
 from gridgeo.land import settle_zones
+from gridgeo.reasons import REASONS
 from gridgeo.staffing import StaffingRules, staffing_table
 from tests.test_pipeline import assert_tiles
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from _browser import install_chromium, requests, start_browser
 from _render_data import SCREENS
-from _workbench_data import boundary_moves, write_wangjing
+from _workbench_data import boundary_moves, n_grids, write_wangjing
 
 from gridgeo.workbench import EditRefused, Session
 from gridgeo.workbench.api import Workbench, create_app
@@ -136,7 +136,7 @@ def test_workbench_in_chromium(browser, served, tmp_path):
     _idle(browser)
     n = browser.execute_script("return document.querySelectorAll('path.wb-grid').length")
     labels = browser.execute_script("return document.querySelectorAll('.wb-label').length")
-    assert n == labels == 31
+    assert n == labels == n_grids()
     assert browser.execute_script("return window.L.version") == "1.9.4"
     before = _rows(browser)
 

@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import csgraph
 
 from .._errors import InputError
 from .._validate import POLYGONAL, check_column, check_layer
@@ -179,7 +180,8 @@ def rebalance(
     )
     balanced = weight if rules.weight is not None else None
     args = (grids_m, ids, comm, layers.buildings, hh, bgrid, store, labels, band, exempt)
-    result = assemble(*args, code_column, codes, weight=balanced)
+    land = csgraph.connected_components(gadj, directed=False)[1]
+    result = assemble(*args, code_column, codes, weight=balanced, locked=locked, land=land)
     result.figures.update(
         {
             "out_of_band_before": len(bad),

@@ -75,6 +75,8 @@ LABELS: dict[str, dict[str, str]] = {
         "reason_enclosed_land": "land enclosed by barriers or apart from its community, with its households",
         "reason_small_community": "community too small for the band",
         "reason_community_size": "the community's households cannot be shared within the band",
+        "reason_locked": "locked by the planner: kept as it was",
+        "reason_beyond_reach": "no redraw within reach brought it into the band",
     },
     "zh": {
         "title": "社区网格",
@@ -131,6 +133,8 @@ LABELS: dict[str, dict[str, str]] = {
         "reason_enclosed_land": "被障碍围住或与社区主体分离的地块（含其住户）",
         "reason_small_community": "社区户数不足一个网格",
         "reason_community_size": "社区户数无法在范围内均分",
+        "reason_locked": "已锁定的网格：保持原样",
+        "reason_beyond_reach": "可调整范围内的重划均无法使其回到户数范围",
     },
 }
 
