@@ -335,13 +335,15 @@ def carve_astride(
         pieces[has] = shapely.difference(pieces[has], cover[has])
     ok = shapely.area(pieces) > 1e-6
     before = shapely.get_num_geometries(grids)
-    for _ in range(3):  # drop the carves that split a grid, then carve again
+    for _ in range(4):  # drop the carves that split a grid, then carve again
         out = _carve(grids, pieces[ok], gi[ok], own[ok])
         split = shapely.get_num_geometries(out) > before
         split |= shapely.is_empty(out) & ~shapely.is_empty(grids)
+        for g in np.flatnonzero(split & np.isin(np.arange(n), gi[ok])):
+            split[g] = not _heal(out, g, own[ok & (gi == g)], buildings, building_grid, before)
         if not split.any():
             break
-        ok &= ~(split[gi] | split[own])
+        ok &= ~split[gi] & ~split[own]
     else:
         return grids, 0
     carved = len(np.unique(bi[ok]))
@@ -351,6 +353,29 @@ def carve_astride(
             carved,
         )
     return out, carved
+
+
+def _heal(out, g, takers, buildings, building_grid, before) -> bool:
+    """Mend grid ``g``, split by the carves it gave: its pieces apart from the largest
+    pass to its one ``takers`` grid when none of ``g``'s own buildings lies in them and
+    the taker stays as whole as it was. Returns whether ``g`` was mended (``out`` is
+    updated in place)."""
+    takers = np.unique(takers)
+    if len(takers) != 1 or shapely.is_empty(out[g]):
+        return False
+    t = int(takers[0])
+    parts = shapely.get_parts(out[g])
+    big = int(np.argmax(shapely.area(parts)))
+    rest = np.delete(parts, big)
+    mine = buildings[building_grid == g]
+    if len(mine) and shapely.intersects(shapely.union_all(rest), mine).any():
+        return False
+    merged = shapely.union_all(np.r_[[out[t]], rest])
+    merged = _polygon(merged) if merged.geom_type != "Polygon" else merged
+    if shapely.get_num_geometries(merged) > before[t]:
+        return False
+    out[g], out[t] = parts[big], merged
+    return True
 
 
 def _carve(grids: np.ndarray, pieces: np.ndarray, donor: np.ndarray, taker: np.ndarray):

@@ -26,6 +26,7 @@ from gridgeo.building_class import CLASSES, classify
 from gridgeo.households import capacity
 from gridgeo.land import settle_zones
 from gridgeo.reasons import REASONS
+from gridgeo.render._labels import LABELS
 from gridgeo.staffing import StaffingRules, staffing_table
 from tests.test_pipeline import assert_tiles
 
@@ -80,9 +81,24 @@ def assert_accepted(plan, *, lower=270, upper=330):
     assert (staff.loc[g["households"].to_numpy() > 0, "workers"] >= 1).all()
     wrong = not_in_largest_grid(plan)
     assert wrong == 0, f"{wrong} buildings lie mostly in a grid other than theirs"
+    wrong = point_elsewhere(plan)
+    assert wrong == 0, f"{wrong} buildings have their point on surface in another grid"
     s = plan.summary()
     assert s["out_of_band_without_reason"] == 0
     assert sum(s["grids_by_reason"].values()) == int(off.sum())
+
+
+def point_elsewhere(plan) -> int:
+    """Buildings whose point on surface lies in another grid of their own community."""
+    b, g = plan.buildings, plan.grids
+    pts = shapely.point_on_surface(b.geometry.values)
+    own = g.set_index("grid_id").geometry.reindex(b["grid_id"]).values
+    off = np.flatnonzero(~shapely.covers(own, pts))
+    if not len(off):
+        return 0
+    pi, gi = shapely.STRtree(g.geometry.values).query(pts[off], predicate="within")
+    comm = g.set_index("grid_id")["community_id"].reindex(b["grid_id"]).to_numpy()
+    return int((g["community_id"].to_numpy()[gi] == comm[off[pi]]).sum())
 
 
 def not_in_largest_grid(plan) -> int:
@@ -421,6 +437,36 @@ def test_building_astride_a_community_line():
     assert grid.geometry.covers(shapely.point_on_surface(b.geometry))
 
 
+def test_building_astride_grids_is_carved_into_its_own():
+    """A building over a street corner, mostly in two grids beside its own: the parts
+    in grids of its community pass to its grid, the rest stays; grids still tile."""
+    from gridgeo.astride import carve_astride
+
+    a, b, c = box(0, 0, 100, 100), box(100, 0, 200, 100), box(0, 100, 200, 200)
+    grids = np.array([a, b, c], dtype=object)
+    # 800 m² in A (its grid), 1,600 in B, 1,200 in C: its point on surface is in B
+    building = box(80, 60, 140, 120)
+    small = box(150, 20, 160, 30)  # a building of B, not astride
+    geoms = np.array([building, small], dtype=object)
+    out, n = carve_astride(grids, geoms, np.array([0, 1]), community=np.array(["x", "x", "x"]))
+    assert n == 1
+    assert out[0].covers(building) and out[0].covers(shapely.point_on_surface(building))
+    assert shapely.get_num_geometries(out).tolist() == [1, 1, 1]
+    assert shapely.union_all(out).area == pytest.approx(40_000)
+    assert sum(x.area for x in out) == pytest.approx(40_000)
+    # C in another community keeps its part; B fixed (locked) keeps its own
+    out, _ = carve_astride(grids, geoms, np.array([0, 1]), community=np.array(["x", "x", "y"]))
+    assert out[2].equals(c) and out[0].covers(shapely.intersection(building, b))
+    out, n = carve_astride(
+        grids,
+        geoms,
+        np.array([0, 1]),
+        community=np.array(["x", "x", "x"]),
+        fixed=np.array([False, True, False]),
+    )
+    assert out[1].equals(b) and out[0].covers(shapely.intersection(building, c))
+
+
 def test_buildings_in_the_grid_holding_most_of_them(osm):
     """Overlapping footprints (Wangjing's towers over their podiums, Monaco's building
     parts): each building is in the grid holding most of it and its point on surface."""
@@ -522,8 +568,6 @@ def test_monaco_communes_with_exclaves(osm, band):
 
 
 def test_reason_in_the_map_popup(river):
-    from gridgeo.render._labels import LABELS
-
     streets, buildings, water = river
     plan = gridgeo.partition(streets, buildings, barriers=water, stranded_share=0)
     for lang in ("en", "zh"):
@@ -533,3 +577,34 @@ def test_reason_in_the_map_popup(river):
         assert json.dumps(words)[1:-1] in html
     assert set(LABELS["en"]) == set(LABELS["zh"])
     assert {f"reason_{r}" for r in REASONS} <= set(LABELS["en"])
+
+
+# ------------------------------------------------------------------------ rebalance
+
+
+def test_rebalance_says_why_and_in_how_many_parts(exclave):
+    """Rebalance reports ``reason`` and ``parts`` as partition does: community B loses
+    most of its households (120 left, less than a grid)."""
+    streets, buildings, boundaries = exclave
+    plan = gridgeo.partition(streets, buildings, boundaries=boundaries, boundary_id="name")
+    b = plan.buildings.copy()
+    comm = plan.grids.set_index("grid_id")["community_id"].reindex(b["grid_id"]).to_numpy()
+    in_b = np.flatnonzero(comm == "B")
+    hh = b["households"].to_numpy().copy()
+    hh[in_b] = 0
+    hh[in_b[0]] = 120
+    b["households"] = hh
+    r = gridgeo.rebalance(plan.grids, b, households_column="households", streets=streets)
+    g = r.grids
+    assert_accepted(r.plan)
+    assert (g["parts"] == shapely.get_num_geometries(g.geometry.values)).all()
+    assert g.loc[g["community_id"] == "A", "parts"].max() == 2  # the exclave's grid
+    in_b_after = g[g["community_id"] == "B"]
+    assert len(in_b_after) == 1 and in_b_after["households"].iloc[0] == 120
+    assert in_b_after["reason"].iloc[0] == "small_community"
+    assert g.loc[g["community_id"] == "A", "reason"].isna().all()
+    f = r.summary()
+    assert f["out_of_band_without_reason"] == 0 and f["grids_by_reason"] == {"small_community": 1}
+    assert f["multi_part_grids"] == 1 and f["empty_grids"] == 0
+    html = r.explore().get_root().render()
+    assert json.dumps(LABELS["en"]["reason_small_community"])[1:-1] in html

@@ -137,7 +137,11 @@ def test_merge_and_split_conserve_households(session):
     src = session.grid_of(piece[:1])[0]
     session.merge(to, src)
     t = session.table()
-    assert len(t) == n_grids() - 1 and src not in set(t["grid_id"]) and int(t["households"].sum()) == total
+    assert (
+        len(t) == n_grids() - 1
+        and src not in set(t["grid_id"])
+        and int(t["households"].sum()) == total
+    )
     big = t[t["buildings"] >= 4].sort_values("households").iloc[-1]["grid_id"]
     a, b = session.split(big)
     t2 = session.table().set_index("grid_id")
