@@ -371,7 +371,6 @@ def _heal(out, g, takers, buildings, building_grid, before) -> bool:
     if len(mine) and shapely.intersects(shapely.union_all(rest), mine).any():
         return False
     merged = shapely.union_all(np.r_[[out[t]], rest])
-    merged = _polygon(merged) if merged.geom_type != "Polygon" else merged
     if shapely.get_num_geometries(merged) > before[t]:
         return False
     out[g], out[t] = parts[big], merged
@@ -391,5 +390,5 @@ def _carve(grids: np.ndarray, pieces: np.ndarray, donor: np.ndarray, taker: np.n
             geom = shapely.union_all(np.r_[[geom], gain])
         if len(loss):
             geom = shapely.difference(geom, shapely.union_all(loss))
-        out[g] = _polygon(geom) if geom.geom_type != "Polygon" else geom
+        out[g] = geom
     return out

@@ -8,16 +8,21 @@ use it stands in:
     ``dormitory`` …
 ``mixed``
     Housing above shops or services: a residential or untyped building that also
-    carries a ``shop``, ``amenity``, ``office``, ``craft`` or ``industrial`` tag (a shop
-    on the ground floor of a block of flats). Its ground floor holds no households.
+    carries a ``shop``, ``amenity``, ``office``, ``craft`` or ``industrial`` tag, or
+    holds a point of interest of one (a shop on the ground floor of a block of flats;
+    car park entrances and toilets say nothing). Its ground floor holds no households.
 ``non_residential``
     Holds no households: a non-residential ``building`` value (industrial, warehouse,
     office, retail, commercial, school, hospital, church, garage …); an untyped
     building (``building=yes``) tagged as an office, a workshop (``craft``), an
-    industrial site, or an amenity that is a whole building (school, hospital, place
-    of worship, town hall …); an untyped building standing in non-residential land
-    use (industrial, commercial, retail, institutional, military, railway, port,
-    school, hospital, park …).
+    industrial site, an amenity that is a whole building (school, hospital, place
+    of worship, town hall …), a hotel or museum (``tourism``), a fort, castle or
+    monument (``historic``), a sports hall (``leisure``), or ``military``,
+    ``man_made`` or ``aeroway``; an untyped building holding a point of interest of
+    such a whole-building use (a university's or a school's point inside its
+    footprint); an untyped building standing in non-residential land use
+    (industrial, commercial, retail, institutional, military, railway, port, school,
+    hospital, park …).
 ``unspecified``
     An untyped building (``building=yes`` or a value the table does not know) that
     nothing above says is not housing: counted as housing, as a footprint estimate
@@ -80,7 +85,19 @@ CLASSES = ("residential", "mixed", "unspecified", "non_residential")
 
 #: Tag keys of a building that say it holds more than housing (columns of the
 #: buildings layer of :func:`gridgeo.read_osm`).
-TAG_KEYS = ("shop", "amenity", "office", "craft", "industrial")
+TAG_KEYS = (
+    "shop",
+    "amenity",
+    "office",
+    "craft",
+    "industrial",
+    "tourism",
+    "historic",
+    "leisure",
+    "military",
+    "man_made",
+    "aeroway",
+)
 
 #: OSM ``building=*`` values that hold no households.
 NON_RESIDENTIAL = frozenset(
@@ -110,6 +127,14 @@ _AMENITY_BUILDINGS = frozenset(
     research_institute""".split()
 )
 
+# uses of a whole building that is not housing, by the other tag keys
+_USE_BUILDINGS = {
+    "tourism": "hotel motel hostel museum gallery attraction aquarium zoo theme_park",
+    "historic": """fort castle monument memorial church chapel city_gate tower ruins
+    archaeological_site monastery""",
+    "leisure": "sports_centre stadium sports_hall ice_rink swimming_pool fitness_centre water_park",
+}
+
 # shops that fill a building of their own
 _SHOP_BUILDINGS = frozenset(
     "mall department_store wholesale car car_repair garden_centre doityourself trade".split()
@@ -133,6 +158,14 @@ DEFAULT_TABLE: dict[str, Any] = {
         "industrial": "non_residential",
         **{f"amenity={v}": "non_residential" for v in sorted(_AMENITY_BUILDINGS)},
         **{f"shop={v}": "non_residential" for v in sorted(_SHOP_BUILDINGS)},
+        **{
+            f"{k}={v}": "non_residential"
+            for k, values in sorted(_USE_BUILDINGS.items())
+            for v in sorted(values.split())
+        },
+        "military": "non_residential",
+        "man_made": "non_residential",
+        "aeroway": "non_residential",
     },
     "landuse": {
         "residential": "residential",
@@ -228,6 +261,34 @@ def _tag_class(buildings: pd.DataFrame, tags: Mapping[str, str]) -> np.ndarray:
     return np.array([None, "mixed", "non_residential"], dtype=object)[rank]
 
 
+#: Points of interest that say nothing of the building above them: a car park's
+#: entrance or a toilet under a block of flats.
+_POI_IGNORED = frozenset({"amenity=parking", "amenity=parking_entrance", "amenity=toilets"})
+
+
+def _poi_class(
+    buildings: gpd.GeoDataFrame, pois: gpd.GeoDataFrame | None, tags: Mapping[str, str]
+) -> np.ndarray:
+    """Strongest class the points of interest inside each footprint give: a use that
+    fills a whole building (``key=value`` in the table, e.g. ``amenity=university``)
+    as the table says, any other shop, office or service ``mixed`` (None without any).
+    ``pois``: points with ``kind`` (the tag key) and ``value`` columns."""
+    rank = np.zeros(len(buildings), dtype=np.int64)
+    if pois is None or not len(pois) or not {"kind", "value"} <= set(pois.columns):
+        return np.full(len(buildings), None, dtype=object)
+    points = shapely.get_type_id(pois.geometry.values) == 0
+    kind, value = _text(pois, "kind")[points], _text(pois, "value")[points]
+    known = np.isin(kind.astype(str), TAG_KEYS) & pd.notna(value)
+    key = pd.Series(kind[known]).astype(str) + "=" + pd.Series(value[known]).astype(str)
+    cls = key.map(tags).fillna("mixed").to_numpy(dtype=object)
+    cls[key.isin(_POI_IGNORED).to_numpy()] = None
+    pi, bi = shapely.STRtree(buildings.geometry.values).query(
+        pois.geometry.values[points][known], predicate="within"
+    )
+    np.maximum.at(rank, bi, pd.Series(cls[pi]).map(_RANK).fillna(0).to_numpy(dtype=np.int64))
+    return np.array([None, "mixed", "non_residential"], dtype=object)[rank]
+
+
 def _landuse_class(
     buildings: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame | None, table: Mapping[str, str]
 ) -> np.ndarray:
@@ -260,6 +321,7 @@ def classify(
     buildings: gpd.GeoDataFrame,
     *,
     landuse: gpd.GeoDataFrame | None = None,
+    pois: gpd.GeoDataFrame | None = None,
     table: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
     """The class of every building (see the module notes), as an array of strings.
@@ -271,6 +333,10 @@ def classify(
         columns (those of :func:`gridgeo.read_osm`).
     landuse : GeoDataFrame, optional
         Land-use polygons with a ``value`` (or ``kind``) column, in the buildings' CRS.
+    pois : GeoDataFrame, optional
+        Points of interest (the ``pois`` layer of :func:`gridgeo.read_osm`), in the
+        buildings' CRS: those inside a footprint count as its tags (a use that fills a
+        whole building as the table says, any other shop or service as ``mixed``).
     table : mapping, optional
         Overrides of :data:`DEFAULT_TABLE`.
     """
@@ -279,6 +345,12 @@ def classify(
     kind = np.where(pd.isna(kind), "yes", kind)
     own = pd.Series(kind).map(t["building"]).fillna("unspecified").to_numpy(dtype=object)
     tag = _tag_class(buildings, t["tags"])
+    inside = _poi_class(buildings, pois, t["tags"])
+    rank = np.maximum(
+        pd.Series(tag).map(_RANK).fillna(0).to_numpy(dtype=np.int64),
+        pd.Series(inside).map(_RANK).fillna(0).to_numpy(dtype=np.int64),
+    )
+    tag = np.array([None, "mixed", "non_residential"], dtype=object)[rank]
     land = _landuse_class(buildings, landuse, t["landuse"])
     out = own.copy()
     tagged = pd.notna(tag)
@@ -295,6 +367,7 @@ def with_classes(
     buildings: gpd.GeoDataFrame,
     landuse: gpd.GeoDataFrame | None = None,
     *,
+    pois: gpd.GeoDataFrame | None = None,
     table: Mapping[str, Any] | None = None,
 ) -> gpd.GeoDataFrame:
     """``buildings`` with a ``building_class`` column: the planner's own where that
@@ -303,7 +376,7 @@ def with_classes(
     Raises :class:`~gridgeo.InputError` when a given ``building_class`` holds a value
     that is not a class.
     """
-    classes = classify(buildings, landuse=landuse, table=table)
+    classes = classify(buildings, landuse=landuse, pois=pois, table=table)
     if "building_class" in buildings.columns:
         given = _text(buildings, "building_class")
         bad = pd.notna(given) & ~np.isin(given.astype(str), CLASSES)

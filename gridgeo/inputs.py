@@ -172,14 +172,17 @@ def check_inputs(
 def classify_buildings(layers: Inputs, rules: Rules) -> Inputs:
     """``layers`` with the class of every building (``building_class``: residential,
     mixed, unspecified, non-residential; see :mod:`gridgeo.building_class`), from its
-    tags and the land use: the ``landuse`` layer, else ``dedicated`` when it is an OSM
-    land-use layer (it has a ``value`` column). Layers in one metric CRS."""
+    tags, the points of interest inside it and the land use: the ``landuse`` layer,
+    else ``dedicated`` when it is an OSM land-use layer (it has a ``value`` column).
+    Layers in one metric CRS."""
     if layers.buildings is None:
         return layers
     landuse = layers.landuse
     if landuse is None and layers.dedicated is not None and "value" in layers.dedicated.columns:
         landuse = layers.dedicated
-    buildings = with_classes(layers.buildings, landuse, table=rules.building_classes)
+    buildings = with_classes(
+        layers.buildings, landuse, pois=layers.pois, table=rules.building_classes
+    )
     return replace(layers, buildings=buildings)
 
 

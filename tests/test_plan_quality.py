@@ -172,6 +172,44 @@ def test_building_classes(factory):
     assert got == EXPECTED_CLASS
 
 
+def test_uses_and_points_of_interest_say_what_a_building_is():
+    """Landmarks, hotels and forts as ``building=yes`` (Monaco's Fairmont, Fort de la
+    Revère), and the points of interest inside a footprint: a university's makes an
+    untyped building non-residential, a bakery's a mixed one; a car park's entrance
+    says nothing; flats with a shop inside are mixed, never less than housing."""
+    names = ["hotel", "fort", "campus", "bakery", "parking", "flats", "plain"]
+    geoms = [box(X0 + 100 * i, Y0, X0 + 100 * i + 50, Y0 + 50) for i in range(len(names))]
+    b = gpd.GeoDataFrame(
+        {
+            "name": names,
+            "building": ["yes"] * 5 + ["apartments", "yes"],
+            "tourism": ["hotel"] + [None] * 6,
+            "historic": [None, "fort"] + [None] * 5,
+        },
+        geometry=geoms,
+        crs=UTM50,
+    )
+    inside = [shapely.Point(X0 + 100 * i + 25, Y0 + 25) for i in (2, 3, 4, 5)]
+    pois = gpd.GeoDataFrame(
+        {
+            "kind": ["amenity", "shop", "amenity", "shop"],
+            "value": ["university", "bakery", "parking", "kiosk"],
+        },
+        geometry=inside,
+        crs=UTM50,
+    )
+    got = dict(zip(names, classify(b, pois=pois), strict=True))
+    assert got == {
+        "hotel": "non_residential",
+        "fort": "non_residential",
+        "campus": "non_residential",
+        "bakery": "mixed",
+        "parking": "unspecified",
+        "flats": "mixed",
+        "plain": "unspecified",
+    }
+
+
 def test_households_only_in_housing(factory):
     buildings, landuse = factory
     b = buildings.assign(building_class=classify(buildings, landuse=landuse))

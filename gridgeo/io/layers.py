@@ -17,7 +17,15 @@ import pandas as pd
 import shapely
 
 from ._clean import _clean_lines, _clean_polygons, _drop_unusable
-from .tags import _KEYS, _POI_KEYS, _as_text, _parse_count, _parse_height, _parse_numbers
+from .tags import (
+    _KEYS,
+    _POI_KEYS,
+    BUILDING_USE_KEYS,
+    _as_text,
+    _parse_count,
+    _parse_height,
+    _parse_numbers,
+)
 
 __all__ = ["OSMLayers"]
 
@@ -57,6 +65,7 @@ _COLUMNS = {
         "height",
         *_POI_KEYS,
         "industrial",
+        *BUILDING_USE_KEYS,
     ],
     "pois": ["osm_id", "kind", "value", "name"],
     "barriers": ["osm_id", "kind", "value", "name", "tunnel"],
@@ -83,7 +92,8 @@ class OSMLayers:
         ``Polygon``/``MultiPolygon`` features with a ``building`` tag other than ``no``:
         ``osm_id``, ``building``, ``name``, ``building_levels``, ``building_flats``,
         ``height`` (float, metres; NaN when absent or unparseable) and the ``shop``,
-        ``amenity``, ``office``, ``craft``, ``industrial`` tags.
+        ``amenity``, ``office``, ``craft``, ``industrial``, ``tourism``, ``historic``,
+        ``leisure``, ``military``, ``man_made`` and ``aeroway`` tags.
     pois : GeoDataFrame
         Points and polygons (buildings included) with a ``shop``, ``amenity``, ``office``
         or ``craft`` tag: ``osm_id``, ``kind`` (the first of those keys present),
