@@ -398,6 +398,8 @@ def test_uninhabited_exclave_joins_a_grid_of_its_community(exclave):
     assert inter == pytest.approx(1e4, rel=1e-3)
     assert plan.summary()["multi_part_grids"] == 1
     assert_tiles(g, plan.study_area)
+    html = plan.explore().get_root().render()
+    assert json.dumps(LABELS["en"]["parts"])[1:-1] in html  # the popup says so
 
 
 # ----------------------------------------------------------- a pocket across a river

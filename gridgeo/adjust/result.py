@@ -35,8 +35,11 @@ class Rebalance:
     grids : GeoDataFrame
         The plan after: ``grid_id``, ``code`` (when codes are kept or assigned),
         ``community_id``, ``households``, ``buildings``, ``area_m2``, ``deviation``,
-        ``indivisible``, ``status`` (kept, reshaped, split, new), ``sources`` (the old
-        grids a changed grid took land from) and the polygon, in ``crs``.
+        ``indivisible`` (one building over the band, too little beside it for a grid),
+        ``parts`` (polygons), ``reason`` (why a grid lies outside the band, see
+        :data:`gridgeo.reasons.REASONS`), ``status`` (kept, reshaped, split, new),
+        ``sources`` (the old grids a changed grid took land from) and the polygon, in
+        ``crs``.
     before : GeoDataFrame
         The input grids with their households under the new figures and ``status``
         (kept, reshaped, split, merged) and ``now_in`` (the grids their land is in now).
@@ -89,7 +92,8 @@ class Rebalance:
         ``buildings_moved_share``, ``households``, ``households_moved``,
         ``households_moved_share``; ``buildings_outside`` (in no grid: given to the
         nearest); ``regions`` (redrawn regions), ``rings`` (the widest ring used);
-        ``target``, ``tolerance``, ``seconds``.
+        ``out_of_band_grids``, ``out_of_band_without_reason``, ``grids_by_reason``,
+        ``multi_part_grids``, ``empty_grids``; ``target``, ``tolerance``, ``seconds``.
         """
         return dict(self.figures)
 

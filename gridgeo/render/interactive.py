@@ -268,6 +268,10 @@ def _grid_properties(data: GridData, lang: str = "en") -> tuple[list[dict], list
     for col in ("code", "workers", "liaisons", "liaison_budget_yuan", "workload_index"):
         if data.has(col):
             columns[col] = [plain(v) for v in gdf[col]]
+    if data.has("parts"):  # a grid in several parts (it took in an exclave) says so
+        parts = pd.to_numeric(gdf["parts"], errors="coerce").fillna(1).to_numpy()
+        if (parts > 1).any():
+            columns["parts"] = [int(p) if p > 1 else None for p in parts]
     if data.has("reason"):
         columns["reason"] = [_reason(text(v), lang) for v in gdf["reason"]]
     popup_fields = list(columns)
