@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["REASONS", "first_reason", "land_reasons"]
+__all__ = ["REASONS", "first_reason"]
 
 #: Why a grid lies outside the band (its ``reason``), in the order they are tried.
 REASONS: dict[str, str] = {
@@ -45,29 +45,3 @@ def first_reason(off: np.ndarray, tests: dict[str, np.ndarray]) -> np.ndarray:
             reason[hit] = name
     return reason
 
-
-def land_reasons(
-    grid_land: np.ndarray,
-    land_weight: np.ndarray,
-    alone: np.ndarray,
-    *,
-    lower: float,
-    upper: float,
-    parts_for,
-) -> dict[str, np.ndarray]:
-    """The tests of the reasons about land, per grid: ``grid_land`` the piece of land
-    of every grid (land between barriers, within a community), ``land_weight`` what
-    every piece holds (beside single buildings over the band), ``alone`` whether the
-    grid's piece is all of its community's land; ``parts_for`` the number of grids a
-    weight makes (:meth:`gridgeo.engine.Band.parts_for`)."""
-    k = np.array([parts_for(x) if x > 0 else 1 for x in land_weight])
-    stuck = (land_weight > 0) & (
-        (land_weight / k < lower - 1e-9) | (land_weight / k > upper + 1e-9)
-    )
-    small = land_weight < lower
-    g_stuck = stuck[grid_land]
-    return {
-        "enclosed_land": g_stuck & ~alone,
-        "small_community": g_stuck & alone & small[grid_land],
-        "community_size": g_stuck & alone,
-    }
