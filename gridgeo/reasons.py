@@ -44,4 +44,3 @@ def first_reason(off: np.ndarray, tests: dict[str, np.ndarray]) -> np.ndarray:
             hit = np.asarray(tests[name], dtype=bool) & off & np.equal(reason, None)
             reason[hit] = name
     return reason
-
