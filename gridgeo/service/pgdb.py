@@ -8,12 +8,14 @@ that database. gridgeo creates the schema and its tables, and records their vers
 advisory lock, so that two processes starting together migrate once), and refuses a
 store whose version is newer than this gridgeo knows.
 
-:class:`Database` holds a few connections (a small pool, thread-safe) and runs each
-piece of work in one transaction with :meth:`Database.run`. A lost connection (the
-server restarted, the backend was terminated, the network broke) becomes
+:class:`Database` holds one connection per thread that uses it (the job runner's
+thread, the request threads; a thread's connection closes with it) and runs each piece
+of work in one transaction with :meth:`Database.run`. A lost connection (the server
+restarted, the backend was terminated, the network broke) becomes
 :class:`~.store.StoreUnavailable`, naming host and database and never the password; the
-connections held are dropped and the next call connects again. Reads may be retried
-once on a fresh connection; writes never are (their outcome is unknown).
+thread's next call connects again. Reads may be retried once on a fresh connection;
+writes never are (their outcome is unknown): the job runner fails the jobs whose state
+it could not record.
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ T = TypeVar("T")
 #: The version of the store's tables this gridgeo writes.
 SCHEMA_VERSION = 1
 DEFAULT_SCHEMA = "gridgeo"
-#: Connections a process holds at most.
-MAX_CONNECTIONS = 8
 
 #: Migration to each version from the one before (tables in the store's schema).
 MIGRATIONS: dict[int, str] = {
@@ -118,7 +118,6 @@ class Database:
     ----------
     url : str
         ``postgresql://[user[:password]@]host[:port]/db[?schema=NAME][&libpq options]``.
-    max_connections : int, default :data:`MAX_CONNECTIONS`
 
     Raises
     ------
@@ -129,7 +128,7 @@ class Database:
         The URL names a table or a query, or an unusable schema name.
     """
 
-    def __init__(self, url: str, *, max_connections: int = MAX_CONNECTIONS) -> None:
+    def __init__(self, url: str) -> None:
         require("psycopg")
         self.db: DbURL = parse_db_url(url)
         if self.db.table is not None or self.db.query is not None:
@@ -139,9 +138,7 @@ class Database:
             )
             raise InputError(msg)
         self.schema = check_name(self.db.schema or DEFAULT_SCHEMA, "schema")
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self._local = threading.local()
         self._search_path = [self.schema]
         self._postgis_schema: str | None = None
         self.run(self._migrate)
@@ -169,44 +166,29 @@ class Database:
         return conn
 
     def _acquire(self) -> tuple[Any, bool]:
-        if not self._slots.acquire(timeout=60):
-            msg = f"all {MAX_CONNECTIONS} connections to the job store are busy; retry later"
-            raise StoreUnavailable(msg)
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is not None:
+        """This thread's connection (made when missing or broken), and whether it was
+        used before."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not (conn.closed or conn.broken):
             return conn, True
         try:
-            return self._new(), False
+            conn = self._new()
         except DatabaseError as exc:
-            self._slots.release()
             if isinstance(exc, StoreUnavailable):
                 raise
             raise StoreUnavailable(str(exc)) from None
-        except BaseException:
-            self._slots.release()
-            raise
+        self._local.conn = conn
+        return conn, False
 
-    def _release(self, conn: Any, *, broken: bool = False) -> None:
-        try:
-            if broken or conn.closed or conn.broken:
-                conn.close()
-                with self._lock:  # the others are likely gone too (a restart): drop them
-                    idle, self._idle = self._idle, []
-                for other in idle:
-                    other.close()
-            else:
-                with self._lock:
-                    self._idle.append(conn)
-        finally:
-            self._slots.release()
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
 
     def close(self) -> None:
-        """Close the idle connections."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        """Close this thread's connection."""
+        self._drop()
 
     def run(self, work: Callable[[Any], T], *, retry: bool = False) -> T:
         """``work(connection)`` in one transaction; its result.
@@ -231,18 +213,13 @@ class Database:
             conn, reused = self._acquire()
             try:
                 with conn.transaction():
-                    out = work(conn)
+                    return work(conn)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                self._release(conn, broken=True)
+                self._drop()
                 if retry and reused:
                     retry = False
                     continue
                 raise self.lost(exc) from None
-            except BaseException:
-                self._release(conn)
-                raise
-            self._release(conn)
-            return out
 
     def lost(self, exc: BaseException) -> StoreUnavailable:
         """The error for a lost connection (password scrubbed)."""
