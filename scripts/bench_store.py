@@ -49,6 +49,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -96,9 +97,9 @@ def _gpkg_plan(plan, folder: Path) -> None:
 
 def _fill(store, n: int, rng) -> list[str]:
     """``n`` finished jobs, with four result rows each, written in bulk."""
-    from gridgeo.service.store import SQLiteJobStore, now_iso
+    from gridgeo.service.store import SQLiteJobStore
 
-    ids = [f"{k:08x}" + rng.bytes(12).hex() for k in range(n)]
+    ids = [f"{k:08x}" + rng.bytes(12).hex() for k in range(n)]  # one every 4 minutes
     params = json.dumps(
         {
             "inputs": {"streets": {"format": "geojson", "file": "inputs/streets.geojson"}},
@@ -106,10 +107,11 @@ def _fill(store, n: int, rng) -> list[str]:
         }
     )
     summary = json.dumps({"grids": 42, "households": 12345, "buildings": 678})
-    when = now_iso()
+    start = datetime.now(UTC) - timedelta(days=30)
+    when = [(start + timedelta(minutes=4 * k)).isoformat(timespec="milliseconds") for k in range(n)]
     jobs = [
-        (i, "partition", "succeeded", 1.0, "done", when, when, when, params, summary, 1)
-        for i in ids
+        (i, "partition", "succeeded", 1.0, "done", t, t, t, params, summary, 1)
+        for i, t in zip(ids, when, strict=True)
     ]
     files = {
         "geojson": "grids.geojson",

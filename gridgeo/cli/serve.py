@@ -45,7 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run each in a process of "
             "its own, within --job-timeout and --job-memory-mb; jobs and results are kept "
-            "under --data-dir, so a restart loses nothing: queued jobs run after it. "
+            "under --data-dir (or in PostgreSQL with --store, shared by several servers), "
+            "so a restart loses nothing: queued jobs run after it. "
             "Listening on anything but loopback needs an API token."
         ),
         epilog=_EPILOG,

@@ -5,7 +5,8 @@ in the database (tables ``jobs``, ``job_inputs``, ``results`` of the store's sch
 :mod:`.pgdb`), so that any process sharing the store lists every job, runs any queued
 one and serves any result, whatever machine it runs on and whatever its ``--data-dir``:
 
-- a submission stores the inputs in the same transaction as the job;
+- a submission stores the inputs in the same transaction as the job (and removes the
+  local copy);
 - a claim is ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)``: runners never
   wait for each other and never take the same job; the claiming process writes the
   job's inputs into its own job folder before the claim commits;
@@ -18,6 +19,7 @@ folder (another process's cached copy goes with that process's data directory).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -103,6 +105,10 @@ class PostgresJobStore(JobStore):
                 )
 
         self.db.run(work)
+        # the claim writes them back, wherever the job runs: none are left behind here
+        remove_tree(job_dir / "inputs")
+        with contextlib.suppress(OSError):
+            job_dir.rmdir()
 
     def claim(self, owner: str, *, lease: float) -> Job | None:
         def work(conn: Any) -> Job | None:
