@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         store=args.store,
     ).check()
-    log.info("serving on http://%s:%d (jobs in %s)", args.host, args.port, config.store_display)
+    log.info("starting on http://%s:%d (jobs in %s)", args.host, args.port, config.store_display)
     level = logging.getLogger("gridgeo").getEffectiveLevel()
     serve(config, log_level="warning" if level > logging.INFO else "info")
     return 0

@@ -210,6 +210,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     """
     config.check()
     store = open_store(config.data_dir, config.store)
+    from ..workbench.versions import open_versions  # the workbench's, when mounted
+
+    versions = open_versions(config.data_dir, config.store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -241,6 +244,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.versions = versions
     app.state.config = config
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
 

@@ -215,6 +215,8 @@ class Database:
                 with conn.transaction():
                     return work(conn)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if not (conn.broken or conn.closed):  # the server's answer (a deadlock …)
+                    raise
                 self._drop()
                 if retry and reused:
                     retry = False
