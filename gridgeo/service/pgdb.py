@@ -112,7 +112,7 @@ CREATE INDEX plan_version_grids_geom ON plan_version_grids USING gist (geom);
 
 
 class Database:
-    """A store's database: a few connections and its migrated schema.
+    """A store's database: one connection per thread, and its migrated schema.
 
     Parameters
     ----------
