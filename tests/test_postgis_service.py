@@ -150,11 +150,11 @@ def test_database_lost_mid_job_fails_that_job_and_the_service_goes_on(postgres, 
             )
             assert int(killed) >= 1
             down = [c.get("/health"), c.post("/jobs/partition", json=bodies["tiny"])]
-            assert [r.status_code for r in down] == [503, 503]
+            assert [r.status_code for r in down] == [503, 503], [r.text for r in down]
             assert all(f"'{db}' on 127.0.0.1" in r.json()["detail"] for r in down)
-            end = time.monotonic() + 15  # at its next write (a lease renewal at the latest)
+            end = time.monotonic() + 30  # at its next write (a lease renewal at the latest)
             while server.job_processes():  # the runner stops the job it cannot record
-                assert time.monotonic() < end
+                assert time.monotonic() < end, full_log(server)
                 time.sleep(0.1)
             postgres.admin(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true", database="postgres")
             lost = wait_job(c, job["id"], timeout=60)
@@ -165,12 +165,12 @@ def test_database_lost_mid_job_fails_that_job_and_the_service_goes_on(postgres, 
     finally:
         server.stop()
         postgres.admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", database="postgres")
-    assert lost["status"] == "failed", lost
+    assert lost["status"] == "failed", (lost, full_log(server))
     assert lost["error"]["type"] == "StoreUnavailable"
-    message = lost["error"]["message"]
-    assert f"lost the connection to the store, database '{db}' on 127.0.0.1" in message
-    assert "terminating connection" in message and "submit it again" in message
-    assert after["status"] == "succeeded", after
+    message = lost["error"]["message"]  # with the server's or libpq's reason after the colon
+    assert f"lost the connection to the store, database '{db}' on 127.0.0.1:" in message
+    assert message.endswith("; submit it again")
+    assert after["status"] == "succeeded", (after, full_log(server))
     no_secret(full_log(server), message, *answers)
 
 
