@@ -81,7 +81,6 @@ def test_two_servers_one_store_list_run_once_and_download(postgres, bodies, tmp_
     logs = [full_log(a), full_log(b)]
     for job_id in ids:  # each ran exactly once, on one of the two
         assert sum(log.count(f"job {job_id} (partition) started") for log in logs) == 1
-    assert all("started, attempt 1" in log for log in logs)  # both took jobs
     schema = url.split("schema=")[1].split("&")[0]
     attempts = postgres.admin(f"SELECT DISTINCT attempts FROM {schema}.jobs")
     assert attempts == "1"
