@@ -26,19 +26,30 @@ times (best shown):
   a 5 km square (``?query=… ST_Intersects(geom, ST_MakeEnvelope(…))``, GiST index)
   against pyogrio's ``bbox=`` (GeoPackage R-tree).
 
-The other half of issue 20's benchmark (listing and fetching jobs with 10,000 jobs in
-the service's store, SQLite against PostgreSQL) needs the service's PostgreSQL store,
-which this script does not cover.
+The jobs half (``--jobs N``, default 10,000; ``--only jobs`` skips the plan): the
+service's job store, :class:`~gridgeo.service.store.SQLiteJobStore` against
+:class:`~gridgeo.service.pgstore.PostgresJobStore` (schema ``bench_jobs``, recreated),
+each filled with N finished jobs (four small result files each, written in bulk), then
+timed through the store's own methods, as the API calls them:
+
+- *submit* and *claim + succeed*: per job, over 200 jobs (the inputs and results
+  written into the database too, for PostgreSQL);
+- *list*: ``GET /jobs`` (the newest 50, a page deep in the list, 50 by status);
+- *fetch*: ``GET /jobs/{id}`` on 1,000 random ids (per job); ``/health``'s counts;
+  a result file (PostgreSQL: out of the database the first time, then from the local
+  copy).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -84,6 +95,137 @@ def _gpkg_plan(plan, folder: Path) -> None:
     (folder / "summary.json").write_text(json.dumps(plan.summary(), ensure_ascii=False))
 
 
+def _fill(store, n: int, rng) -> list[str]:
+    """``n`` finished jobs, with four result rows each, written in bulk."""
+    from gridgeo.service.store import SQLiteJobStore
+
+    ids = [f"{k:08x}" + rng.bytes(12).hex() for k in range(n)]  # one every 4 minutes
+    params = json.dumps(
+        {
+            "inputs": {"streets": {"format": "geojson", "file": "inputs/streets.geojson"}},
+            "options": {"target": 300},
+        }
+    )
+    summary = json.dumps({"grids": 42, "households": 12345, "buildings": 678})
+    start = datetime.now(UTC) - timedelta(days=30)
+    when = [(start + timedelta(minutes=4 * k)).isoformat(timespec="milliseconds") for k in range(n)]
+    jobs = [
+        (i, "partition", "succeeded", 1.0, "done", t, t, t, params, summary, 1)
+        for i, t in zip(ids, when, strict=True)
+    ]
+    files = {
+        "geojson": "grids.geojson",
+        "gpkg": "grids.gpkg",
+        "map": "map.html",
+        "summary": "summary.json",
+    }
+    data = b"x" * 2048
+    results = [
+        (i, name, f"results/{f}", "application/octet-stream", len(data))
+        for i in ids
+        for name, f in files.items()
+    ]
+    cols = "id, kind, status, progress, stage, created_at, started_at, finished_at, params, summary, attempts"
+    if isinstance(store, SQLiteJobStore):
+        with sqlite3.connect(store.path) as db:
+            db.executemany(f"INSERT INTO jobs ({cols}) VALUES ({', '.join('?' * 11)})", jobs)
+            db.executemany(
+                "INSERT INTO results (job_id, name, file, media_type, bytes) VALUES (?, ?, ?, ?, ?)",
+                results,
+            )
+        for i in ids[:50]:
+            (store.job_dir(i) / "results").mkdir(parents=True)
+            for f in files.values():
+                (store.job_dir(i) / "results" / f).write_bytes(data)
+    else:
+
+        def work(conn) -> None:
+            with conn.cursor() as cur:
+                with cur.copy(f"COPY jobs ({cols}) FROM STDIN") as copy:
+                    for row in jobs:
+                        copy.write_row(row)
+                with cur.copy(
+                    "COPY results (job_id, name, file, media_type, bytes, data) FROM STDIN"
+                ) as copy:
+                    for row in results:
+                        copy.write_row((*row, data))
+            conn.execute("ANALYZE jobs")
+            conn.execute("ANALYZE results")
+
+        store.db.run(work)
+    return ids
+
+
+def _bench_jobs(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from gridgeo.service.pgstore import PostgresJobStore
+    from gridgeo.service.store import SQLiteJobStore
+
+    with psycopg.connect(parse_db_url(args.db).conninfo, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS bench_jobs CASCADE")
+    base = args.db + ("&" if "?" in args.db else "?")
+    folder = Path(tempfile.mkdtemp(prefix="gridgeo-bench-jobs-"))
+    stores = {
+        "SQLite": SQLiteJobStore(folder / "sqlite"),
+        "PostgreSQL": PostgresJobStore(base + "schema=bench_jobs", folder / "pg"),
+    }
+    rng = np.random.default_rng(0)
+    times: dict[str, dict[str, float]] = {}
+    for name, store in stores.items():
+        t: dict[str, float] = {}
+        # per job, through the API's calls: a submission, a claim and its success
+        new = []
+        for _ in range(args.write_jobs):
+            job_id = store.new_id()
+            (store.job_dir(job_id) / "inputs").mkdir()
+            (store.job_dir(job_id) / "inputs" / "body.geojson").write_bytes(b"{}" * 4096)
+            new.append(job_id)
+        t0 = time.perf_counter()
+        for job_id in new:
+            store.create(job_id, "partition", {"inputs": {}, "options": {}}, max_queue=10**9)
+        t["submit a job (ms)"] = (time.perf_counter() - t0) / len(new) * 1e3
+        t0 = time.perf_counter()
+        for _ in new:
+            job = store.claim("bench:1:x", lease=30)
+            (store.job_dir(job.id) / "results").mkdir()
+            (store.job_dir(job.id) / "results" / "summary.json").write_text("{}")
+            store.succeed(job.id, {}, {"summary": ("results/summary.json", "application/json")})
+        t["claim + succeed a job (ms)"] = (time.perf_counter() - t0) / len(new) * 1e3
+        ids = _fill(store, args.jobs, np.random.default_rng(1))
+        total = sum(store.counts().values())
+
+        def best(fn, repeat=args.repeat * 5) -> float:
+            return _best(fn, repeat)[0] * 1e3
+
+        t["list the newest 50 (ms)"] = best(lambda s=store: s.list_jobs(limit=50))
+        t["list 50 at offset 5,000 (ms)"] = best(lambda s=store: s.list_jobs(limit=50, offset=5000))
+        t["list 50 succeeded (ms)"] = best(
+            lambda s=store: s.list_jobs(status="succeeded", limit=50)
+        )
+        t["list 500 (ms)"] = best(lambda s=store: s.list_jobs(limit=500))
+        picks = rng.choice(ids, 1000)
+        t0 = time.perf_counter()
+        for job_id in picks:
+            assert store.get(str(job_id)).status == "succeeded"
+        t["fetch a job by id (ms)"] = (time.perf_counter() - t0) / len(picks) * 1e3
+        t["counts for /health (ms)"] = best(lambda s=store: s.queue_info())
+        info = store.get(ids[0]).results["gpkg"]
+        t0 = time.perf_counter()
+        store.result_path(ids[0], info).read_bytes()
+        t["a result file, first time (ms)"] = (time.perf_counter() - t0) * 1e3
+        t["a result file, again (ms)"] = best(
+            lambda s=store, i=ids[0], f=info: s.result_path(i, f).read_bytes()
+        )
+        times[name] = t
+        print(f"{name}: {total:,d} jobs in the store", flush=True)
+    print(f"\n{'job store':34s} {'SQLite':>10s} {'PostgreSQL':>10s} {'ratio':>7s}")
+    for what in times["SQLite"]:
+        a, b = times["SQLite"][what], times["PostgreSQL"][what]
+        print(f"{what:34s} {a:10.2f} {b:10.2f} {b / a:7.2f}")
+    print(f"\nlists best of {args.repeat * 5}; fetches averaged over 1,000 ids; files in {folder}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wuhan", type=Path, help="folder with the Wuhan streets and population")
@@ -91,12 +233,23 @@ def main() -> None:
         "--db", default="postgresql://", help="database URL (default: libpq's PG* variables)"
     )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=10_000, help="jobs in the store (10,000)")
+    parser.add_argument("--write-jobs", type=int, default=200, help="jobs submitted and run")
+    parser.add_argument("--only", choices=["plan", "jobs"], help="one half of the benchmark")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     with psycopg.connect(parse_db_url(args.db).conninfo, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         version = conn.execute("SELECT version(), postgis_full_version()").fetchone()
     print(version[0].split(",")[0], "|", version[1].split('"')[1])
+    if args.only != "jobs":
+        _bench_plan(args)
+    if args.only != "plan":
+        print()
+        _bench_jobs(args)
+
+
+def _bench_plan(args: argparse.Namespace) -> None:
     base = args.db + ("&" if "?" in args.db else "?")
     t0 = time.perf_counter()
     city, streets, plan = _plan(args)

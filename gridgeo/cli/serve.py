@@ -22,6 +22,7 @@ _EPILOG = """examples:
   gridgeo serve                                   # http://127.0.0.1:8765/docs
   gridgeo serve --data-dir /srv/gridgeo --port 8080
   gridgeo serve --host 0.0.0.0 --token-file /etc/gridgeo/token   # other hosts need a token
+  gridgeo serve --store postgresql://gridgeo@db/gridgeo --port 8081   # one store, several servers
   gridgeo serve --job-timeout 3600 --job-memory-mb 8000 --public-url https://gis.example.org/gridgeo
 
 endpoints: POST /jobs/partition, /jobs/audit (GeoJSON), /jobs/partition/upload,
@@ -44,7 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=(
             "Start the gridgeo HTTP API (FastAPI on uvicorn). Jobs run each in a process of "
             "its own, within --job-timeout and --job-memory-mb; jobs and results are kept "
-            "under --data-dir, so a restart loses nothing: queued jobs run after it. "
+            "under --data-dir (or in PostgreSQL with --store, shared by several servers), "
+            "so a restart loses nothing: queued jobs run after it. "
             "Listening on anything but loopback needs an API token."
         ),
         epilog=_EPILOG,
@@ -56,6 +58,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="DIR",
         default="gridgeo-data",
         help="where jobs and results are kept (default: ./gridgeo-data)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep jobs, results and plan versions in PostgreSQL, shared by every server "
+        "started with the same URL: postgresql://user@host/db[?schema=NAME] (default "
+        "schema gridgeo; password from PGPASSWORD or ~/.pgpass rather than the URL, which "
+        "every user sees in the process list); default: SQLite under --data-dir",
     )
     p.add_argument(
         "--token-file",
@@ -133,6 +143,14 @@ def run(args: argparse.Namespace) -> int:
             "use --token-file FILE or GRIDGEO_TOKEN instead"
         )
     token = args.token or (read_token(args.token_file) if args.token_file else None)
+    if args.store:
+        from ..io import parse_db_url
+
+        if parse_db_url(args.store).scrub(args.store) != args.store:
+            log.warning(
+                "the --store URL holds a password, visible to every user of this machine "
+                "in the process list; use PGPASSWORD or ~/.pgpass instead"
+            )
     config = ServiceConfig(
         data_dir=Path(args.data_dir),
         host=args.host,
@@ -144,8 +162,9 @@ def run(args: argparse.Namespace) -> int:
         job_timeout=args.job_timeout,
         job_memory_mb=args.job_memory_mb,
         public_url=args.public_url,
+        store=args.store,
     ).check()
-    log.info("serving on http://%s:%d (data in %s)", args.host, args.port, config.data_dir)
+    log.info("starting on http://%s:%d (jobs in %s)", args.host, args.port, config.store_display)
     level = logging.getLogger("gridgeo").getEffectiveLevel()
     serve(config, log_level="warning" if level > logging.INFO else "info")
     return 0

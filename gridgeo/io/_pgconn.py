@@ -32,7 +32,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from .._errors import DatabaseError, InputError
 
-__all__ = ["DbURL", "connect", "is_db_url", "parse_db_url", "require"]
+__all__ = ["DbURL", "connect", "is_db_url", "open_connection", "parse_db_url", "require"]
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +202,36 @@ def parse_db_url(url: str) -> DbURL:
     return DbURL(conninfo, table, sql, geometry, schema, display, tuple(secrets))
 
 
+def open_connection(db: DbURL, *, application_name: str = "gridgeo", **kwargs: Any) -> Any:
+    """A new psycopg connection to ``db`` (``kwargs`` go to :func:`psycopg.connect`).
+
+    Raises
+    ------
+    DatabaseError
+        The server cannot be reached or refuses the login: the message names the host
+        and database, never the password.
+    """
+    require("psycopg")
+    import psycopg
+
+    if "application_name=" not in db.conninfo:  # the URL's own wins
+        kwargs["application_name"] = application_name
+    if "connect_timeout" not in db.conninfo and "PGCONNECT_TIMEOUT" not in os.environ:
+        kwargs.setdefault("connect_timeout", 10)
+    try:
+        conn = psycopg.connect(db.conninfo, **kwargs)
+    except psycopg.Error as exc:
+        reason = db.scrub(" ".join(str(exc).split()) or type(exc).__name__)
+        msg = (
+            f"cannot connect to PostgreSQL {db.where()}: {reason}; check that the server "
+            "runs and accepts connections, the host, port and database name, and the "
+            "credentials (in the URL, PGPASSWORD, ~/.pgpass or a service file)"
+        )
+        raise DatabaseError(msg) from None
+    log.debug("connected to %s", db.display)
+    return conn
+
+
 @contextmanager
 def connect(db: DbURL, *, read_only: bool) -> Iterator[Any]:
     """A psycopg connection to ``db`` (one transaction: committed when the block ends
@@ -213,24 +243,8 @@ def connect(db: DbURL, *, read_only: bool) -> Iterator[Any]:
         The server cannot be reached or refuses the login: the message names the host
         and database, never the password.
     """
-    require("psycopg")
-    import psycopg
-
-    kwargs: dict[str, Any] = {"application_name": "gridgeo"}
-    if "connect_timeout" not in db.conninfo and "PGCONNECT_TIMEOUT" not in os.environ:
-        kwargs["connect_timeout"] = 10
-    try:
-        conn = psycopg.connect(db.conninfo, **kwargs)
-    except psycopg.Error as exc:
-        reason = db.scrub(" ".join(str(exc).split()) or type(exc).__name__)
-        msg = (
-            f"cannot connect to PostgreSQL {db.where()}: {reason}; check that the server "
-            "runs and accepts connections, the host, port and database name, and the "
-            "credentials (in the URL, PGPASSWORD, ~/.pgpass or a service file)"
-        )
-        raise DatabaseError(msg) from None
+    conn = open_connection(db)
     conn.read_only = read_only
-    log.debug("connected to %s", db.display)
     try:
         with conn:  # commits on success, rolls back on error, then closes
             yield conn

@@ -2,7 +2,8 @@
 
 ``gridgeo serve`` (or :func:`serve`) starts it with uvicorn, on 127.0.0.1:8765 by
 default. Jobs run each in a process of its own, not in the requests, within a time and a
-memory limit; the store (SQLite under the data directory) is the queue, so a restart
+memory limit; the store (SQLite under the data directory, or PostgreSQL with
+``--store``: :mod:`gridgeo.service.pgstore`) is the queue, so a restart
 loses nothing: queued jobs run after it, a job that was running runs once more. See
 :mod:`gridgeo.service.app` for the endpoints, :mod:`gridgeo.service.runner` for how
 jobs run.

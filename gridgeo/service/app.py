@@ -61,10 +61,9 @@ from .security import (
     TokenGuard,
     UploadError,
     remove_tree,
-    safe_child,
     token_matches,
 )
-from .store import Job, QueueFull, QueueInfo, age_seconds, open_store
+from .store import Job, QueueFull, QueueInfo, StoreUnavailable, age_seconds, open_store
 from .worker import RESULT_FILES
 
 __all__ = ["create_app", "health_report"]
@@ -210,7 +209,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
     fastapi.FastAPI
     """
     config.check()
-    store = open_store(config.data_dir)
+    store = open_store(config.data_dir, config.store)
+    from ..workbench.versions import open_versions  # the workbench's, when mounted
+
+    versions = open_versions(config.data_dir, config.store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -221,8 +223,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
             job_memory_mb=config.job_memory_limit_mb,
         ).start()
         log.info(
-            "gridgeo service: data in %s; %d worker(s), at most %g s and %.0f MiB a job",
-            config.data_dir,
+            "gridgeo service: jobs in %s; %d worker(s), at most %g s and %.0f MiB a job",
+            config.store_display,
             config.workers,
             config.job_timeout,
             config.job_memory_limit_mb,
@@ -242,6 +244,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.versions = versions
     app.state.config = config
     app.add_middleware(BodyLimit, max_bytes=config.max_upload_bytes)
 
@@ -291,6 +294,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.exception_handler(UploadError)
     async def _upload_error(_request: Request, exc: UploadError) -> JSONResponse:
         return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, exc.status)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
+        body = {"detail": f"{exc}; retry later", "error": "StoreUnavailable"}
+        return JSONResponse(body, 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(GridgeoError)
     async def _gridgeo_error(_request: Request, exc: GridgeoError) -> JSONResponse:
@@ -544,7 +552,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         info = job.results.get(name)
         if info is None:
             raise HTTPException(404, f"job {job_id} has no {name} result (maps are optional)")
-        path = safe_child(store.job_dir(job_id), info["file"])
+        path = store.result_path(job_id, info)
         if not path.is_file():
             raise HTTPException(404, f"the {name} result of job {job_id} is missing on disk")
         headers = {}

@@ -90,6 +90,11 @@ class ServiceConfig:
         MiB of its own memory a job may use; then it is stopped and fails, saying so.
         Default: half the machine's memory shared by the workers
         (:func:`default_job_memory_mb`).
+    store : str, optional
+        The job store (and the workbench's plan versions): a PostgreSQL URL,
+        ``postgresql://user@host/db[?schema=NAME]``, shared by every process started
+        with it (see :mod:`gridgeo.service.pgstore`). Default: SQLite in ``data_dir``.
+        May hold a password: never shown (see :attr:`store_display`).
     public_url : str, optional
         The service's address as clients reach it (``https://gis.example.org/gridgeo``):
         result links are built from it. Default: links relative to the request's path
@@ -107,6 +112,7 @@ class ServiceConfig:
     job_timeout: float = DEFAULT_JOB_TIMEOUT
     job_memory_mb: float | None = None
     public_url: str | None = None
+    store: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -119,6 +125,20 @@ class ServiceConfig:
         if self.job_memory_mb is not None:
             return self.job_memory_mb
         return default_job_memory_mb(self.workers)
+
+    @property
+    def store_display(self) -> str:
+        """Where jobs are kept, safe to show (a database URL without its password)."""
+        if self.store is None:
+            return str(self.data_dir / "jobs.sqlite")
+        from ..io import is_db_url, parse_db_url
+
+        if not is_db_url(self.store):
+            return "(not a database URL)"
+        try:
+            return parse_db_url(self.store).display
+        except InputError:
+            return "(an invalid database URL)"
 
     @property
     def max_upload_bytes(self) -> int:
@@ -159,6 +179,15 @@ class ServiceConfig:
             raise InputError(f"--job-timeout must be more than 0 seconds, got {self.job_timeout}")
         if self.job_memory_mb is not None and not self.job_memory_mb >= 16:
             raise InputError(f"--job-memory-mb must be 16 or more, got {self.job_memory_mb:g}")
+        if self.store is not None:
+            from ..io import is_db_url
+
+            if not is_db_url(self.store):
+                msg = (
+                    "--store takes a PostgreSQL URL, postgresql://user@host/db[?schema=NAME]; "
+                    "leave it out to keep jobs in SQLite under --data-dir"
+                )
+                raise InputError(msg)
         if self.public_url is not None:
             url = urlsplit(self.public_url)
             if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:

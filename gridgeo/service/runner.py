@@ -36,7 +36,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from .security import remove_tree
-from .store import Job, JobStore
+from .store import Job, JobStore, StoreUnavailable
 
 __all__ = ["Runner", "RunnerState", "machine_memory_mb"]
 
@@ -167,8 +167,16 @@ class Runner:
                 self._watch()
                 if time.monotonic() >= next_lease:
                     next_lease = time.monotonic() + self.lease / 6
-                    self.store.renew(self.owner, list(self._running), lease=self.lease)
+                    try:
+                        self.store.renew(self.owner, list(self._running), lease=self.lease)
+                    except StoreUnavailable as exc:
+                        for r in self._running.values():
+                            self._lost(r, exc)
+                        raise
                     self._reclaim()
+            except StoreUnavailable as exc:  # jobs running meanwhile fail (see _lost)
+                log.warning("job runner: %s; trying again in a second", exc)
+                self._stop.wait(1.0)
             except Exception:  # the dispatcher must outlive any one failure
                 log.exception("job runner: unexpected error; going on in a second")
                 self._stop.wait(1.0)
@@ -242,7 +250,11 @@ class Runner:
                 r.conn = None
                 return
             if message[0] == "progress":
-                self.store.progress(r.job.id, message[1], message[2], owner=self.owner)
+                try:
+                    self.store.progress(r.job.id, message[1], message[2], owner=self.owner)
+                except StoreUnavailable as exc:
+                    self._lost(r, exc)
+                    raise
             else:
                 r.outcome = message
 
@@ -265,8 +277,29 @@ class Runner:
         r.stopped = (error_type, message)
         r.process.kill()
 
+    def _lost(self, r: _Running, exc: StoreUnavailable) -> None:
+        """The store could not record a running job's state: the job stops and fails,
+        with the reason, once the store answers again (a job whose progress, lease and
+        outcome cannot be recorded could otherwise be taken back and run twice)."""
+        r.outcome = None
+        if r.stopped is None:
+            log.warning("job %s: stopped, the store is unreachable (%s)", r.job.id, exc)
+            r.stopped = (
+                "StoreUnavailable",
+                f"the job was stopped: {exc}; submit it again",
+            )
+        r.process.kill()
+
     def _finish(self, r: _Running) -> None:
-        """Record how a job whose process ended went."""
+        """Record how a job whose process ended went (again, later, when the store is
+        unreachable)."""
+        try:
+            self._record(r)
+        except StoreUnavailable as exc:
+            self._lost(r, exc)
+            raise
+
+    def _record(self, r: _Running) -> None:
         r.process.join(1)
         job_id = r.job.id
         outcome = r.outcome

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._errors import DatabaseError
 from .security import JOB_ID, remove_tree, safe_child
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "QueueInfo",
     "SQLiteJobStore",
     "STATUSES",
+    "StoreUnavailable",
     "open_store",
 ]
 
@@ -58,6 +60,12 @@ INTERRUPTED = (
 
 class QueueFull(Exception):
     """More jobs are waiting or running than the service accepts."""
+
+
+class StoreUnavailable(DatabaseError):
+    """The store's database cannot be reached (the connection was lost, the server is
+    down); the message names host and database, never the password. The next call
+    connects again."""
 
 
 def now_iso() -> str:
@@ -134,6 +142,11 @@ class JobStore(ABC):
         job_id = uuid.uuid4().hex
         self.job_dir(job_id).mkdir(mode=0o700)
         return job_id
+
+    def result_path(self, job_id: str, info: dict[str, Any]) -> Path:
+        """The local file of a result (``info`` from :attr:`Job.results`): a store that
+        keeps results elsewhere brings it here first."""
+        return safe_child(self.job_dir(job_id), info["file"])
 
     def drop_inputs(self, job_id: str) -> None:
         """Delete a finished job's inputs and scratch files (its results stay)."""
@@ -239,9 +252,18 @@ class JobStore(ABC):
         return self.queue_info().counts
 
 
-def open_store(data_dir: Path) -> JobStore:
-    """The store of a data directory (SQLite: ``data_dir/jobs.sqlite``)."""
-    return SQLiteJobStore(data_dir)
+def open_store(data_dir: Path, url: str | None = None) -> JobStore:
+    """The job store: PostgreSQL at ``url`` (``postgresql://…``, see
+    :mod:`gridgeo.service.pgstore`), else SQLite in ``data_dir/jobs.sqlite``.
+
+    Job folders (inputs while a job waits or runs, a cache of results) are under
+    ``data_dir`` either way.
+    """
+    if url is None:
+        return SQLiteJobStore(data_dir)
+    from .pgstore import PostgresJobStore
+
+    return PostgresJobStore(url, data_dir)
 
 
 # ---------------------------------------------------------------------------- SQLite

@@ -4,7 +4,10 @@ Every save is a new version of a plan, holding a :meth:`Session.snapshot
 <gridgeo.workbench.Session.snapshot>` (compressed JSON). A save names the version it
 was made from: when another save has come first, it is refused with
 :class:`VersionConflict` (HTTP 409) and nothing is overwritten. The store is one file,
-``workbench.sqlite`` in the service's data directory, apart from the job store.
+``workbench.sqlite`` in the service's data directory, apart from the job store; with
+``gridgeo serve --store postgresql://…`` it is that database
+(:class:`~.pgversions.PostgresVersionStore`, plan layers as PostGIS geometry):
+:func:`open_versions` chooses.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from .._errors import GridgeoError, InputError
 
-__all__ = ["VersionConflict", "VersionStore", "compare"]
+__all__ = ["VersionConflict", "VersionStore", "compare", "open_versions"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS plan_versions (
@@ -136,6 +139,17 @@ class VersionStore:
             msg = f"no version {version} of this plan; list them with GET /api/versions"
             raise InputError(msg)
         return json.loads(zlib.decompress(row[0]).decode("utf-8"))
+
+
+def open_versions(data_dir: str | Path, url: str | None = None) -> Any:
+    """The version store: in PostgreSQL at ``url`` (``postgresql://…``, the service's
+    ``--store``), else SQLite in ``data_dir``. Both have ``head``, ``save``, ``list`` and
+    ``get``."""
+    if url is None:
+        return VersionStore(data_dir)
+    from .pgversions import PostgresVersionStore
+
+    return PostgresVersionStore(url)
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
