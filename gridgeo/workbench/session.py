@@ -51,7 +51,8 @@ class EditRefused(GridgeoError):
 
 def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
     """Grids, buildings and figures (``summary.json``, when there) of a plan folder or
-    of a GeoPackage with layers ``grids`` and ``buildings``."""
+    of a GeoPackage with layers ``grids`` and ``buildings``; a layer ``streets``, when
+    there, is in the figures as ``"streets"``."""
     p = Path(path)
     figures: dict[str, Any] = {}
     if p.is_dir():
@@ -74,6 +75,8 @@ def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dic
         raise ReadError(msg)
     grids = pyogrio.read_dataframe(p, layer="grids")
     buildings = pyogrio.read_dataframe(p, layer="buildings")
+    if "streets" in names:
+        figures["streets"] = pyogrio.read_dataframe(p, layer="streets")
     return grids, buildings, figures
 
 
@@ -150,6 +153,7 @@ class Session:
     tolerance: float
     state: _State
     source: str = ""
+    streets: gpd.GeoDataFrame | None = None  # street lines (metric CRS), when known
     undo_stack: list[_State] = field(default_factory=list)
     redo_stack: list[_State] = field(default_factory=list)
 
@@ -164,6 +168,7 @@ class Session:
             buildings,
             target=figures.get("target"),
             tolerance=figures.get("tolerance", 0.1),
+            streets=figures.get("streets"),
         )
         s.source = str(Path(path).resolve())
         return s
@@ -178,11 +183,13 @@ class Session:
         tolerance: float = 0.1,
         grid_id: str = "grid_id",
         households: str = "households",
+        streets: gpd.GeoDataFrame | None = None,
     ) -> Session:
         """A session on ``grids`` (``grid_id``; optional ``community_id``, ``code``,
         ``note``, ``locked``) and ``buildings`` (``households``, and ``grid_id``: when
         missing, a building goes to the grid holding a point of its footprint, as for a
-        city's own grid polygons)."""
+        city's own grid polygons); ``streets`` (lines, optional) are drawn on the map
+        and followed by :meth:`rebalance`."""
         for frame, cols, name in (
             (grids, [grid_id], "grids"),
             (buildings, [households], "buildings"),
@@ -257,6 +264,8 @@ class Session:
             tolerance=float(tolerance),
             state=state,
         )
+        if streets is not None and len(streets):
+            s.streets = streets.to_crs(grids.crs)[["geometry"]].reset_index(drop=True)
         s._tessellate()
         s._recount()
         return s
@@ -362,6 +371,19 @@ class Session:
         b.insert(0, "grid_id", st.ids[st.label[: self.n_buildings]].astype(str))
         b["households"] = self.households[: self.n_buildings]
         return b
+
+    def neighbours(self) -> list[list[str]]:
+        """For each grid of :meth:`table` (same order), the ids of the grids it borders."""
+        st = self.state
+        live = np.flatnonzero(st.alive)
+        adj = st.adjacency.tocoo()
+        la, lb = st.label[adj.row], st.label[adj.col]
+        keep = la != lb
+        pairs = np.unique(np.stack([la[keep], lb[keep]], axis=1), axis=0)
+        out: dict[int, list[str]] = {int(g): [] for g in live}
+        for a, b in pairs:
+            out[int(a)].append(str(st.ids[b]))
+        return [out[int(g)] for g in live]
 
     def grid_of(self, buildings: Sequence[int]) -> list[str]:
         """Grid id of each building."""
@@ -567,7 +589,9 @@ class Session:
         self, *, streets: gpd.GeoDataFrame | None = None, random_state: int = 0
     ) -> dict[str, Any]:
         """Redraw the unlocked grids out of band with :func:`gridgeo.rebalance`,
-        locked grids kept exactly; returns its figures."""
+        locked grids kept exactly; returns its figures. New boundaries follow
+        ``streets`` (default: the session's streets) where there are any; without
+        streets the engine cuts along the buildings' cells."""
         import time
 
         from ..adjust import rebalance
@@ -580,7 +604,7 @@ class Session:
         r = rebalance(
             grids[["grid_id", "community_id", "geometry", *(["code"] if "code" in grids else [])]],
             self.buildings(),
-            streets=streets,
+            streets=self.streets if streets is None else streets,
             households_column="households",
             target=self.target,
             tolerance=self.tolerance,
