@@ -25,10 +25,10 @@ from typing import Any
 
 import pyogrio
 
-from .._errors import InputError, ReadError
+from .._errors import GridgeoError, InputError, ReadError
 from .session import Session
 
-__all__ = ["UPLOADS", "list_sources", "open_source", "save_upload"]
+__all__ = ["UPLOADS", "grid_id_column", "list_sources", "open_source", "save_upload"]
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def list_sources(data_dir: str | Path) -> list[dict[str, Any]]:
                 "source": f"jobs/{job}",
                 "kind": "job",
                 "name": job[:8],
-                "grids": fig.get("grids"),
+                "grids": fig.get("n_grids"),
                 "households": fig.get("households"),
             }
         )
@@ -80,7 +80,7 @@ def list_sources(data_dir: str | Path) -> list[dict[str, Any]]:
                 "source": f"plans/{entry.name}",
                 "kind": "plan",
                 "name": entry.name,
-                "grids": fig.get("grids"),
+                "grids": fig.get("n_grids"),
                 "households": fig.get("households"),
             }
         )
@@ -179,11 +179,14 @@ def save_upload(
     (folder / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     try:
         session = _open_upload(folder)
-    except Exception:
+    except Exception as exc:
         for p in sorted(folder.rglob("*"), reverse=True):
             p.unlink() if p.is_file() else p.rmdir()
         folder.rmdir()
-        raise
+        if isinstance(exc, GridgeoError):
+            raise
+        msg = f"cannot read the upload ({type(exc).__name__}: {exc}); upload a GeoPackage, GeoJSON file or zip archive that GIS software opens"
+        raise ReadError(msg) from exc
     return f"{UPLOADS}/{key}", session
 
 
@@ -200,7 +203,7 @@ def _open_upload(folder: Path) -> Session:
             grids,
             read_layer(folder / meta["buildings"], name="buildings"),
             households=meta["households_column"],
-            grid_id=_grid_id_column(grids),
+            grid_id=grid_id_column(grids),
         )
     elif grids_file.suffix == ".gpkg":
         session = Session.open(grids_file)
@@ -220,7 +223,7 @@ def _open_upload(folder: Path) -> Session:
     return session
 
 
-def _grid_id_column(grids: Any) -> str:
+def grid_id_column(grids: Any) -> str:
     """``grid_id`` when the city's grids have it, else the first of the usual names."""
     for col in ("grid_id", "GRID_ID", "id", "ID", "code", "CODE", "name"):
         if col in grids.columns and grids[col].is_unique:
