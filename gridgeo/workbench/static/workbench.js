@@ -173,6 +173,10 @@
   }
   wb.pickBuilding = pickBuilding; wb.pickGrid = pickGrid;
   wb.buildingPath = (i) => bIndex[i] && bIndex[i]._path;
+  wb.map = map;
+  wb.centre = (i) => bCentre[i];
+  wb.fills = () => { const o = {}; if (gridLayer) gridLayer.eachLayer((l) => { o[l.feature.properties.grid_id] = l.options.fillColor; }); return o; };
+  wb.zoomToBuildings = (ids) => map.fitBounds(L.featureGroup(ids.map((i) => bIndex[i])).getBounds(), { maxZoom: 18, padding: [150, 150], animate: false });
 
   // -- lasso: hold the mouse down and draw; buildings whose centre is inside ---------
   function inside(pt, ring) {
@@ -206,19 +210,26 @@
     map.getContainer().style.cursor = on ? "crosshair" : "";
   }
   $("lasso").onclick = () => setLasso(!wb.lasso);
-  map.on("mousedown", (e) => {
-    if (!wb.lasso) return;
-    lassoLine = L.polyline([e.latlng], { color: "#e91e63", weight: 2, dashArray: "5 4", interactive: false }).addTo(map);
-    lassoLine.shift = e.originalEvent.shiftKey;
-  });
-  map.on("mousemove", (e) => { if (lassoLine) lassoLine.addLatLng(e.latlng); });
-  map.on("mouseup", () => {
+  // on the map's container, in the capture phase: nothing under the pointer sees the stroke
+  const box = map.getContainer();
+  box.addEventListener("mousedown", (e) => {
+    if (!wb.lasso || e.button !== 0) return;
+    e.stopPropagation(); e.preventDefault();
+    lassoLine = L.polyline([map.mouseEventToLatLng(e)], { color: "#e91e63", weight: 2, dashArray: "5 4", interactive: false }).addTo(map);
+    lassoLine.shift = e.shiftKey;
+  }, true);
+  box.addEventListener("mousemove", (e) => { if (lassoLine) { e.stopPropagation(); lassoLine.addLatLng(map.mouseEventToLatLng(e)); } }, true);
+  box.addEventListener("mouseup", (e) => {
     if (!lassoLine) return;
+    e.stopPropagation();
     const ring = lassoLine.getLatLngs(), add = lassoLine.shift;
     map.removeLayer(lassoLine); lassoLine = null;
     if (ring.length >= 3) lassoSelect(ring, add);
     setLasso(false);
-  });
+    wb.lassoJustEnded = true;  // the click that follows is the stroke's, not a pick
+    setTimeout(() => { wb.lassoJustEnded = false; }, 0);
+  }, true);
+  box.addEventListener("click", (e) => { if (wb.lasso || wb.lassoJustEnded) e.stopPropagation(); }, true);
 
   // -- edits ------------------------------------------------------------------------
   async function edit(path, body, done) {
