@@ -16,6 +16,8 @@ from _render_data import SCREENS
 from _service import Server
 from _workbench_data import boundary_moves, write_wangjing
 
+import gridgeo
+from gridgeo import datasets
 from gridgeo.workbench import EditRefused, Session
 
 TOKEN = "browser-token-0123"
@@ -340,6 +342,27 @@ def test_workbench_in_chromium(browser, served, tmp_path):
     assert {g: r["households"] for g, r in _rows(browser).items()} == {
         g: r["households"] for g, r in rebalanced.items()
     }
+
+    # a new partition of uploaded layers (the service's partition job), then opened
+    layers = tmp_path / "layers.gpkg"
+    osm = gridgeo.read_osm(datasets.get_path("beijing_wangjing"))
+    osm.streets.to_file(layers, layer="streets", driver="GPKG", engine="pyogrio")
+    osm.buildings.to_file(layers, layer="buildings", driver="GPKG", engine="pyogrio")
+    browser.find_element(By.ID, "openbtn").click()
+    _wait(browser, "return !document.getElementById('partitionform').hidden")
+    browser.find_element(By.ID, "layersfile").send_keys(str(layers))
+    browser.find_element(By.ID, "ptarget").clear()
+    browser.find_element(By.ID, "ptarget").send_keys("500")
+    browser.find_element(By.ID, "partition").click()
+    _wait(browser, "return window.wb.state.plan && window.wb.state.plan.startsWith('jobs/')", 180)
+    _idle(browser)
+    assert browser.execute_script("return window.wb.state.target") == 500
+    hh = browser.execute_script("return window.wb.state.households")
+    assert hh == sum(r["households"] for r in before.values())
+    assert browser.execute_script("return document.querySelectorAll('path.wb-grid').length") == len(
+        _rows(browser)
+    )
+    assert browser.execute_script("return document.querySelectorAll('#versions li').length") == 0
 
     left = [u for u in requests(browser) if not u.startswith((url, "data:", "about:"))]
     assert left == [], f"requests left 127.0.0.1: {left[:5]}"
