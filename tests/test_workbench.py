@@ -173,6 +173,29 @@ def test_rebalance_keeps_locked_grids_exactly(session):
     assert session.undo() and session.table().equals(t.assign(locked=t["grid_id"].isin(keep)))
 
 
+def test_rebalance_keeps_the_cells_of_unchanged_grids(session):
+    """After a rebalance that redraws some grids, the cells kept from before and the
+    adjacency patched around the new ones are what a fresh tessellation gives."""
+    from gridgeo.workbench import tessellate
+
+    heavy = session.table()["grid_id"].iloc[5]
+    up = np.array(session.grid_of(range(session.n_buildings))) == heavy
+    session.households[: session.n_buildings][up] *= 2
+    session._recount()
+    old = session.state
+    figures = session.rebalance()
+    assert figures["kept"] > 0 and figures["reshaped"] + figures["split"] > 0
+    st_ = session.state
+    reused = [i for i in range(session.n_buildings) if st_.cells[i] is old.cells[i]]
+    assert len(reused) > session.n_buildings // 2
+    fresh = session.state.copy()
+    session._tessellate()
+    assert all(
+        a.equals_exact(b, 1e-6) for a, b in zip(fresh.cells, session.state.cells, strict=True)
+    )
+    assert (fresh.adjacency != session.state.adjacency).nnz == 0
+
+
 @settings(
     max_examples=8,
     deadline=None,

@@ -285,8 +285,10 @@ class Session:
             self._pts = shapely.point_on_surface(self.footprints.geometry.to_numpy())
         return self._pts
 
-    def _tessellate(self) -> None:
-        """Cells and adjacency of every node from the grids' polygons."""
+    def _tessellate(self, reuse: _State | None = None, same: np.ndarray | None = None) -> None:
+        """Cells and adjacency of every node from the grids' polygons. With ``reuse``
+        (the state before) and ``same`` (per grid: polygon and buildings unchanged), the
+        buildings of those grids keep their cells and their adjacency among themselves."""
         st = self.state
         n_b = self.n_buildings
         ghosts = np.arange(n_b, len(st.label))
@@ -294,8 +296,19 @@ class Session:
             [self._points(), shapely.point_on_surface(st.geometry[st.label[ghosts]])]
         )
         feet = np.concatenate([self.footprints.geometry.to_numpy(), st.geometry[st.label[ghosts]]])
-        st.cells = tessellate.cells(st.geometry, pts, st.label, feet)
-        st.adjacency = tessellate.adjacency(st.cells)
+        if reuse is None or same is None or not same.any():
+            st.cells = tessellate.cells(st.geometry, pts, st.label, feet)
+            st.adjacency = tessellate.adjacency(st.cells)
+            return
+        same = same.copy()
+        same[st.label[ghosts]] = False  # a grid without buildings is one cheap cell
+        kept = np.zeros(len(st.label), dtype=bool)
+        kept[:n_b] = same[st.label[:n_b]]
+        st.cells = tessellate.cells(st.geometry, pts, st.label, feet, skip=same)
+        st.cells[kept] = reuse.cells[:n_b][kept[:n_b]]
+        st.adjacency = tessellate.adjacency(
+            st.cells, changed=~kept, before=reuse.adjacency[:n_b, :n_b]
+        )
 
     def _recount(self, slots: Iterable[int] | None = None) -> None:
         st = self.state
@@ -669,8 +682,28 @@ class Session:
         self.households = np.concatenate(
             [self.households[: self.n_buildings], np.zeros(len(empty), dtype=np.int64)]
         )
-        self._tessellate()
+        self._tessellate(old, self._unchanged(old, prev))
         self._recount()
+
+    def _unchanged(self, old: _State, prev: np.ndarray) -> np.ndarray:
+        """Per grid of the state: same polygon and same buildings as grid ``prev`` of
+        ``old`` (so its cells can be kept)."""
+        st = self.state
+        n_b = self.n_buildings
+        same = np.zeros(len(st.ids), dtype=bool)
+        ok = np.flatnonzero(prev >= 0)
+        if not len(ok):
+            return same
+        geo = shapely.equals_exact(st.geometry[ok], old.geometry[prev[ok]], tolerance=0.0)
+        same[ok] = np.asarray(geo, dtype=bool)
+        # a building that changed grid changes the cells of both grids
+        moved = old.label[:n_b] != prev[st.label[:n_b]]
+        same[np.unique(st.label[:n_b][moved])] = False
+        back = np.full(len(old.ids), -1)
+        back[prev[ok]] = ok
+        lost = back[np.unique(old.label[:n_b][moved])]
+        same[lost[lost >= 0]] = False
+        return same
 
     def undo(self) -> bool:
         """Undo the last edit; False when there is none."""
