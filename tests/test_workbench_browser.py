@@ -155,6 +155,30 @@ def _lasso(driver, buildings, *, radius: int = 5) -> None:
         _idle(driver)
 
 
+def _brush(driver, buildings) -> None:
+    """Brush with the real mouse from the centre of one building to the next."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "brush").click()
+    centres = [
+        driver.execute_script(
+            "const b = window.wb.buildingPath(arguments[0]).getBoundingClientRect();"
+            "return [b.left + b.width / 2, b.top + b.height / 2];",
+            int(i),
+        )
+        for i in buildings
+    ]
+    act = ActionBuilder(driver)
+    act.pointer_action.move_to_location(int(centres[0][0]), int(centres[0][1]))
+    act.pointer_action.pointer_down()
+    for x, y in centres[1:] or [(centres[0][0] + 1, centres[0][1])]:
+        act.pointer_action.move_to_location(int(x), int(y))
+    act.pointer_action.pointer_up()
+    act.perform()
+    _idle(driver)
+
+
 def _fetch(driver, url: str, *, token: bool = True):
     return driver.execute_async_script(
         "const done = arguments[arguments.length - 1];"
@@ -257,6 +281,23 @@ def test_workbench_in_chromium(browser, served, tmp_path):
     _lasso(browser, piece.tolist())
     assert sorted(browser.execute_script("return window.wb.selB")) == sorted(piece.tolist())
     assert browser.execute_script("return window.wb.lasso") is False
+    # the brush: a stroke from one building of the piece to another takes both (and
+    # whatever of their grid it passes over), one dot takes one building
+    _brush(browser, [piece[0], piece[-1]])
+    brushed = browser.execute_script("return window.wb.selB")
+    assert {int(piece[0]), int(piece[-1])} <= set(brushed)
+    assert (
+        len(
+            {
+                browser.execute_script("return window.wb.state.building_grid[arguments[0]]", i)
+                for i in brushed
+            }
+        )
+        == 1
+    )
+    _brush(browser, [piece[0]])
+    assert browser.execute_script("return window.wb.selB") == [int(piece[0])]
+    _lasso(browser, piece.tolist())
     _click_row(browser, to)
     _button(browser, "move")
     assert _rows(browser) == after

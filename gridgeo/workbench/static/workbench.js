@@ -10,7 +10,7 @@
       revert: "恢复", compare: "与最新版比较", bmoved: "栋楼换了网格", selected: "已选楼栋", households: "户", saved: "已保存版本",
       pickGrid: "请在表格或地图上选择目标网格", pickBuildings: "请先点击选择楼栋",
       two: "请选择两个网格（Shift+点击）", moved: "已移动", conflict: "保存冲突：",
-      lasso: "套索选择", lassoOn: "在地图上按住鼠标画出范围", lassoGrids: "套索跨多个网格，只保留网格", lassoNone: "套索内没有楼栋",
+      lasso: "套索选择", brush: "画笔选择", brushOn: "在地图上按住鼠标刷过楼栋", lassoOn: "在地图上按住鼠标画出范围", lassoGrids: "套索跨多个网格，只保留网格", lassoNone: "套索内没有楼栋",
       colourBy: "着色", byDeviation: "按偏差", byNeighbours: "按相邻", basemap: "底图", streets: "街道", buildings: "楼栋",
       bm_none: "无（离线）", bm_osm: "OpenStreetMap", "bm_tianditu-vec": "天地图 矢量", "bm_tianditu-img": "天地图 影像",
       openPlan: "打开方案", planFile: "方案文件（GeoPackage / zip）", buildingsFile: "楼栋图层（城市自有网格时）",
@@ -29,7 +29,7 @@
       revert: "revert", compare: "compare with latest", bmoved: "buildings changed grid", selected: "selected buildings", households: "households", saved: "saved version",
       pickGrid: "select the target grid in the table or on the map", pickBuildings: "click buildings first",
       two: "select two grids (shift-click)", moved: "moved", conflict: "conflict: ",
-      lasso: "Lasso", lassoOn: "hold the mouse down and draw around buildings", lassoGrids: "the lasso spans several grids; kept grid", lassoNone: "no buildings in the lasso",
+      lasso: "Lasso", brush: "Brush", brushOn: "hold the mouse down and brush over buildings", lassoOn: "hold the mouse down and draw around buildings", lassoGrids: "the lasso spans several grids; kept grid", lassoNone: "no buildings in the lasso",
       colourBy: "Colour", byDeviation: "by deviation", byNeighbours: "by neighbours", basemap: "Basemap", streets: "streets", buildings: "buildings",
       bm_none: "none (offline)", bm_osm: "OpenStreetMap", "bm_tianditu-vec": "Tianditu map", "bm_tianditu-img": "Tianditu imagery",
       openPlan: "Open a plan", planFile: "plan (GeoPackage / zip)", buildingsFile: "buildings (for a city's own grids)",
@@ -43,7 +43,7 @@
   };
   const PALETTE = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5"];
   const wb = { lang: "zh", state: null, selB: [], selG: [], sortKey: "label", sortUp: true, busy: 0,
-    diff: [], colourBy: "deviation", lasso: false, versions: [] };
+    diff: [], colourBy: "deviation", tool: null, lasso: false, brush: false, versions: [] };
   window.wb = wb;
   const $ = (id) => document.getElementById(id);
   const t = (k) => T[wb.lang][k] || k;
@@ -188,9 +188,7 @@
     }
     return hit;
   }
-  function lassoSelect(ring, add) {
-    let hit = [];
-    bCentre.forEach((c, i) => { if (c && inside(c, ring)) hit.push(i); });
+  function keepOneGrid(hit, add) {
     if (add) hit = Array.from(new Set(wb.selB.concat(hit)));
     if (!hit.length) { say(t("lassoNone"), "error"); return; }
     const count = {};
@@ -203,19 +201,39 @@
     } else say("", "");
     wb.selB = hit; drawBuildings(); drawTable();
   }
-  wb.lassoSelect = (latlngs, add) => lassoSelect(latlngs.map((p) => L.latLng(p[0], p[1])), add);
-  function setLasso(on) {
-    wb.lasso = on; $("lasso").classList.toggle("on", on);
-    if (on) { map.dragging.disable(); say(t("lassoOn"), ""); } else map.dragging.enable();
-    map.getContainer().style.cursor = on ? "crosshair" : "";
+  function lassoSelect(ring, add) {
+    const hit = [];
+    bCentre.forEach((c, i) => { if (c && inside(c, ring)) hit.push(i); });
+    keepOneGrid(hit, add);
   }
-  $("lasso").onclick = () => setLasso(!wb.lasso);
+  // the brush: buildings whose centre the stroke passes within BRUSH pixels of
+  const BRUSH = 10;
+  function brushSelect(stroke, add) {
+    const pts = stroke.map((p) => map.latLngToContainerPoint(p)), hit = [];
+    const near = (c) => {
+      if (pts.length === 1) return c.distanceTo(pts[0]) <= BRUSH;
+      for (let k = 1; k < pts.length; k++) if (L.LineUtil.pointToSegmentDistance(c, pts[k - 1], pts[k]) <= BRUSH) return true;
+      return false;
+    };
+    bCentre.forEach((c, i) => { if (c && near(map.latLngToContainerPoint(c))) hit.push(i); });
+    keepOneGrid(hit, add);
+  }
+  function setTool(name) {
+    wb.tool = name; wb.lasso = name === "lasso"; wb.brush = name === "brush";
+    $("lasso").classList.toggle("on", wb.lasso); $("brush").classList.toggle("on", wb.brush);
+    if (name) { map.dragging.disable(); say(t(name + "On"), ""); } else map.dragging.enable();
+    map.getContainer().style.cursor = name ? "crosshair" : "";
+  }
+  $("lasso").onclick = () => setTool(wb.lasso ? null : "lasso");
+  $("brush").onclick = () => setTool(wb.brush ? null : "brush");
   // on the map's container, in the capture phase: nothing under the pointer sees the stroke
   const box = map.getContainer();
   box.addEventListener("mousedown", (e) => {
-    if (!wb.lasso || e.button !== 0) return;
+    if (!wb.tool || e.button !== 0) return;
     e.stopPropagation(); e.preventDefault();
-    lassoLine = L.polyline([map.mouseEventToLatLng(e)], { color: "#e91e63", weight: 2, dashArray: "5 4", interactive: false }).addTo(map);
+    const style = wb.brush ? { color: "#e91e63", weight: 2 * BRUSH, opacity: 0.35, lineCap: "round", interactive: false }
+      : { color: "#e91e63", weight: 2, dashArray: "5 4", interactive: false };
+    lassoLine = L.polyline([map.mouseEventToLatLng(e)], style).addTo(map);
     lassoLine.shift = e.shiftKey;
   }, true);
   box.addEventListener("mousemove", (e) => { if (lassoLine) { e.stopPropagation(); lassoLine.addLatLng(map.mouseEventToLatLng(e)); } }, true);
@@ -224,12 +242,13 @@
     e.stopPropagation();
     const ring = lassoLine.getLatLngs(), add = lassoLine.shift;
     map.removeLayer(lassoLine); lassoLine = null;
-    if (ring.length >= 3) lassoSelect(ring, add);
-    setLasso(false);
+    if (wb.brush) brushSelect(ring, add);
+    else if (ring.length >= 3) lassoSelect(ring, add);
+    setTool(null);
     wb.lassoJustEnded = true;  // the click that follows is the stroke's, not a pick
     setTimeout(() => { wb.lassoJustEnded = false; }, 0);
   }, true);
-  box.addEventListener("click", (e) => { if (wb.lasso || wb.lassoJustEnded) e.stopPropagation(); }, true);
+  box.addEventListener("click", (e) => { if (wb.tool || wb.lassoJustEnded) e.stopPropagation(); }, true);
 
   // -- edits ------------------------------------------------------------------------
   async function edit(path, body, done) {
@@ -415,7 +434,7 @@
       onEachFeature: (f, layer) => {
         bIndex[f.properties.i] = layer;
         bCentre[f.properties.i] = layer.getBounds().getCenter();
-        layer.on("click", (e) => { if (wb.lasso) return; L.DomEvent.stopPropagation(e); pickBuilding(f.properties.i, e.originalEvent.shiftKey); });
+        layer.on("click", (e) => { if (wb.tool) return; L.DomEvent.stopPropagation(e); pickBuilding(f.properties.i, e.originalEvent.shiftKey); });
       },
     });
     if ($("showbuildings").checked) bLayer.addTo(map);
