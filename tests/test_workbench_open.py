@@ -210,3 +210,16 @@ def test_city_grids_with_buildings_rebalance_without_streets(client, data_dir, t
     assert missing.status_code == 422 and "nope" in missing.json()["detail"]
     geo = json.loads(client.get("/api/export.geojson", headers=AUTH).text)
     assert sum(f["properties"]["households"] for f in geo["features"]) == int(hh.sum())
+
+
+def test_edit_and_serve_keep_the_same_versions_of_a_plan(data_dir):
+    """``gridgeo edit DATA_DIR/plans/NAME`` saves under the source name serve uses."""
+    from gridgeo.workbench.api import Workbench
+    from gridgeo.workbench.versions import VersionStore
+
+    folder = data_dir / "plans" / "wangjing"
+    for path in (folder, folder / "grids.gpkg"):
+        bench = Workbench(Session.open(path), VersionStore(data_dir), data_dir=data_dir)
+        assert bench.plan == "plans/wangjing"
+    elsewhere = Workbench(Session.open(folder), VersionStore(data_dir))
+    assert elsewhere.plan == str(folder.resolve())

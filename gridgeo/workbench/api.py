@@ -79,6 +79,8 @@ class Workbench:
     def load(self, session: Session, *, plan: str | None = None) -> None:
         """Make ``session`` the plan open (its versions under ``plan``)."""
         self.session = session
+        if plan is None and self.data_dir is not None and session.source:
+            plan = sources.source_name(self.data_dir, session.source)
         self.plan = plan or session.source or "plan"
         self.base = self.store.head(self.plan)
 

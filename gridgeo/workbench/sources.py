@@ -28,7 +28,14 @@ import pyogrio
 from .._errors import GridgeoError, InputError, ReadError
 from .session import Session
 
-__all__ = ["UPLOADS", "grid_id_column", "list_sources", "open_source", "save_upload"]
+__all__ = [
+    "UPLOADS",
+    "grid_id_column",
+    "list_sources",
+    "open_source",
+    "save_upload",
+    "source_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,24 @@ def list_sources(data_dir: str | Path) -> list[dict[str, Any]]:
         info = json.loads(meta.read_text(encoding="utf-8"))
         out.append({"source": f"{UPLOADS}/{meta.parent.name}", "kind": "upload", **info})
     return out
+
+
+def source_name(data_dir: str | Path, path: str | Path) -> str | None:
+    """The source name of the plan at ``path`` when it lies in ``data_dir`` (so that
+    ``gridgeo edit`` and ``gridgeo serve`` keep the same versions of it), else None."""
+    root = Path(data_dir).resolve()
+    p = Path(path).resolve()
+    if p.name == "grids.gpkg":
+        p = p.parent
+    for kind, depth in (("plans", 1), ("jobs", 2)):
+        base = root / kind
+        if base in p.parents:
+            parts = p.relative_to(base).parts
+            if kind == "jobs" and parts[1:] == ("results",):
+                return f"jobs/{parts[0]}"
+            if kind == "plans" and len(parts) == depth:
+                return f"plans/{parts[0]}"
+    return None
 
 
 def _resolve(data_dir: Path, source: str) -> Path:
