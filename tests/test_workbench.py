@@ -176,7 +176,6 @@ def test_rebalance_keeps_locked_grids_exactly(session):
 def test_rebalance_keeps_the_cells_of_unchanged_grids(session):
     """After a rebalance that redraws some grids, the cells kept from before and the
     adjacency patched around the new ones are what a fresh tessellation gives."""
-    from gridgeo.workbench import tessellate
 
     heavy = session.table()["grid_id"].iloc[5]
     up = np.array(session.grid_of(range(session.n_buildings))) == heavy
@@ -318,8 +317,12 @@ def test_gridgeo_edit_serves_the_plan(folder, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    from _workbench_data import wangjing_streets
+
+    wangjing_streets().to_file(tmp_path / "streets.gpkg", driver="GPKG", engine="pyogrio")
     cmd = [sys.executable, "-m", "gridgeo.cli", "edit", str(folder), "--no-browser"]
     cmd += ["--port", str(port), "--data-dir", str(tmp_path / "data")]
+    cmd += ["--streets", str(tmp_path / "streets.gpkg")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline, state = time.monotonic() + 60, None
@@ -331,6 +334,7 @@ def test_gridgeo_edit_serves_the_plan(folder, tmp_path):
                 assert proc.poll() is None, proc.stderr.read()
                 time.sleep(0.2)
         assert state is not None and len(state["grids"]["features"]) == 31
+        assert state["streets"] and state["sources"]
     finally:
         proc.terminate()
         proc.wait(10)
