@@ -462,7 +462,7 @@
     else { $("open").hidden = false; say(t("noPlan"), ""); await loadSources(); }
     // many grids: labels only when zoomed in far enough to read them
     const crowded = () => wb.state.open && wb.state.grids.features.length > 60 && map.getZoom() < 15.5;
-    map.on("zoomend", () => { crowded() ? map.removeLayer(labelLayer) : labelLayer.addTo(map); });
+    if (!wb.zoomWatch) wb.zoomWatch = map.on("zoomend", () => { crowded() ? map.removeLayer(labelLayer) : labelLayer.addTo(map); });
     if (crowded()) map.removeLayer(labelLayer);
     if (!wb.scale) wb.scale = L.control.scale({ imperial: false }).addTo(map);
     if (!wb.state.open) map.setView([39.99, 116.47], 13);
