@@ -36,7 +36,20 @@ def client(data_dir):
         yield c
 
 
-def test_serve_mounts_the_workbench_behind_the_token(client):
+def _job(data_dir):
+    """A finished partition job's results (the Wangjing plan) in the data directory."""
+    job = data_dir / "jobs" / ("ab" * 16) / "results"
+    job.mkdir(parents=True, exist_ok=True)
+    for name in ("grids.gpkg", "summary.json"):
+        shutil.copy(data_dir / "plans" / "wangjing" / name, job / name)
+
+
+def test_serve_mounts_the_workbench_behind_the_token(tmp_path):
+    with TestClient(create_app(ServiceConfig(tmp_path, token=TOKEN))) as client:
+        _mounted(client)
+
+
+def _mounted(client):
     page = client.get("/")
     assert page.status_code == 200 and "workbench.js" in page.text
     assert client.get("/static/workbench.js").status_code == 200  # the page needs no token
@@ -69,10 +82,7 @@ def test_open_from_the_data_directory(client, data_dir):
     assert len(streets["features"]) > 100
     assert {f["geometry"]["type"] for f in streets["features"]} <= {"LineString", "MultiLineString"}
     # a finished partition job's plan is a source too
-    job = data_dir / "jobs" / ("ab" * 16) / "results"
-    job.mkdir(parents=True)
-    for name in ("grids.gpkg", "summary.json"):
-        shutil.copy(data_dir / "plans" / "wangjing" / name, job / name)
+    _job(data_dir)
     listed = client.get("/api/sources", headers=AUTH).json()["sources"]
     assert listed[0] == {
         "source": "jobs/" + "ab" * 16,
@@ -150,8 +160,12 @@ def test_upload_a_gridgeo_geopackage_and_a_zipped_folder(client, data_dir):
             z.write(p, f"wangjing/{p.name}")
     r = client.post("/api/open/upload", files={"plan": ("plan.zip", buf.getvalue())}, headers=AUTH)
     assert r.status_code == 200 and len(r.json()["grids"]["features"]) == 31
-    kinds = [s["kind"] for s in client.get("/api/sources", headers=AUTH).json()["sources"]]
-    assert kinds.count("upload") == 2
+    listed = {s["source"]: s for s in client.get("/api/sources", headers=AUTH).json()["sources"]}
+    assert (
+        listed[r.json()["plan"]]["kind"] == "upload"
+        and listed[r.json()["plan"]]["name"] == "plan.zip"
+    )
+    assert listed[again.json()["plan"]]["name"] == "mine.gpkg"
     for data, why in ((b"garbage", "neither"), (b"PK\x03\x04broken", "")):
         bad = client.post("/api/open/upload", files={"plan": ("x", data)}, headers=AUTH)
         assert bad.status_code == 422 and why in bad.json()["detail"]
@@ -223,3 +237,17 @@ def test_edit_and_serve_keep_the_same_versions_of_a_plan(data_dir):
         assert bench.plan == "plans/wangjing"
     elsewhere = Workbench(Session.open(folder), VersionStore(data_dir))
     assert elsewhere.plan == str(folder.resolve())
+
+
+def test_an_edit_for_a_plan_no_longer_open_is_refused(client, data_dir):
+    _job(data_dir)
+    client.post("/api/open", json={"source": "plans/wangjing"}, headers=AUTH)
+    shown = {**AUTH, "X-Workbench-Plan": "plans/wangjing"}
+    assert client.post("/api/undo", headers=shown).status_code == 200
+    other = client.get("/api/sources", headers=AUTH).json()["sources"]
+    job = next(s["source"] for s in other if s["kind"] == "job")
+    client.post("/api/open", json={"source": job}, headers=shown)  # someone opens another
+    r = client.post("/api/move", json={"buildings": [0], "to": "G0002"}, headers=shown)
+    assert r.status_code == 409 and job in r.json()["detail"]
+    assert client.get("/api/plan", headers=shown).status_code == 409
+    assert client.get("/api/plan", headers=AUTH).json()["plan"] == job

@@ -17,8 +17,19 @@ import json
 import threading
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
-from fastapi import APIRouter, Body, FastAPI, File, Form, HTTPException, UploadFile
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Request,
+    UploadFile,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
@@ -119,8 +130,22 @@ class Workbench:
 
 
 def router(bench: Workbench) -> APIRouter:
-    """The workbench's routes (the page at ``/``, the API under ``/api``)."""
-    r = APIRouter()
+    """The workbench's routes (the page at ``/``, the API under ``/api``).
+
+    A request carrying ``X-Workbench-Plan`` (the page sends the plan it shows, URL
+    encoded) is refused with 409 when the server has another plan open (someone opened
+    one since), so that no edit lands on a plan the planner is not looking at.
+    """
+
+    def same_plan(request: Request) -> None:
+        shown = request.headers.get("x-workbench-plan")
+        if shown is None or request.url.path.endswith(("/api/open", "/api/open/upload")):
+            return
+        if bench.session is not None and unquote(shown) != bench.plan:
+            msg = f"the workbench has another plan open now ({bench.plan}); reload the page"
+            raise HTTPException(409, detail=msg)
+
+    r = APIRouter(dependencies=[Depends(same_plan)])
 
     def edit(fn: Any) -> dict[str, Any]:
         with bench.lock:

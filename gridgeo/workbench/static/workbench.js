@@ -54,8 +54,10 @@
 
   function say(text, kind) { const m = $("msg"); m.textContent = text; m.className = kind || ""; }
   function headers() {
-    const tok = sessionStorage.getItem("gridgeo-token");
-    return tok ? { Authorization: "Bearer " + tok } : {};
+    const tok = sessionStorage.getItem("gridgeo-token"), out = tok ? { Authorization: "Bearer " + tok } : {};
+    // the plan this page shows: the server refuses (409) if another one is open now
+    if (wb.state && wb.state.open) out["X-Workbench-Plan"] = encodeURIComponent(wb.state.plan);
+    return out;
   }
   function askToken() { $("token").hidden = false; $("tokenvalue").focus(); }
   $("tokenok").onclick = () => { sessionStorage.setItem("gridgeo-token", $("tokenvalue").value.trim()); $("token").hidden = true; start(); };
