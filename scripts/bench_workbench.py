@@ -8,7 +8,9 @@ For each plan (default: gridgeo.partition on the bundled Monaco extract, 250 gri
   candidate moves (allowed and refused timed apart), p50 / p95, against the
   alternative of recounting and redrawing every grid after each move;
 - rebalance: households of a few grids raised by 60 %, a fifth of the grids locked,
-  then ``Session.rebalance`` (gridgeo.rebalance with ``locked``);
+  then ``Session.rebalance`` (gridgeo.rebalance with ``locked``), new boundaries on the
+  plan's streets (the default plans carry a streets layer), against the same without
+  streets (a city's own grids and buildings: cut along the buildings' cells);
 - peak memory of the process (max RSS).
 
 Usage::
@@ -36,7 +38,10 @@ def _plan(name: str, folder: Path) -> Path:
     from gridgeo import datasets
 
     layers = gridgeo.read_osm(datasets.get_path(name))
-    gridgeo.partition(layers.streets, layers.buildings).to_files(folder, map_html=False)
+    plan = gridgeo.partition(layers.streets, layers.buildings)
+    plan.to_files(folder, map_html=False)
+    streets = layers.streets[["geometry"]].to_crs(plan.grids.crs)
+    streets.to_file(folder / "grids.gpkg", layer="streets", driver="GPKG", engine="pyogrio")
     return folder
 
 
@@ -85,6 +90,12 @@ def _one(path: str, moves: int, seed: int) -> dict:
     locked = rng.choice(np.setdiff1d(ids, grown), size=len(ids) // 5, replace=False)
     s.lock(locked.tolist())
     out_before = int(s.table()["out_of_band"].sum())
+    streets, s.streets = s.streets, None  # the alternative: a plan without streets
+    t = time.perf_counter()
+    bare = s.rebalance()
+    reb_bare = time.perf_counter() - t
+    s.undo()
+    s.streets = streets
     t = time.perf_counter()
     figures = s.rebalance()
     reb = time.perf_counter() - t
@@ -103,8 +114,11 @@ def _one(path: str, moves: int, seed: int) -> dict:
         "locked": len(locked),
         "out_of_band_before": out_before,
         "out_of_band_after": int(s.table()["out_of_band"].sum()),
+        "streets": s.streets is not None,
         "rebalance_s": round(reb, 2),
         "of_it_engine_s": figures["engine_s"],
+        "no_streets_rebalance_s": round(reb_bare, 2),
+        "no_streets_out_after": bare["out_of_band_after"],
         "locked_kept": figures["locked_grids"],
         "peak_mb": _peak_mb(),
     }
