@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote
 
+import numpy as np
+import shapely
 from fastapi import (
     APIRouter,
     Body,
@@ -105,13 +107,31 @@ class Workbench:
         """What the page draws: figures, the grids (GeoJSON in WGS 84 with the table's
         columns and each grid's neighbours), each building's grid, undo/redo
         availability, the base version."""
+        return json.loads(self.state_text())
+
+    def state_text(self, result: Any = None) -> str:
+        """:meth:`state` as JSON text, with ``result`` (an edit's answer) when given.
+
+        Written without a round trip through Python objects, and each grid's GeoJSON
+        geometry kept while its polygon is the same object: a move on a plan of
+        Monaco's size re-serialises the two grids it changed, not all 250.
+        """
         if self.session is None:
-            return {"open": False, "jobs": self.jobs, "sources": self.data_dir is not None}
+            head = {"open": False, "jobs": self.jobs, "sources": self.data_dir is not None}
+            return json.dumps(head)
         s = self.session
-        grids = s.grids().to_crs(4326)
-        grids["neighbours"] = s.neighbours()
+        st = s.state
+        live = np.flatnonzero(st.alive)
+        table = s.table()
+        table["neighbours"] = s.neighbours()
+        rows = json.loads(table.to_json(orient="records", force_ascii=False))
+        geoms = [self._geojson(st.geometry[slot]) for slot in live]
+        features = ",".join(
+            f'{{"type":"Feature","properties":{json.dumps(row, ensure_ascii=False)},"geometry":{g}}}'
+            for row, g in zip(rows, geoms, strict=True)
+        )
         band = s.band
-        return {
+        head = {
             "open": True,
             "jobs": self.jobs,
             "sources": self.data_dir is not None,
@@ -122,11 +142,45 @@ class Workbench:
             "base": self.base,
             "can_undo": bool(s.undo_stack),
             "can_redo": bool(s.redo_stack),
-            "households": int(grids["households"].sum()),
+            "households": int(table["households"].sum()),
             "streets": s.streets is not None,
-            "grids": json.loads(grids.to_json(drop_id=True)),
             "building_grid": s.grid_of(range(s.n_buildings)),
         }
+        if result is not None:
+            head["result"] = result
+        text = json.dumps(head, ensure_ascii=False, default=_plain)
+        return text[:-1] + ',"grids":{"type":"FeatureCollection","features":[' + features + "]}}"
+
+    def _geojson(self, geom: Any) -> str:
+        """GeoJSON text of a grid polygon in WGS 84 (kept per polygon object)."""
+        cache = self.__dict__.setdefault("_wgs84", {})
+        hit = cache.get(id(geom))
+        if hit is not None and hit[0] is geom:
+            return hit[1]
+        if geom is None:
+            return "null"
+        if len(cache) > 20_000:
+            cache.clear()
+        from pyproj import Transformer
+
+        crs = self.current().footprints.crs
+        if self.__dict__.get("_wgs84_crs") != crs:
+            cache.clear()
+            self._wgs84_crs = crs
+            self._to_wgs84 = Transformer.from_crs(crs, 4326, always_xy=True)
+        moved = shapely.transform(
+            geom, lambda xy: np.column_stack(self._to_wgs84.transform(xy[:, 0], xy[:, 1]))
+        )
+        text = shapely.to_geojson(moved)
+        cache[id(geom)] = (geom, text)
+        return text
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers (for json.dumps)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def router(bench: Workbench) -> APIRouter:
@@ -147,17 +201,17 @@ def router(bench: Workbench) -> APIRouter:
 
     r = APIRouter(dependencies=[Depends(same_plan)])
 
-    def edit(fn: Any) -> dict[str, Any]:
+    def answer(result: Any = None) -> Response:
+        return Response(bench.state_text(result), media_type="application/json")
+
+    def edit(fn: Any) -> Response:
         with bench.lock:
             bench.current()
             try:
                 out = fn()
             except (EditRefused, GridgeoError) as exc:
                 raise HTTPException(422, detail=str(exc)) from None
-            state = bench.state()
-        if out is not None:
-            state["result"] = out
-        return state
+            return answer(out)
 
     def read(fn: Any) -> Any:
         with bench.lock:
@@ -182,9 +236,9 @@ def router(bench: Workbench) -> APIRouter:
         raise HTTPException(404, detail=f"no file {name}")
 
     @r.get("/api/plan")
-    def plan() -> dict[str, Any]:
+    def plan() -> Response:
         with bench.lock:
-            return bench.state()
+            return answer()
 
     # -- opening a plan -------------------------------------------------------------
 
@@ -200,7 +254,7 @@ def router(bench: Workbench) -> APIRouter:
         return {"sources": sources.list_sources(data_dir()), "jobs": bench.jobs}
 
     @r.post("/api/open")
-    def open_plan(source: Annotated[str, Body(embed=True)]) -> dict[str, Any]:
+    def open_plan(source: Annotated[str, Body(embed=True)]) -> Response:
         root = data_dir()
         try:
             session = sources.open_source(root, source)
@@ -208,7 +262,7 @@ def router(bench: Workbench) -> APIRouter:
             raise HTTPException(422, detail=str(exc)) from None
         with bench.lock:
             bench.load(session, plan=source)
-            return bench.state()
+            return answer()
 
     @r.post("/api/open/upload")
     async def upload_plan(
@@ -220,7 +274,7 @@ def router(bench: Workbench) -> APIRouter:
             UploadFile | None, File(description="buildings of a city's grids")
         ] = None,
         households_column: Annotated[str, Form()] = "households",
-    ) -> dict[str, Any]:
+    ) -> Response:
         root = data_dir()
         data = await plan.read()
         bdata = await buildings.read() if buildings is not None else None
@@ -240,7 +294,7 @@ def router(bench: Workbench) -> APIRouter:
             raise HTTPException(422, detail=str(exc)) from None
         with bench.lock:
             bench.load(session, plan=key)
-            return bench.state()
+            return answer()
 
     # -- layers ---------------------------------------------------------------------
 
@@ -280,37 +334,37 @@ def router(bench: Workbench) -> APIRouter:
     # -- edits ----------------------------------------------------------------------
 
     @r.post("/api/move")
-    def move(buildings: Annotated[list[int], Body()], to: Annotated[str, Body()]) -> dict[str, Any]:
+    def move(buildings: Annotated[list[int], Body()], to: Annotated[str, Body()]) -> Response:
         return edit(lambda: bench.current().move(buildings, to))
 
     @r.post("/api/merge")
-    def merge(keep: Annotated[str, Body()], other: Annotated[str, Body()]) -> dict[str, Any]:
+    def merge(keep: Annotated[str, Body()], other: Annotated[str, Body()]) -> Response:
         return edit(lambda: bench.current().merge(keep, other))
 
     @r.post("/api/split")
-    def split(grid: Annotated[str, Body(embed=True)]) -> dict[str, Any]:
+    def split(grid: Annotated[str, Body(embed=True)]) -> Response:
         return edit(lambda: bench.current().split(grid))
 
     @r.post("/api/undo")
-    def undo() -> dict[str, Any]:
+    def undo() -> Response:
         return edit(lambda: bench.current().undo())
 
     @r.post("/api/redo")
-    def redo() -> dict[str, Any]:
+    def redo() -> Response:
         return edit(lambda: bench.current().redo())
 
     @r.post("/api/lock")
     def lock(
         grids: Annotated[list[str], Body()], locked: Annotated[bool, Body()] = True
-    ) -> dict[str, Any]:
+    ) -> Response:
         return edit(lambda: bench.current().lock(grids, locked=locked))
 
     @r.post("/api/note")
-    def note(grid: Annotated[str, Body()], text: Annotated[str, Body()]) -> dict[str, Any]:
+    def note(grid: Annotated[str, Body()], text: Annotated[str, Body()]) -> Response:
         return edit(lambda: bench.current().set_note(grid, text))
 
     @r.post("/api/rebalance")
-    def rebalance() -> dict[str, Any]:
+    def rebalance() -> Response:
         return edit(lambda: bench.current().rebalance())
 
     # -- versions -------------------------------------------------------------------
@@ -335,7 +389,7 @@ def router(bench: Workbench) -> APIRouter:
         return {"base": bench.base, "versions": bench.store.list(bench.plan)}
 
     @r.post("/api/versions/{vid}/open")
-    def open_version(vid: int) -> dict[str, Any]:
+    def open_version(vid: int) -> Response:
         def run() -> None:
             bench.current().restore(bench.store.get(bench.plan, vid))
             bench.base = vid
@@ -343,7 +397,7 @@ def router(bench: Workbench) -> APIRouter:
         return edit(run)
 
     @r.post("/api/versions/{vid}/revert")
-    def revert(vid: int) -> dict[str, Any]:
+    def revert(vid: int) -> Response:
         """Make version ``vid`` the latest again: a new version with its content."""
 
         def run() -> None:

@@ -392,16 +392,19 @@ class Session:
         adj = st.adjacency.tocoo()
         la, lb = st.label[adj.row], st.label[adj.col]
         keep = la != lb
-        pairs = np.unique(np.stack([la[keep], lb[keep]], axis=1), axis=0)
+        n = len(st.ids)
+        pairs = np.unique(la[keep].astype(np.int64) * n + lb[keep])
         out: dict[int, list[str]] = {int(g): [] for g in live}
-        for a, b in pairs:
-            out[int(a)].append(str(st.ids[b]))
+        ids = st.ids.astype(str)
+        for a, b in zip((pairs // n).tolist(), (pairs % n).tolist(), strict=True):
+            out[a].append(ids[b])
         return [out[int(g)] for g in live]
 
     def grid_of(self, buildings: Sequence[int]) -> list[str]:
         """Grid id of each building."""
         st = self.state
-        return [str(st.ids[st.label[int(i)]]) for i in buildings]
+        idx = np.asarray(buildings, dtype=np.int64)
+        return st.ids[st.label[idx]].astype(str).tolist()
 
     def piece(self, building: int) -> np.ndarray:
         """The buildings of ``building``'s block in its grid (a piece of a block)."""
