@@ -6,7 +6,9 @@ For each plan (default: gridgeo.partition on the bundled Monaco extract, 250 gri
 - open: reading the plan, cutting it into cells, the cells' adjacency;
 - move: moving a piece of a block to a neighbouring grid, over up to ``--moves``
   candidate moves (allowed and refused timed apart), p50 / p95, against the
-  alternative of recounting and redrawing every grid after each move;
+  alternative of recounting and redrawing every grid after each move; and the same
+  moves through the HTTP API (``http_move``: the request and the whole answer the page
+  redraws from);
 - rebalance: households of a few grids raised by 60 %, a fifth of the grids locked,
   then ``Session.rebalance`` (gridgeo.rebalance with ``locked``), new boundaries on the
   plan's streets (the default plans carry a streets layer), against the same without
@@ -53,6 +55,29 @@ def _peak_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def _http_moves(session, cands) -> list[float]:
+    """Seconds of allowed moves (each undone) through the workbench's HTTP API: the
+    request, the edit and the whole answer the page redraws from."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from gridgeo.workbench.api import Workbench, create_app
+    from gridgeo.workbench.versions import VersionStore
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        client = TestClient(create_app(Workbench(session, VersionStore(tmp))))
+        client.get("/api/plan")
+        for piece, to in cands:
+            t = time.perf_counter()
+            r = client.post("/api/move", json={"buildings": piece.tolist(), "to": to})
+            if r.status_code == 200:
+                out.append(time.perf_counter() - t)
+                client.post("/api/undo")
+    return out
+
+
 def _one(path: str, moves: int, seed: int) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from _workbench_data import boundary_moves
@@ -76,6 +101,7 @@ def _one(path: str, moves: int, seed: int) -> dict:
             continue
         done.append(time.perf_counter() - t)
         s.undo()
+    http = _http_moves(s, [cands[k] for k in pick[:60]])
     live = np.flatnonzero(s.state.alive)
     for _ in range(min(5, len(done))):  # the alternative: recount and redraw every grid
         t = time.perf_counter()
@@ -108,6 +134,8 @@ def _one(path: str, moves: int, seed: int) -> dict:
         "moves": len(done),
         "move_p50_ms": ms(done, 50),
         "move_p95_ms": ms(done, 95),
+        "http_move_p50_ms": ms(http, 50),
+        "http_move_p95_ms": ms(http, 95),
         "refused": len(refused),
         "refused_p95_ms": ms(refused, 95),
         "full_redraw_p50_ms": ms(full, 50),
