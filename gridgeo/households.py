@@ -19,6 +19,7 @@ import shapely
 
 from ._errors import HouseholdsError
 from ._validate import POINTS, POLYGONAL, check_column, check_counts, check_layer, check_positive
+from .building_class import NON_RESIDENTIAL, classify, housing_levels
 
 __all__ = [
     "HouseholdOptions",
@@ -31,18 +32,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: OSM ``building=*`` values that hold no households (everything else, including
-#: ``yes``, is treated as possibly residential).
-NON_RESIDENTIAL = frozenset(
-    """commercial retail industrial office warehouse church cathedral chapel mosque temple
-    shrine synagogue religious school university college kindergarten hospital public civic
-    government train_station transportation parking garage garages carport shed roof hut
-    hangar greenhouse barn farm_auxiliary stable cowshed service construction ruins
-    stadium sports_hall sports_centre grandstand pavilion toilets kiosk bunker hotel
-    supermarket fire_station manufacture storage_tank silo water_tower tower bridge
-    gatehouse boathouse static_caravan digester transformer_tower""".split()
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,14 +115,17 @@ def _numeric(buildings: pd.DataFrame, *names: str) -> np.ndarray:
 def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = None) -> np.ndarray:
     """Estimated households each building can hold (float, 0 for non-residential).
 
-    ``building:flats`` when tagged; otherwise footprint area × levels ÷ gross floor area
-    per household, for residential buildings (OSM ``building`` not in
-    :data:`NON_RESIDENTIAL`, footprint ≥ ``min_area``). Levels come from
-    ``building_levels``, else ``height`` ÷ ``level_height``, else ``default_levels``.
-    A point has no footprint and holds 0, except in a layer of points only (a
-    building register geocoded to points), where every residential point is one equal
-    share (for a total or a population grid to be spread over). ``buildings`` must be
-    in a metric CRS.
+    ``building:flats`` when tagged; otherwise footprint area × the levels that hold
+    households ÷ gross floor area per household, for footprints ≥ ``min_area``. Which
+    levels hold households comes from the building's class (its ``building_class``
+    column, else :func:`gridgeo.building_class.classify` on its tags): all of a
+    residential or unspecified building's, those above the ground floor of a mixed
+    one, none of a non-residential one's. Levels come from ``building_levels``, else
+    ``height`` ÷ ``level_height``, else ``default_levels``. A point has no footprint
+    and holds 0, except in a layer of points only (a building register geocoded to
+    points), where every point whose class holds households is one equal share (for a
+    total or a population grid to be spread over). ``buildings`` must be in a metric
+    CRS.
     """
     opt = options or HouseholdOptions()
     if buildings.crs is not None and not buildings.crs.is_projected:
@@ -144,16 +136,16 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
     height = _numeric(buildings, "height")
     levels = np.where(np.isfinite(levels) & (levels > 0), levels, height / opt.level_height)
     levels = np.where(np.isfinite(levels) & (levels > 0), np.maximum(levels, 1), opt.default_levels)
-    est = area * levels / opt.floor_area_per_household
-    if "building" in buildings.columns:
-        kind = buildings["building"].astype("string").str.lower().fillna("yes").to_numpy()
-        residential = ~np.isin(kind, list(NON_RESIDENTIAL))
+    if "building_class" in buildings.columns:
+        classes = buildings["building_class"].to_numpy(dtype=object)
     else:
-        residential = np.ones(len(buildings), dtype=bool)
+        classes = classify(buildings)
+    levels = housing_levels(classes, levels)
     if (area > 0).any():
-        est = np.where(residential & (area >= opt.min_area), np.maximum(est, 1.0), 0.0)
+        est = area * levels / opt.floor_area_per_household
+        est = np.where((levels > 0) & (area >= opt.min_area), np.maximum(est, 1.0), 0.0)
     else:  # points only: no footprint to tell buildings apart
-        est = residential.astype(float)
+        est = (levels > 0).astype(float)
     flats = _numeric(buildings, "building_flats", "building:flats", "flats")
     tagged = np.isfinite(flats) & (flats >= 0)
     return np.where(tagged, flats, est)

@@ -21,6 +21,7 @@ import shapely
 
 from ._errors import GeometryError, HouseholdsError, InputError
 from ._validate import LINEAR, POLYGONAL, check_column, check_counts, check_layer
+from .building_class import with_classes
 from .crs import metric_crs, to_metric
 from .households import building_households, capacity, largest_remainder
 from .rules import RuleKeywords, Rules
@@ -35,6 +36,7 @@ __all__ = [
     "check_buildings",
     "check_inputs",
     "check_overlap",
+    "classify_buildings",
     "community_households",
     "community_totals",
     "locked_mask",
@@ -50,7 +52,7 @@ class Inputs:
 
     Attributes
     ----------
-    streets, buildings, population, boundaries, barriers, dedicated, pois : GeoDataFrame
+    streets, buildings, population, boundaries, barriers, dedicated, pois, landuse : GeoDataFrame
         As :func:`gridgeo.partition` takes them.
     locked_grids : GeoDataFrame
         The grids kept exactly as they are (already selected by the ``locked`` rules).
@@ -65,6 +67,7 @@ class Inputs:
     barriers: gpd.GeoDataFrame | None = None
     dedicated: gpd.GeoDataFrame | None = None
     pois: gpd.GeoDataFrame | None = None
+    landuse: gpd.GeoDataFrame | None = None
     locked_grids: gpd.GeoDataFrame | None = None
     crs: Any = None
 
@@ -96,6 +99,7 @@ class LayerKeywords(TypedDict, total=False):
     barriers: gpd.GeoDataFrame | None
     dedicated: gpd.GeoDataFrame | None
     pois: gpd.GeoDataFrame | None
+    landuse: gpd.GeoDataFrame | None
     locked_grids: gpd.GeoDataFrame | None
 
 
@@ -146,7 +150,9 @@ def check_inputs(
         population = check_layer(population, "population grid", geom_types=POLYGONAL)
     if barriers is not None:
         barriers = check_layer(barriers, "barriers")
-    dedicated, pois = layers.get("dedicated"), layers.get("pois")
+    dedicated, pois, landuse = layers.get("dedicated"), layers.get("pois"), layers.get("landuse")
+    if landuse is not None:
+        landuse = check_layer(landuse, "land use", geom_types=POLYGONAL)
     locked = layers.get("locked_grids")
     if locked is not None:
         locked = locked_rows(check_layer(locked, "locked grids", geom_types=POLYGONAL), rules)
@@ -156,9 +162,28 @@ def check_inputs(
             "(--locked-grids FILE), or redraw around them with gridgeo rebalance --lock"
         )
         raise InputError(msg)
-    checked = Inputs(streets, buildings, population, boundaries, barriers, dedicated, pois, locked)
+    checked = Inputs(
+        streets, buildings, population, boundaries, barriers, dedicated, pois, landuse, locked
+    )
     check_overlap(checked.layers())
     return checked
+
+
+def classify_buildings(layers: Inputs, rules: Rules) -> Inputs:
+    """``layers`` with the class of every building (``building_class``: residential,
+    mixed, unspecified, non-residential; see :mod:`gridgeo.building_class`), from its
+    tags, the points of interest inside it and the land use: the ``landuse`` layer,
+    else ``dedicated`` when it is an OSM land-use layer (it has a ``value`` column).
+    Layers in one metric CRS."""
+    if layers.buildings is None:
+        return layers
+    landuse = layers.landuse
+    if landuse is None and layers.dedicated is not None and "value" in layers.dedicated.columns:
+        landuse = layers.dedicated
+    buildings = with_classes(
+        layers.buildings, landuse, pois=layers.pois, table=rules.building_classes
+    )
+    return replace(layers, buildings=buildings)
 
 
 def locked_mask(grids: gpd.GeoDataFrame, ids: np.ndarray, rules: Rules) -> np.ndarray:

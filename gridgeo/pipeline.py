@@ -16,8 +16,11 @@ import shapely
 
 from ._progress import step
 from .assemble import assemble, reading_order
+from .astride import move_astride
+from .chains import chain_repair, redraw_around
 from .constraints import attach_orphans, join_pockets
 from .engine import partition_graph
+from .engine.tree import within_groups
 from .inputs import PlanKeywords
 from .plan import Plan
 from .rules import Rules
@@ -94,7 +97,11 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
 
     :func:`gridgeo.engine.partition_graph` on the units (groups, dedicated and rural
     units kept whole, cuts along streets preferred), then pieces without households that
-    barriers cut off join a neighbouring grid (:func:`gridgeo.constraints.attach_orphans`).
+    barriers cut off join a neighbouring grid (:func:`gridgeo.constraints.attach_orphans`),
+    buildings astride grids move to the grid holding most of them
+    (:func:`gridgeo.astride.move_astride`: ``ws`` is updated), and grids still outside
+    the band are repaired by chains of single-unit moves, then by redrawing their
+    neighbourhoods (:func:`gridgeo.chains.chain_repair`, :func:`~gridgeo.chains.redraw_around`).
     """
     labels = partition_graph(
         ws.weights,
@@ -120,7 +127,31 @@ def label_units(ws: Workspace, *, random_state: int | None = 0) -> np.ndarray:
         upper=ws.band.upper,
         most=ws.band.upper - ws.band.target,
     )
-    return _keep_locked(labels, ws.lock)
+    labels = _keep_locked(labels, ws.lock)
+    if ws.buildings is not None:
+        move_astride(
+            labels,
+            ws.units,
+            ws.buildings.geometry.values,
+            ws.building_households,
+            ws.weights,
+            ws.building_weights,
+            band=(ws.band.lower, ws.band.upper),
+            fixed=None if ws.lock is None else ws.lock >= 0,
+        )
+    adj = within_groups(ws.adjacency, ws.groups)
+    labels = chain_repair(
+        labels, ws.weights, adj, lower=ws.band.lower, upper=ws.band.upper, frozen=ws.whole
+    )
+    return redraw_around(
+        labels,
+        ws.weights,
+        adj,
+        band=ws.band,
+        frozen=ws.whole,
+        blocks=ws.units.block,
+        random_state=random_state,
+    )
 
 
 def _keep_locked(labels: np.ndarray, lock: np.ndarray | None) -> np.ndarray:

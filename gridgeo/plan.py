@@ -435,11 +435,16 @@ class Plan:
         grids can share inside the band), ``grids_across_barriers`` (grids that took in
         a pocket of land, enclosed by barriers, too light for a grid of its own: see
         :func:`gridgeo.constraints.join_pockets`), ``dedicated_grids``, ``rural_grids``,
-        ``within_10pct_basic`` and ``within_25pct_basic`` (the same shares among basic
-        grids — not dedicated, rural, indivisible or constrained — on the balanced
-        weight),
+        ``within_10pct_basic``, ``within_25pct_basic`` and ``within_band_basic`` (the
+        same shares among basic grids — not dedicated, rural, indivisible or
+        constrained — on the balanced weight),
         ``basic_min`` / ``basic_median`` / ``basic_max`` (their households),
-        ``empty_grids``, ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
+        ``empty_grids``, ``band`` (lower, upper), ``out_of_band_grids``,
+        ``out_of_band_without_reason``, ``grids_by_reason`` (see
+        :data:`gridgeo.reasons.REASONS`), ``multi_part_grids`` (grids that took in an
+        exclave of their community), ``notes`` (what the rules did, in words),
+        ``households_by_building_class`` and ``buildings_by_building_class`` (see
+        :mod:`gridgeo.building_class`), ``polsby_popper_mean`` / ``polsby_popper_p10`` (compactness),
         ``boundary_on_streets``, ``area_km2``, ``crs``, ``seconds``.
         """
         hh = self.grids["households"].to_numpy(dtype=float)
@@ -496,16 +501,59 @@ class Plan:
             "within_25pct_basic": float(np.mean(divisible_dev <= 0.25 + eps))
             if len(divisible_dev)
             else 1.0,
+            "within_band_basic": float(np.mean(divisible_dev <= self.tolerance + 1e-6))
+            if len(divisible_dev)
+            else 1.0,
             "basic_min": int(basic_hh.min()),
             "basic_median": float(np.median(basic_hh)),
             "basic_max": int(basic_hh.max()),
             "empty_grids": int((hh == 0).sum()),
+            **self._reasons(balanced),
+            **self._by_building_class(),
             "polsby_popper_mean": float(pp.mean()) if len(pp) else 0.0,
             "polsby_popper_p10": float(np.percentile(pp, 10)) if len(pp) else 0.0,
             "boundary_on_streets": self.boundary_on_streets,
             "area_km2": float(self.grids.area.sum() / 1e6),
             "crs": self.crs.to_string() if self.crs is not None else None,
             "seconds": round(self.seconds, 3),
+        }
+
+    def _reasons(self, balanced: np.ndarray) -> dict[str, Any]:
+        """Grids outside the band, why (see :data:`gridgeo.reasons.REASONS`), and how
+        many lie in several parts; the plan's notes."""
+        lower = round(self.target * (1 - self.tolerance), 6)
+        upper = round(self.target * (1 + self.tolerance), 6)
+        off = (balanced < lower - 1e-6) | (balanced > upper + 1e-6)
+        reason = (
+            self.grids["reason"]
+            if "reason" in self.grids
+            else pd.Series(None, index=self.grids.index)
+        )
+        counts = reason[off].value_counts()
+        parts = (
+            self.grids["parts"] if "parts" in self.grids else pd.Series(1, index=self.grids.index)
+        )
+        return {
+            "band": [lower, upper],
+            "out_of_band_grids": int(off.sum()),
+            "out_of_band_without_reason": int((off & reason.isna().to_numpy()).sum()),
+            "grids_by_reason": {str(k): int(v) for k, v in counts.items()},
+            "multi_part_grids": int((parts.to_numpy() > 1).sum()),
+            "notes": list(self.notes),
+        }
+
+    def _by_building_class(self) -> dict[str, Any]:
+        """Households and buildings per building class (see :mod:`gridgeo.building_class`)."""
+        b = self.buildings
+        if b is None or "building_class" not in b.columns:
+            return {}
+        from .building_class import CLASSES
+
+        by = b.groupby(b["building_class"].astype(str))["households"]
+        hh, n = by.sum(), by.size()
+        return {
+            "households_by_building_class": {c: int(hh.get(c, 0)) for c in CLASSES},
+            "buildings_by_building_class": {c: int(n.get(c, 0)) for c in CLASSES},
         }
 
     def describe(self, *, lang: str = "en") -> str:
@@ -517,6 +565,7 @@ class Plan:
         """
         s = self.summary()
         n_basic = s["n_grids"] - s["dedicated_grids"] - s["rural_grids"]
+        lo, hi = s["band"]
         if lang == "zh":
             kinds = f"基础网格 {n_basic} 个"
             if s["dedicated_grids"]:
@@ -539,7 +588,7 @@ class Plan:
                 f"共划分 {s['n_grids']} 个网格{kinds}，覆盖 {s['households']} 户、"
                 f"{s['buildings']} 栋楼，面积 {s['area_km2']:.2f} 平方公里。目标每格 {s['target']:g} 户："
                 f"基础网格每格 {s['basic_min']}–{s['basic_max']} 户（中位数 {s['basic_median']:g}），"
-                f"{s['within_10pct_basic']:.0%} 在目标 ±10% 以内。{extra}用时 {s['seconds']:.1f} 秒。"
+                f"{s['within_band_basic']:.0%} 在 {lo:g}–{hi:g} 户范围内。{extra}用时 {s['seconds']:.1f} 秒。"
             )
         kinds = f"{n_basic} basic"
         if s["dedicated_grids"]:
@@ -566,7 +615,7 @@ class Plan:
             f"{s['n_grids']} grids{kinds} cover {s['households']} households in {s['buildings']} "
             f"buildings over {s['area_km2']:.2f} km². Target {s['target']:g} households per grid: "
             f"basic grids hold {s['basic_min']}–{s['basic_max']} (median {s['basic_median']:g}); "
-            f"{s['within_10pct_basic']:.0%} are within ±10 % of the target.{extra} "
+            f"{s['within_band_basic']:.0%} are within the band ({lo:g}–{hi:g}).{extra} "
             f"Took {s['seconds']:.1f} s."
         )
 

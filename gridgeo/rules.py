@@ -36,6 +36,7 @@ from typing import Any, TypedDict
 from ._errors import InputError
 from ._validate import check_fraction, check_positive
 from .blocks import NON_CUTTING
+from .building_class import check_table
 from .constraints import BARRIER_STREETS, DEDICATED_KINDS
 from .engine import Band
 from .households import HouseholdOptions
@@ -63,8 +64,9 @@ def _rule(
     """A field of :class:`Rules` with what the faces need to offer it.
 
     ``kind`` says how a face spells the value: ``float``, ``int``, ``str`` (a name),
-    ``set`` (comma-separated names), ``range`` (``LO-HI``) or ``crs`` (an EPSG code or
-    a CRS string); ``flag`` the command-line option (default: ``--`` and the name
+    ``set`` (comma-separated names), ``range`` (``LO-HI``), ``crs`` (an EPSG code or
+    a CRS string) or ``table`` (a mapping; on the command line the path of a JSON
+    file holding it); ``flag`` the command-line option (default: ``--`` and the name
     with dashes).
     """
     meta = {"help": help, "group": group, "kind": kind, "metavar": metavar, "flag": flag}
@@ -106,6 +108,11 @@ class Rules:
     min_building_area : float
         How households are estimated from footprints (see
         :class:`gridgeo.HouseholdOptions`).
+    building_classes : mapping or str, optional
+        Overrides of the building class rule table
+        (:data:`gridgeo.building_class.DEFAULT_TABLE`: which buildings hold
+        households, by ``building`` value, shop/office/amenity/craft/industrial tags
+        and land use), or the path of a JSON file holding them.
     max_households_per_building : float, default 20000
         A building holding more households than this (from the households column,
         ``building:flats``, or a total or population grid spread over too few
@@ -123,7 +130,18 @@ class Rules:
         OSM values that make a dedicated zone (university, college, school, hospital,
         industrial, park).
     min_zone_area : float, default 10000
-        Dedicated zones smaller than this (m², 1 ha) stay part of ordinary grids.
+        Dedicated zones, and pieces of them, smaller than this (m², 1 ha) stay part of
+        ordinary grids; so do pieces holding no building.
+    empty_zones : str, default "join"
+        What a dedicated zone holding buildings but no households becomes: ``join``
+        (its land joins the grids around it: no grid without households) or ``grid``
+        (a dedicated grid of its own, looked after by its unit — an industrial park, a
+        park: it gets no grid worker).
+    stranded_share : float, default 0.5
+        Land cut off from the rest of its community by barriers, or lying apart from it
+        (an exclave), joins a neighbouring grid of its community (across the barrier,
+        or the nearest) when it holds less than this share of the band's lower bound;
+        land holding no households always does.
     rural_column : str, optional
         Column of the community boundaries marking rural communities (true/false, or
         the urban–rural code: 2xx = rural); a rural community is one grid unless it
@@ -255,6 +273,13 @@ class Rules:
         kind="float",
         metavar="M2",
     )
+    building_classes: Mapping[str, Any] | None = _rule(
+        None,
+        "JSON file overriding the building class rules (which buildings hold households; see gridgeo.building_class)",
+        group="households",
+        kind="table",
+        metavar="JSON",
+    )
     max_households_per_building: float = _rule(
         20_000.0,
         "a building counted with more households than this is an error in the data (default: 20000)",
@@ -315,10 +340,24 @@ class Rules:
     )
     min_zone_area: float = _rule(
         10_000.0,
-        "dedicated zones smaller than this many m² stay part of ordinary grids (default: 10000 = 1 ha)",
+        "dedicated zones, or pieces of them, smaller than this many m² stay part of ordinary grids (default: 10000 = 1 ha)",
         group="rules",
         kind="float",
         metavar="M2",
+    )
+    empty_zones: str = _rule(
+        "join",
+        "a dedicated zone with buildings but no households: 'join' (joins the grids around it) or 'grid' (its own grid, no worker) (default: join)",
+        group="rules",
+        kind="str",
+        metavar="grid|join",
+    )
+    stranded_share: float = _rule(
+        0.5,
+        "land cut off by barriers, or an exclave, holding less than this share of the band's lower bound joins a neighbouring grid of its community (default: 0.5)",
+        group="rules",
+        kind="float",
+        metavar="F",
     )
     weight: str | None = _rule(
         None,
@@ -354,6 +393,12 @@ class Rules:
             _positive(getattr(self, name), name)
         if self.split_above is not None:
             _positive(self.split_above, "split_above")
+        if self.empty_zones not in ("grid", "join"):
+            msg = f"empty_zones must be 'grid' or 'join', got {self.empty_zones!r}"
+            raise InputError(msg)
+        if self.stranded_share < 0:
+            msg = f"stranded_share must be 0 or more, got {self.stranded_share}"
+            raise InputError(msg)
         if self.min_zone_area < 0:
             msg = f"min_zone_area must be 0 or more (m²), got {self.min_zone_area}"
             raise InputError(msg)
@@ -448,6 +493,7 @@ class RuleKeywords(TypedDict, total=False):
     default_levels: float
     level_height: float
     min_building_area: float
+    building_classes: Mapping[str, Any] | str | None
     max_households_per_building: float
     boundary_id: str | None
     boundary_households: str | None
@@ -457,6 +503,8 @@ class RuleKeywords(TypedDict, total=False):
     non_cutting: Iterable[str]
     dedicated_kinds: Iterable[str]
     min_zone_area: float
+    empty_zones: str
+    stranded_share: float
     weight: str | None
     household_options: Any
 
@@ -535,6 +583,10 @@ def _check_range(value: Any, name: str) -> Any:
     return (float(lo), float(hi))
 
 
+def _check_table(value: Any, name: str) -> Any:
+    return check_table(value, name)
+
+
 def _check_crs(value: Any, _name: str) -> Any:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
@@ -548,6 +600,7 @@ _CHECKS = {
     "set": _check_set,
     "range": _check_range,
     "crs": _check_crs,
+    "table": _check_table,
 }
 
 

@@ -3,7 +3,8 @@
 Per grid (and in total):
 
 - **grid workers** (网格员): one per grid by default (一格一员); optionally one more per
-  ``households_per_worker`` households;
+  ``households_per_worker`` households; none for a grid with no households (a
+  dedicated grid of a factory or a park is looked after by its own unit);
 - **liaisons** (网格联络员, building heads of micro-grids): one per micro-grid when
   micro-grids are given (their ``liaisons`` column when present, see
   :func:`gridgeo.hierarchy.micro_grids`), else one per ``households_per_liaison``
@@ -210,6 +211,7 @@ def staffing_table(
     workers = np.full(len(grids), int(rules.workers_per_grid), dtype=np.int64)
     if rules.households_per_worker is not None:
         workers = np.maximum(workers, np.ceil(hh / rules.households_per_worker).astype(np.int64))
+    workers[hh == 0] = 0  # nobody lives there: no grid worker to visit them
     out["workers"] = workers
     per = rules.households_per_liaison
     if micro_grids is not None:

@@ -18,6 +18,11 @@ def wangjing_plan():
     return gridgeo.partition(layers.streets, layers.buildings)
 
 
+def n_grids() -> int:
+    """Grids of the Wangjing plan (it follows the rules: 29 with households in housing only)."""
+    return len(wangjing_plan().grids)
+
+
 @cache
 def wangjing_streets():
     """The street lines of the bundled Wangjing extract."""

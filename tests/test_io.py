@@ -53,6 +53,13 @@ COLUMNS = {
         "amenity",
         "office",
         "craft",
+        "industrial",
+        "tourism",
+        "historic",
+        "leisure",
+        "military",
+        "man_made",
+        "aeroway",
         "geometry",
     ],
     "pois": ["osm_id", "kind", "value", "name", "geometry"],
@@ -73,7 +80,7 @@ OSM_ID = re.compile(r"^(node|way|relation)/\d+$")
 # counted after dropping rings cut by the extract boundary.
 EXPECTED = {
     "kouvola": {"streets": 331, "buildings": 2193, "pois": 23, "barriers": 1, "landuse": 37},
-    "helsinki": {"streets": 2504, "buildings": 482, "pois": 1827, "barriers": 325, "landuse": 102},
+    "helsinki": {"streets": 2504, "buildings": 482, "pois": 1827, "barriers": 325, "landuse": 106},
     "monaco": {"streets": 2903, "buildings": 23327, "pois": 665, "barriers": 78, "landuse": 36},
     "beijing_wangjing": {
         "streets": 241,

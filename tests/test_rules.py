@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import typing
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -27,6 +29,10 @@ from gridgeo.cli._rules import flag_of, rules_from_args
 from gridgeo.rules import RuleKeywords, Rules, rule_fields
 from gridgeo.service.models import PartitionOptions, PartitionUploadForm
 
+#: The building class rules of tests/fixtures/building_classes.json.
+TABLE_FILE = Path(__file__).parent / "fixtures" / "building_classes.json"
+TABLE = json.loads(TABLE_FILE.read_text(encoding="utf-8"))
+
 #: A value unlike the default for every kind of rule, as Python, a flag, and JSON.
 SAMPLES = {
     "float": (123.0, "123", 123.0),
@@ -35,6 +41,7 @@ SAMPLES = {
     "set": (frozenset({"motorway", "trunk"}), "motorway,trunk", ["motorway", "trunk"]),
     "range": ((250.0, 450.0), "250-450", [250, 450]),
     "crs": (32635, "32635", 32635),
+    "table": (TABLE, str(TABLE_FILE), TABLE),
 }
 
 
@@ -42,6 +49,8 @@ def _sample(f):
     value = SAMPLES[f.metadata["kind"]]
     if f.name == "tolerance":
         return (0.25, "0.25", 0.25)
+    if f.name == "empty_zones":
+        return ("grid", "grid", "grid")
     return value
 
 
@@ -166,7 +175,7 @@ def test_household_options_spread_over_rules():
 
 def test_min_zone_area_reaches_blocks(osm):
     """The rule added end to end: zones under ``min_zone_area`` stay ordinary land."""
-    layers = osm("beijing_wangjing")
+    layers = osm("kouvola")
     common = {"dedicated": layers.landuse, "barriers": layers.barriers}
     default = gridgeo.pipeline.prepare(layers.streets, layers.buildings, **common)
     none = gridgeo.pipeline.prepare(layers.streets, layers.buildings, **common, min_zone_area=1e12)

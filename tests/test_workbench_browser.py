@@ -14,7 +14,7 @@ import pytest
 from _browser import install_chromium, requests, start_browser
 from _render_data import SCREENS
 from _service import Server
-from _workbench_data import boundary_moves, write_wangjing
+from _workbench_data import boundary_moves, n_grids, write_wangjing
 
 import gridgeo
 from gridgeo import datasets
@@ -213,7 +213,7 @@ def test_workbench_in_chromium(browser, served, tmp_path):
     _wait(browser, "return window.wb.state.open && document.getElementById('open').hidden")
     n = browser.execute_script("return document.querySelectorAll('path.wb-grid').length")
     labels = browser.execute_script("return document.querySelectorAll('.wb-label').length")
-    assert n == labels == 31
+    assert n == labels == n_grids()
     assert browser.execute_script("return window.L.version") == "1.9.4"
     assert browser.execute_script("return document.querySelectorAll('path.wb-street').length") > 100
     assert (

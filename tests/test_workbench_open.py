@@ -13,7 +13,7 @@ import zipfile
 import geopandas as gpd
 import numpy as np
 import pytest
-from _workbench_data import boundary_moves, write_wangjing
+from _workbench_data import boundary_moves, n_grids, write_wangjing
 from fastapi.testclient import TestClient
 
 from gridgeo.service import ServiceConfig, create_app
@@ -69,13 +69,13 @@ def _mounted(client):
 def test_open_from_the_data_directory(client, data_dir):
     listed = client.get("/api/sources", headers=AUTH).json()["sources"]
     plans = [s for s in listed if s["kind"] == "plan"]
-    assert plans[0]["source"] == "plans/wangjing" and plans[0]["grids"] == 31
+    assert plans[0]["source"] == "plans/wangjing" and plans[0]["grids"] == n_grids()
     for bad in ("../etc", "plans/..", "plans/none", "/etc/passwd", "jobs/0000"):
         r = client.post("/api/open", json={"source": bad}, headers=AUTH)
         assert r.status_code == 422 and "GET /api/sources" in r.json()["detail"], bad
     state = client.post("/api/open", json={"source": "plans/wangjing"}, headers=AUTH).json()
     assert state["open"] and state["plan"] == "plans/wangjing" and state["streets"]
-    assert len(state["grids"]["features"]) == 31
+    assert len(state["grids"]["features"]) == n_grids()
     props = state["grids"]["features"][0]["properties"]
     assert props["neighbours"] and all(isinstance(g, str) for g in props["neighbours"])
     streets = client.get("/api/streets", headers=AUTH).json()
@@ -88,7 +88,7 @@ def test_open_from_the_data_directory(client, data_dir):
         "source": "jobs/" + "ab" * 16,
         "kind": "job",
         "name": "abababab",
-        "grids": 31,
+        "grids": n_grids(),
         "households": state["households"],
     }
     assert client.post("/api/open", json={"source": listed[0]["source"]}, headers=AUTH).json()[
@@ -130,7 +130,9 @@ def test_compare_shows_the_changed_buildings_and_revert(client):
 def test_exports_of_the_current_version(client):
     client.post("/api/open", json={"source": "plans/wangjing"}, headers=AUTH)
     audit = client.get("/api/audit.json", headers=AUTH).json()
-    assert audit["grids"] == 31 and audit["uncovered_buildings"] == 0 and audit["overlaps"] == 0
+    assert (
+        audit["grids"] == n_grids() and audit["uncovered_buildings"] == 0 and audit["overlaps"] == 0
+    )
     csv = client.get("/api/audit.csv?lang=en", headers=AUTH)
     assert csv.status_code == 200 and csv.text.lstrip("\ufeff").startswith("序号 No.")
     gpkg = client.get("/api/export.gpkg", headers=AUTH)
@@ -139,7 +141,7 @@ def test_exports_of_the_current_version(client):
     assert {n.rsplit(".", 1)[1] for n in shp.namelist()} >= {"shp", "dbf", "shx", "prj", "cpg"}
     staffing = client.get("/api/staffing.csv", headers=AUTH).text.lstrip("\ufeff")
     assert staffing.splitlines()[0].startswith("grid_id,code,community_id,households")
-    assert len(staffing.splitlines()) == 32
+    assert len(staffing.splitlines()) == n_grids() + 1
     png = client.get("/api/map.png?lang=en", headers=AUTH)
     assert png.content.startswith(b"\x89PNG")
     assert client.get("/api/audit.xml", headers=AUTH).status_code == 404
@@ -159,7 +161,7 @@ def test_upload_a_gridgeo_geopackage_and_a_zipped_folder(client, data_dir):
         for p in (data_dir / "plans" / "wangjing").iterdir():
             z.write(p, f"wangjing/{p.name}")
     r = client.post("/api/open/upload", files={"plan": ("plan.zip", buf.getvalue())}, headers=AUTH)
-    assert r.status_code == 200 and len(r.json()["grids"]["features"]) == 31
+    assert r.status_code == 200 and len(r.json()["grids"]["features"]) == n_grids()
     listed = {s["source"]: s for s in client.get("/api/sources", headers=AUTH).json()["sources"]}
     assert (
         listed[r.json()["plan"]]["kind"] == "upload"

@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import csgraph
 
 from .._errors import InputError
 from .._validate import POLYGONAL, check_column, check_layer
@@ -25,6 +26,7 @@ from ..inputs import (
     building_counts,
     check_inputs,
     check_overlap,
+    classify_buildings,
     locked_mask,
     split_keywords,
 )
@@ -126,7 +128,7 @@ def rebalance(
     ids = _grid_ids(grids, grid_id)
     metric = plan_metric_crs(grids, layers.buildings, rules.crs)
     grids_m = to_metric(grids, metric)
-    layers = layers.to_metric(metric)
+    layers = classify_buildings(layers.to_metric(metric), rules)
     comm = _communities(grids_m, community_column, layers, rules)
     hh, weight = _building_counts(grids_m, layers, rules)
     lines = barrier_lines(layers.streets, layers.barriers, barrier_streets=rules.barrier_streets)
@@ -178,7 +180,8 @@ def rebalance(
     )
     balanced = weight if rules.weight is not None else None
     args = (grids_m, ids, comm, layers.buildings, hh, bgrid, store, labels, band, exempt)
-    result = assemble(*args, code_column, codes, weight=balanced)
+    land = csgraph.connected_components(gadj, directed=False)[1]
+    result = assemble(*args, code_column, codes, weight=balanced, locked=locked, land=land)
     result.figures.update(
         {
             "out_of_band_before": len(bad),

@@ -379,6 +379,9 @@ def solve(
                 fits.append((not _divisible(np.r_[w, wh], band), abs(t / k - band.target), h))
             region.append(min(fits)[2])
         if best is None:
+            if _join_empty(g, labels, store, gadj, grow):
+                regions += 1
+                continue
             log.info("grid %d: no region around it divides into the band", g)
             continue
         score, local, nodes, ring = best
@@ -386,12 +389,33 @@ def solve(
         old = labels[nodes]
         before = float(_part_off(pd.factorize(old)[0], w, band).sum())
         if score[0] > 0 and score[1] >= before - 1e-9:
+            if _join_empty(g, labels, store, gadj, grow):
+                regions += 1
+                continue
             log.info("grid %d: no redraw of the region around it improves it", g)
             continue
         labels, next_id = _commit(labels, nodes, local, w, next_id)
         regions += 1
         widest = max(widest, ring)
     return labels, regions, widest
+
+
+def _join_empty(g: int, labels: np.ndarray, store: UnitStore, gadj, grow) -> bool:
+    """A grid left holding nothing whose land no region divides into the band joins
+    the neighbouring grid of its community it shares most boundary with (no grid
+    nobody lives in, and no worker for it); returns whether it did."""
+    mine = labels == g
+    row = gadj[g]
+    if store.households[mine].sum() > 0 or not row.nnz:
+        return False
+    order = row.indices[np.argsort(-row.data, kind="stable")]
+    grow(order[:1])
+    host = labels[store.grid == order[0]]
+    if not len(host):
+        return False
+    labels[labels == g] = np.bincount(host).argmax()
+    log.info("grid %d holds no households: joined its neighbour", g)
+    return True
 
 
 def _redraw(

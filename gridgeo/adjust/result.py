@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..engine.refine import off_band
 from ..io import storable, write_layers
 from ..plan import Plan, dissolve_units
+from ..reasons import REASONS, first_reason
 from .regions import excess
 
 __all__ = ["Rebalance", "assemble"]
@@ -33,8 +35,11 @@ class Rebalance:
     grids : GeoDataFrame
         The plan after: ``grid_id``, ``code`` (when codes are kept or assigned),
         ``community_id``, ``households``, ``buildings``, ``area_m2``, ``deviation``,
-        ``indivisible``, ``status`` (kept, reshaped, split, new), ``sources`` (the old
-        grids a changed grid took land from) and the polygon, in ``crs``.
+        ``indivisible`` (one building over the band, too little beside it for a grid),
+        ``parts`` (polygons), ``reason`` (why a grid lies outside the band, see
+        :data:`gridgeo.reasons.REASONS`), ``status`` (kept, reshaped, split, new),
+        ``sources`` (the old grids a changed grid took land from) and the polygon, in
+        ``crs``.
     before : GeoDataFrame
         The input grids with their households under the new figures and ``status``
         (kept, reshaped, split, merged) and ``now_in`` (the grids their land is in now).
@@ -87,7 +92,8 @@ class Rebalance:
         ``buildings_moved_share``, ``households``, ``households_moved``,
         ``households_moved_share``; ``buildings_outside`` (in no grid: given to the
         nearest); ``regions`` (redrawn regions), ``rings`` (the widest ring used);
-        ``target``, ``tolerance``, ``seconds``.
+        ``out_of_band_grids``, ``out_of_band_without_reason``, ``grids_by_reason``,
+        ``multi_part_grids``, ``empty_grids``; ``target``, ``tolerance``, ``seconds``.
         """
         return dict(self.figures)
 
@@ -197,11 +203,14 @@ def assemble(
     code_options,
     *,
     weight: np.ndarray | None = None,
+    locked: np.ndarray | None = None,
+    land: np.ndarray | None = None,
 ) -> Rebalance:
     """The result of a rebalance: the old grid of every building (``bgrid``), the
     units the regions were cut into (``store``, a :class:`~gridgeo.adjust.regions.UnitStore`)
     and their new grids (``labels``); ``weight``: what was balanced per building, when
-    not households."""
+    not households; ``locked`` the old grids kept as the planner locked them, ``land``
+    the piece of land of every old grid (between barriers, within its community)."""
     units = store.units() if store.n_units else None
     new_bgrid = bgrid.copy()
     if store.n_units:
@@ -213,7 +222,8 @@ def assemble(
     )
     out["area_m2"] = out.area
     out["deviation"] = out["households"] / band.target - 1
-    out["indivisible"] = heavy > band.upper + 1e-9
+    out["indivisible"] = (heavy > band.upper + 1e-9) & (loads - heavy < band.lower - 1e-9)
+    out["parts"] = shapely.get_num_geometries(out.geometry.values)
     out["status"] = fate.status_after
     out["sources"] = fate.source_text(ids)
     has_codes = code_column is not None and code_column in grids_m.columns
@@ -221,6 +231,18 @@ def assemble(
         out = _with_codes(out, grids_m, fate, code_column if has_codes else None, code_options)
     if weight is not None:
         out["weight"] = loads
+    n = len(grids_m)
+    out["reason"] = _reasons(
+        out,
+        loads,
+        band,
+        fate,
+        exempt=exempt,
+        locked=np.zeros(n, dtype=bool) if locked is None else locked,
+        land=np.arange(n) if land is None else land,
+        comm=comm,
+        prior=grids_m["reason"].to_numpy(dtype=object) if "reason" in grids_m else None,
+    )
     before = _grids_before(grids_m, ids, comm, hh, bgrid, fate, code_column if has_codes else None)
     moved = new_bgrid != bgrid
     bcols = [
@@ -239,7 +261,63 @@ def assemble(
     off_after = excess(loads.astype(float), heavy, band) > 1e-9
     off_after &= ~fate.carried(exempt, default=False)
     figures = _figures(fate, band, out, off_after, moved, hh)
+    off = off_band(loads.astype(float), band) > 1e-9
+    figures.update(
+        {
+            "out_of_band_grids": int(off.sum()),
+            "out_of_band_without_reason": int((off & out["reason"].isna().to_numpy()).sum()),
+            "grids_by_reason": {str(k): int(v) for k, v in out["reason"].value_counts().items()},
+            "multi_part_grids": int((out["parts"] > 1).sum()),
+            "empty_grids": int((out["households"] == 0).sum()),
+        }
+    )
     return Rebalance(out, before, b_out, diff, figures, band.target, figures["tolerance"])
+
+
+def _reasons(out, loads, band, fate: _Fate, *, exempt, locked, land, comm, prior) -> np.ndarray:
+    """Why each grid after lies outside the band (see :data:`gridgeo.reasons.REASONS`):
+    a kept grid the rules exempt keeps its grid type's reason (or the plan's own), a
+    grid of land no number of grids can share within the band says so, and a grid the
+    redraws could not bring into the band within their rings is ``beyond_reach``."""
+    off = off_band(loads.astype(float), band) > 1e-9
+    # the old grid each grid after comes from: itself, or the main source of a new one
+    origin = fate.keep.copy()
+    new = origin >= fate.n
+    origin[new] = [fate.sources.get(int(k), [0])[0] for k in origin[new]]
+    free = ~exempt[origin] & ~locked[origin]
+    kept_exempt = exempt[origin] & ~locked[origin]
+    gtype = (
+        out["grid_type"].astype("string").fillna("").to_numpy()
+        if "grid_type" in out
+        else np.full(len(out), "", dtype=object)
+    )
+    piece = pd.factorize(
+        pd.Series(comm[origin]).astype(str) + "\x1f" + pd.Series(land[origin]).astype(str)
+    )[0]
+    w = np.where(out["indivisible"].to_numpy() | ~free, 0.0, loads.astype(float))
+    piece_w = np.bincount(piece, weights=w)
+    n_pieces = pd.Series(piece[free]).groupby(comm[origin][free]).nunique()
+    alone = pd.Series(comm[origin]).map(n_pieces).fillna(1).to_numpy() <= 1
+    k = np.array([band.parts_for(x) if x > 0 else 1 for x in piece_w])
+    stuck = (piece_w > 0) & ((piece_w / k < band.lower - 1e-9) | (piece_w / k > band.upper + 1e-9))
+    stuck = stuck[piece] & free
+    small = (piece_w < band.lower)[piece]
+    tests = {
+        "single_building": out["indivisible"].to_numpy(),
+        "locked": locked[origin],
+        "dedicated_zone": kept_exempt & (gtype != "rural"),
+        "rural_village": kept_exempt & (gtype == "rural"),
+        "no_households": out["households"].to_numpy() == 0,
+        "enclosed_land": stuck & ~alone,
+        "small_community": stuck & alone & small,
+        "community_size": stuck & alone,
+        "beyond_reach": free,
+    }
+    if prior is not None:  # an exempt grid kept: the plan's own reason first
+        known = np.isin(prior[origin], list(REASONS)) & kept_exempt
+        early = first_reason(off & known, {r: prior[origin] == r for r in REASONS})
+        return np.where(np.equal(early, None), first_reason(off, tests), early)
+    return first_reason(off, tests)
 
 
 @dataclass

@@ -123,6 +123,11 @@ def add_layer_arguments(groups: dict[str, Any]) -> None:
         action="store_true",
         help="no dedicated grids from the OSM extract's land use",
     )
+    groups["households"].add_argument(
+        "--landuse",
+        metavar="FILE",
+        help="land-use polygons (value: industrial, retail, residential …) that classify buildings; with --osm, the extract's",
+    )
     r.add_argument(
         "--pois",
         metavar="FILE",
@@ -144,12 +149,15 @@ def read_rule_layers(args: argparse.Namespace, layers: Any = None) -> dict[str, 
             kw["dedicated"] = layers.landuse
         if len(layers.pois):
             kw["pois"] = layers.pois
+        if len(layers.landuse):
+            kw["landuse"] = layers.landuse
     for option, name in (
         ("population", "population grid"),
         ("boundaries", "boundaries"),
         ("barriers", "barriers"),
         ("dedicated", "dedicated zones"),
         ("pois", "points of interest"),
+        ("landuse", "land use"),
     ):
         if getattr(args, option):
             kw[option] = read_layer(getattr(args, option), name=name)

@@ -17,7 +17,15 @@ import pandas as pd
 import shapely
 
 from ._clean import _clean_lines, _clean_polygons, _drop_unusable
-from .tags import _KEYS, _POI_KEYS, _as_text, _parse_count, _parse_height, _parse_numbers
+from .tags import (
+    _KEYS,
+    _POI_KEYS,
+    BUILDING_USE_KEYS,
+    _as_text,
+    _parse_count,
+    _parse_height,
+    _parse_numbers,
+)
 
 __all__ = ["OSMLayers"]
 
@@ -33,7 +41,12 @@ _WATER_AREAS = (("natural", {"water"}), ("waterway", {"riverbank"}), ("landuse",
 _LANDUSE = (
     ("amenity", {"school", "university", "college", "hospital", "kindergarten"}),
     ("leisure", {"park"}),
-    ("landuse", {"residential", "commercial", "retail", "industrial", "education"}),
+    (
+        "landuse",
+        # the non-residential values classify buildings (gridgeo.building_class)
+        {"residential", "commercial", "retail", "industrial", "education", "institutional"}
+        | {"military", "railway", "port", "garages", "depot", "quarry", "landfill"},
+    ),
 )
 _NOT_TUNNEL = frozenset({"no", "false", "0"})
 
@@ -51,6 +64,8 @@ _COLUMNS = {
         "building_flats",
         "height",
         *_POI_KEYS,
+        "industrial",
+        *BUILDING_USE_KEYS,
     ],
     "pois": ["osm_id", "kind", "value", "name"],
     "barriers": ["osm_id", "kind", "value", "name", "tunnel"],
@@ -77,7 +92,8 @@ class OSMLayers:
         ``Polygon``/``MultiPolygon`` features with a ``building`` tag other than ``no``:
         ``osm_id``, ``building``, ``name``, ``building_levels``, ``building_flats``,
         ``height`` (float, metres; NaN when absent or unparseable) and the ``shop``,
-        ``amenity``, ``office``, ``craft`` tags.
+        ``amenity``, ``office``, ``craft``, ``industrial``, ``tourism``, ``historic``,
+        ``leisure``, ``military``, ``man_made`` and ``aeroway`` tags.
     pois : GeoDataFrame
         Points and polygons (buildings included) with a ``shop``, ``amenity``, ``office``
         or ``craft`` tag: ``osm_id``, ``kind`` (the first of those keys present),
@@ -91,7 +107,8 @@ class OSMLayers:
     landuse : GeoDataFrame
         Polygons useful for dedicated grids: ``amenity`` school, university, college,
         hospital, kindergarten; ``leisure=park``; ``landuse`` residential, commercial,
-        retail, industrial, education (first matching key in that order): ``osm_id``,
+        retail, industrial, education, institutional, military, railway, port, garages,
+        depot, quarry, landfill (first matching key in that order): ``osm_id``,
         ``kind``, ``value``, ``name``.
     """
 
@@ -163,7 +180,7 @@ def _split_features(features: gpd.GeoDataFrame, *, source: str) -> OSMLayers:
         if key in features:
             features[key] = _as_text(features[key])
         else:
-            features[key] = pd.Series(None, index=features.index, dtype=object)
+            features[key] = pd.Series([None] * len(features), index=features.index, dtype=object)
     types = shapely.get_type_id(features.geometry.to_numpy())
     is_point = np.isin(types, _POINT_TYPES)
     is_line = np.isin(types, _LINE_TYPES)

@@ -18,6 +18,9 @@ __all__ = ["parse_other_tags", "extract_tags"]
 # Tag keys of shops and services, in the order that names a point of interest.
 _POI_KEYS = ("shop", "amenity", "office", "craft")
 
+# Tag keys that say what a building is used for, beside the POI keys (read with it).
+BUILDING_USE_KEYS = ("tourism", "historic", "leisure", "military", "man_made", "aeroway")
+
 # Tag keys the splitter reads; every other tag is ignored.
 _KEYS = (
     "name",
@@ -27,11 +30,12 @@ _KEYS = (
     "building:flats",
     "height",
     *_POI_KEYS,
+    "industrial",
     "railway",
     "waterway",
     "natural",
     "landuse",
-    "leisure",
+    *BUILDING_USE_KEYS,
     "tunnel",
 )
 

@@ -239,8 +239,17 @@ def _phone_html(phone: str | None) -> str | None:
     return f'<a href="tel:{digits}">{shown}</a>' if digits else shown
 
 
-def _grid_properties(data: GridData) -> tuple[list[dict], list[str], list[str]]:
-    """Properties of each grid, and the fields of the tooltip and of the popup."""
+def _reason(code: str | None, lang: str) -> str | None:
+    """A grid's ``reason`` in words (a code gridgeo does not know is shown as it is)."""
+    if code is None:
+        return None
+    key = f"reason_{code}"
+    return label(key, lang) if key in LABELS[lang] else code
+
+
+def _grid_properties(data: GridData, lang: str = "en") -> tuple[list[dict], list[str], list[str]]:
+    """Properties of each grid, and the fields of the tooltip and of the popup (with
+    ``reason``, why a grid lies outside the band, in words)."""
     gdf = data.gdf
     columns: dict[str, list[Any]] = {"grid_id": [plain(v) for v in gdf["grid_id"]]}
     if "community_id" in gdf.columns:
@@ -259,6 +268,12 @@ def _grid_properties(data: GridData) -> tuple[list[dict], list[str], list[str]]:
     for col in ("code", "workers", "liaisons", "liaison_budget_yuan", "workload_index"):
         if data.has(col):
             columns[col] = [plain(v) for v in gdf[col]]
+    if data.has("parts"):  # a grid in several parts (it took in an exclave) says so
+        parts = pd.to_numeric(gdf["parts"], errors="coerce").fillna(1).to_numpy()
+        if (parts > 1).any():
+            columns["parts"] = [int(p) if p > 1 else None for p in parts]
+    if data.has("reason"):
+        columns["reason"] = [_reason(text(v), lang) for v in gdf["reason"]]
     popup_fields = list(columns)
     tooltip_fields = [
         f for f in ("grid_id", "community_id", "households", "deviation", "worker") if f in columns
@@ -645,7 +660,7 @@ def _base_map(bounds, tile_layers, *, canvas: bool, inline_assets: bool, title) 
 
 def _add_grids(m: folium.Map, data, gdf_ll, *, lang: str, credit: str | None) -> None:
     """The grids layer: coloured polygons with a tooltip and a popup of their figures."""
-    props, tooltip_fields, popup_fields = _grid_properties(data)
+    props, tooltip_fields, popup_fields = _grid_properties(data, lang)
     fc = _feature_collection(_geometries(gdf_ll), props)
     colors = data.colors
 

@@ -34,6 +34,8 @@ def _field(f: Any) -> tuple[Any, Any]:
         return list[str], Field(default=names, max_length=200, description=desc)
     if kind == "range":
         return tuple[float, float] | None, Field(default=None, description=desc)
+    if kind == "table":
+        return dict[str, Any] | None, Field(default=None, description=desc)
     if kind == "crs":
         return int | None, Field(default=None, ge=1024, le=999_999, description=desc)
     if kind == "str":
