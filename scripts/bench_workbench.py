@@ -6,9 +6,13 @@ For each plan (default: gridgeo.partition on the bundled Monaco extract, 250 gri
 - open: reading the plan, cutting it into cells, the cells' adjacency;
 - move: moving a piece of a block to a neighbouring grid, over up to ``--moves``
   candidate moves (allowed and refused timed apart), p50 / p95, against the
-  alternative of recounting and redrawing every grid after each move;
+  alternative of recounting and redrawing every grid after each move; and the same
+  moves through the HTTP API (``http_move``: the request and the whole answer the page
+  redraws from);
 - rebalance: households of a few grids raised by 60 %, a fifth of the grids locked,
-  then ``Session.rebalance`` (gridgeo.rebalance with ``locked``);
+  then ``Session.rebalance`` (gridgeo.rebalance with ``locked``), new boundaries on the
+  plan's streets (the default plans carry a streets layer), against the same without
+  streets (a city's own grids and buildings: cut along the buildings' cells);
 - peak memory of the process (max RSS).
 
 Usage::
@@ -36,7 +40,10 @@ def _plan(name: str, folder: Path) -> Path:
     from gridgeo import datasets
 
     layers = gridgeo.read_osm(datasets.get_path(name))
-    gridgeo.partition(layers.streets, layers.buildings).to_files(folder, map_html=False)
+    plan = gridgeo.partition(layers.streets, layers.buildings)
+    plan.to_files(folder, map_html=False)
+    streets = layers.streets[["geometry"]].to_crs(plan.grids.crs)
+    streets.to_file(folder / "grids.gpkg", layer="streets", driver="GPKG", engine="pyogrio")
     return folder
 
 
@@ -46,6 +53,29 @@ def _peak_mb() -> int:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _http_moves(session, cands) -> list[float]:
+    """Seconds of allowed moves (each undone) through the workbench's HTTP API: the
+    request, the edit and the whole answer the page redraws from."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from gridgeo.workbench.api import Workbench, create_app
+    from gridgeo.workbench.versions import VersionStore
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        client = TestClient(create_app(Workbench(session, VersionStore(tmp))))
+        client.get("/api/plan")
+        for piece, to in cands:
+            t = time.perf_counter()
+            r = client.post("/api/move", json={"buildings": piece.tolist(), "to": to})
+            if r.status_code == 200:
+                out.append(time.perf_counter() - t)
+                client.post("/api/undo")
+    return out
 
 
 def _one(path: str, moves: int, seed: int) -> dict:
@@ -71,6 +101,7 @@ def _one(path: str, moves: int, seed: int) -> dict:
             continue
         done.append(time.perf_counter() - t)
         s.undo()
+    http = _http_moves(s, [cands[k] for k in pick[:60]])
     live = np.flatnonzero(s.state.alive)
     for _ in range(min(5, len(done))):  # the alternative: recount and redraw every grid
         t = time.perf_counter()
@@ -85,6 +116,12 @@ def _one(path: str, moves: int, seed: int) -> dict:
     locked = rng.choice(np.setdiff1d(ids, grown), size=len(ids) // 5, replace=False)
     s.lock(locked.tolist())
     out_before = int(s.table()["out_of_band"].sum())
+    streets, s.streets = s.streets, None  # the alternative: a plan without streets
+    t = time.perf_counter()
+    bare = s.rebalance()
+    reb_bare = time.perf_counter() - t
+    s.undo()
+    s.streets = streets
     t = time.perf_counter()
     figures = s.rebalance()
     reb = time.perf_counter() - t
@@ -97,14 +134,19 @@ def _one(path: str, moves: int, seed: int) -> dict:
         "moves": len(done),
         "move_p50_ms": ms(done, 50),
         "move_p95_ms": ms(done, 95),
+        "http_move_p50_ms": ms(http, 50),
+        "http_move_p95_ms": ms(http, 95),
         "refused": len(refused),
         "refused_p95_ms": ms(refused, 95),
         "full_redraw_p50_ms": ms(full, 50),
         "locked": len(locked),
         "out_of_band_before": out_before,
         "out_of_band_after": int(s.table()["out_of_band"].sum()),
+        "streets": s.streets is not None,
         "rebalance_s": round(reb, 2),
         "of_it_engine_s": figures["engine_s"],
+        "no_streets_rebalance_s": round(reb_bare, 2),
+        "no_streets_out_after": bare["out_of_band_after"],
         "locked_kept": figures["locked_grids"],
         "peak_mb": _peak_mb(),
     }

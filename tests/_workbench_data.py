@@ -23,9 +23,20 @@ def n_grids() -> int:
     return len(wangjing_plan().grids)
 
 
-def write_wangjing(folder: Path) -> Path:
-    """The Wangjing plan written into ``folder`` (grids.gpkg, summary.json …)."""
-    wangjing_plan().to_files(folder, map_html=False)
+@cache
+def wangjing_streets():
+    """The street lines of the bundled Wangjing extract."""
+    return gridgeo.read_osm(datasets.get_path("beijing_wangjing")).streets
+
+
+def write_wangjing(folder: Path, *, streets: bool = False) -> Path:
+    """The Wangjing plan written into ``folder`` (grids.gpkg, summary.json …); with
+    ``streets``, grids.gpkg also holds the street lines (layer ``streets``)."""
+    plan = wangjing_plan()
+    plan.to_files(folder, map_html=False)
+    if streets:
+        lines = wangjing_streets()[["geometry"]].to_crs(plan.grids.crs)
+        lines.to_file(folder / "grids.gpkg", layer="streets", driver="GPKG", engine="pyogrio")
     return folder
 
 

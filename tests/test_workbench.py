@@ -177,6 +177,28 @@ def test_rebalance_keeps_locked_grids_exactly(session):
     assert session.undo() and session.table().equals(t.assign(locked=t["grid_id"].isin(keep)))
 
 
+def test_rebalance_keeps_the_cells_of_unchanged_grids(session):
+    """After a rebalance that redraws some grids, the cells kept from before and the
+    adjacency patched around the new ones are what a fresh tessellation gives."""
+
+    heavy = session.table()["grid_id"].iloc[5]
+    up = np.array(session.grid_of(range(session.n_buildings))) == heavy
+    session.households[: session.n_buildings][up] *= 2
+    session._recount()
+    old = session.state
+    figures = session.rebalance()
+    assert figures["kept"] > 0 and figures["reshaped"] + figures["split"] > 0
+    st_ = session.state
+    reused = [i for i in range(session.n_buildings) if st_.cells[i] is old.cells[i]]
+    assert len(reused) > session.n_buildings // 2
+    fresh = session.state.copy()
+    session._tessellate()
+    assert all(
+        a.equals_exact(b, 1e-6) for a, b in zip(fresh.cells, session.state.cells, strict=True)
+    )
+    assert (fresh.adjacency != session.state.adjacency).nnz == 0
+
+
 @settings(
     max_examples=8,
     deadline=None,
@@ -299,8 +321,12 @@ def test_gridgeo_edit_serves_the_plan(folder, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    from _workbench_data import wangjing_streets
+
+    wangjing_streets().to_file(tmp_path / "streets.gpkg", driver="GPKG", engine="pyogrio")
     cmd = [sys.executable, "-m", "gridgeo.cli", "edit", str(folder), "--no-browser"]
     cmd += ["--port", str(port), "--data-dir", str(tmp_path / "data")]
+    cmd += ["--streets", str(tmp_path / "streets.gpkg")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline, state = time.monotonic() + 60, None
@@ -312,6 +338,7 @@ def test_gridgeo_edit_serves_the_plan(folder, tmp_path):
                 assert proc.poll() is None, proc.stderr.read()
                 time.sleep(0.2)
         assert state is not None and len(state["grids"]["features"]) == n_grids()
+        assert state["streets"] and state["sources"]
     finally:
         proc.terminate()
         proc.wait(10)

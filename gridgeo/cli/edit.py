@@ -23,9 +23,12 @@ _EPILOG = """examples:
   gridgeo edit out/wangjing                      # opens http://127.0.0.1:8765/
   gridgeo edit out/wangjing/grids.gpkg --port 8800 --no-browser
   gridgeo edit city_grids.shp --buildings buildings.gpkg --households-column HH
+  gridgeo edit out/wangjing --streets streets.gpkg   # streets drawn, followed by rebalance
 
 Works offline: the page and Leaflet are served from the package. Saved versions go
-into DATA_DIR/workbench.sqlite (default: gridgeo-data, as gridgeo serve).
+into DATA_DIR/workbench.sqlite (default: gridgeo-data, as gridgeo serve); the page
+can also open the plans of DATA_DIR (partition jobs, plans/, uploads). `gridgeo serve`
+serves the same workbench at / with no plan open.
 """
 
 
@@ -57,6 +60,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="households",
         help="households per building in --buildings (default: households)",
     )
+    p.add_argument(
+        "--streets",
+        metavar="FILE",
+        help="street lines: drawn on the map and followed by rebalance (default: the plan's streets layer, if any)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
     p.add_argument(
@@ -78,18 +86,25 @@ def run(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         msg = f"gridgeo edit serves on this machine only (127.0.0.1); got --host {args.host}"
         raise InputError(msg)
-    if args.buildings:
-        from ..io import read_layer
+    from ..io import read_layer
+    from ..workbench.sources import grid_id_column
 
+    streets = read_layer(args.streets, name="streets") if args.streets else None
+    if args.buildings:
+        grids = read_layer(args.plan, name="grids")
         session = Session.from_layers(
-            read_layer(args.plan, name="grids"),
+            grids,
             read_layer(args.buildings, name="buildings"),
             households=args.households_column,
+            grid_id=grid_id_column(grids),
+            streets=streets,
         )
         session.source = str(Path(args.plan).resolve())
     else:
         session = Session.open(Path(args.plan))
-    bench = Workbench(session, VersionStore(args.data_dir))
+        if streets is not None:
+            session.streets = streets.to_crs(session.footprints.crs)[["geometry"]]
+    bench = Workbench(session, VersionStore(args.data_dir), data_dir=args.data_dir)
     url = f"http://{args.host}:{args.port}/"
     print(f"  workbench {url} ({len(session.table())} grids, {session.n_buildings} buildings)")
     if not args.no_browser:

@@ -253,6 +253,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
     app.add_middleware(
         TokenGuard, token=config.token, prefix="/jobs", max_bytes=config.max_upload_bytes
     )
+    # the planner's workbench at / (its /api needs the token too; the page holds no data)
+    from ..workbench.api import service_router
+
+    app.include_router(service_router(config.data_dir))
+    app.add_middleware(
+        TokenGuard, token=config.token, prefix="/api", max_bytes=config.max_upload_bytes
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

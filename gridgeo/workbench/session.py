@@ -51,7 +51,8 @@ class EditRefused(GridgeoError):
 
 def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict[str, Any]]:
     """Grids, buildings and figures (``summary.json``, when there) of a plan folder or
-    of a GeoPackage with layers ``grids`` and ``buildings``."""
+    of a GeoPackage with layers ``grids`` and ``buildings``; a layer ``streets``, when
+    there, is in the figures as ``"streets"``."""
     p = Path(path)
     figures: dict[str, Any] = {}
     if p.is_dir():
@@ -74,6 +75,8 @@ def read_plan(path: str | Path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dic
         raise ReadError(msg)
     grids = pyogrio.read_dataframe(p, layer="grids")
     buildings = pyogrio.read_dataframe(p, layer="buildings")
+    if "streets" in names:
+        figures["streets"] = pyogrio.read_dataframe(p, layer="streets")
     return grids, buildings, figures
 
 
@@ -150,6 +153,7 @@ class Session:
     tolerance: float
     state: _State
     source: str = ""
+    streets: gpd.GeoDataFrame | None = None  # street lines (metric CRS), when known
     undo_stack: list[_State] = field(default_factory=list)
     redo_stack: list[_State] = field(default_factory=list)
 
@@ -164,6 +168,7 @@ class Session:
             buildings,
             target=figures.get("target"),
             tolerance=figures.get("tolerance", 0.1),
+            streets=figures.get("streets"),
         )
         s.source = str(Path(path).resolve())
         return s
@@ -178,11 +183,13 @@ class Session:
         tolerance: float = 0.1,
         grid_id: str = "grid_id",
         households: str = "households",
+        streets: gpd.GeoDataFrame | None = None,
     ) -> Session:
         """A session on ``grids`` (``grid_id``; optional ``community_id``, ``code``,
         ``note``, ``locked``) and ``buildings`` (``households``, and ``grid_id``: when
         missing, a building goes to the grid holding a point of its footprint, as for a
-        city's own grid polygons)."""
+        city's own grid polygons); ``streets`` (lines, optional) are drawn on the map
+        and followed by :meth:`rebalance`."""
         for frame, cols, name in (
             (grids, [grid_id], "grids"),
             (buildings, [households], "buildings"),
@@ -257,6 +264,8 @@ class Session:
             tolerance=float(tolerance),
             state=state,
         )
+        if streets is not None and len(streets):
+            s.streets = streets.to_crs(grids.crs)[["geometry"]].reset_index(drop=True)
         s._tessellate()
         s._recount()
         return s
@@ -276,8 +285,10 @@ class Session:
             self._pts = shapely.point_on_surface(self.footprints.geometry.to_numpy())
         return self._pts
 
-    def _tessellate(self) -> None:
-        """Cells and adjacency of every node from the grids' polygons."""
+    def _tessellate(self, reuse: _State | None = None, same: np.ndarray | None = None) -> None:
+        """Cells and adjacency of every node from the grids' polygons. With ``reuse``
+        (the state before) and ``same`` (per grid: polygon and buildings unchanged), the
+        buildings of those grids keep their cells and their adjacency among themselves."""
         st = self.state
         n_b = self.n_buildings
         ghosts = np.arange(n_b, len(st.label))
@@ -285,8 +296,19 @@ class Session:
             [self._points(), shapely.point_on_surface(st.geometry[st.label[ghosts]])]
         )
         feet = np.concatenate([self.footprints.geometry.to_numpy(), st.geometry[st.label[ghosts]]])
-        st.cells = tessellate.cells(st.geometry, pts, st.label, feet)
-        st.adjacency = tessellate.adjacency(st.cells)
+        if reuse is None or same is None or not same.any():
+            st.cells = tessellate.cells(st.geometry, pts, st.label, feet)
+            st.adjacency = tessellate.adjacency(st.cells)
+            return
+        same = same.copy()
+        same[st.label[ghosts]] = False  # a grid without buildings is one cheap cell
+        kept = np.zeros(len(st.label), dtype=bool)
+        kept[:n_b] = same[st.label[:n_b]]
+        st.cells = tessellate.cells(st.geometry, pts, st.label, feet, skip=same)
+        st.cells[kept] = reuse.cells[:n_b][kept[:n_b]]
+        st.adjacency = tessellate.adjacency(
+            st.cells, changed=~kept, before=reuse.adjacency[:n_b, :n_b]
+        )
 
     def _recount(self, slots: Iterable[int] | None = None) -> None:
         st = self.state
@@ -363,10 +385,26 @@ class Session:
         b["households"] = self.households[: self.n_buildings]
         return b
 
+    def neighbours(self) -> list[list[str]]:
+        """For each grid of :meth:`table` (same order), the ids of the grids it borders."""
+        st = self.state
+        live = np.flatnonzero(st.alive)
+        adj = st.adjacency.tocoo()
+        la, lb = st.label[adj.row], st.label[adj.col]
+        keep = la != lb
+        n = len(st.ids)
+        pairs = np.unique(la[keep].astype(np.int64) * n + lb[keep])
+        out: dict[int, list[str]] = {int(g): [] for g in live}
+        ids = st.ids.astype(str)
+        for a, b in zip((pairs // n).tolist(), (pairs % n).tolist(), strict=True):
+            out[a].append(ids[b])
+        return [out[int(g)] for g in live]
+
     def grid_of(self, buildings: Sequence[int]) -> list[str]:
         """Grid id of each building."""
         st = self.state
-        return [str(st.ids[st.label[int(i)]]) for i in buildings]
+        idx = np.asarray(buildings, dtype=np.int64)
+        return st.ids[st.label[idx]].astype(str).tolist()
 
     def piece(self, building: int) -> np.ndarray:
         """The buildings of ``building``'s block in its grid (a piece of a block)."""
@@ -567,7 +605,9 @@ class Session:
         self, *, streets: gpd.GeoDataFrame | None = None, random_state: int = 0
     ) -> dict[str, Any]:
         """Redraw the unlocked grids out of band with :func:`gridgeo.rebalance`,
-        locked grids kept exactly; returns its figures."""
+        locked grids kept exactly; returns its figures. New boundaries follow
+        ``streets`` (default: the session's streets) where there are any; without
+        streets the engine cuts along the buildings' cells."""
         import time
 
         from ..adjust import rebalance
@@ -580,7 +620,7 @@ class Session:
         r = rebalance(
             grids[["grid_id", "community_id", "geometry", *(["code"] if "code" in grids else [])]],
             self.buildings(),
-            streets=streets,
+            streets=self.streets if streets is None else streets,
             households_column="households",
             target=self.target,
             tolerance=self.tolerance,
@@ -645,8 +685,28 @@ class Session:
         self.households = np.concatenate(
             [self.households[: self.n_buildings], np.zeros(len(empty), dtype=np.int64)]
         )
-        self._tessellate()
+        self._tessellate(old, self._unchanged(old, prev))
         self._recount()
+
+    def _unchanged(self, old: _State, prev: np.ndarray) -> np.ndarray:
+        """Per grid of the state: same polygon and same buildings as grid ``prev`` of
+        ``old`` (so its cells can be kept)."""
+        st = self.state
+        n_b = self.n_buildings
+        same = np.zeros(len(st.ids), dtype=bool)
+        ok = np.flatnonzero(prev >= 0)
+        if not len(ok):
+            return same
+        geo = shapely.equals_exact(st.geometry[ok], old.geometry[prev[ok]], tolerance=0.0)
+        same[ok] = np.asarray(geo, dtype=bool)
+        # a building that changed grid changes the cells of both grids
+        moved = old.label[:n_b] != prev[st.label[:n_b]]
+        same[np.unique(st.label[:n_b][moved])] = False
+        back = np.full(len(old.ids), -1)
+        back[prev[ok]] = ok
+        lost = back[np.unique(old.label[:n_b][moved])]
+        same[lost[lost >= 0]] = False
+        return same
 
     def undo(self) -> bool:
         """Undo the last edit; False when there is none."""
