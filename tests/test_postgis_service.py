@@ -6,6 +6,7 @@ middle of a save — with the credentials never shown."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 from _postgres import DATABASE, PASSWORD, USER
-from _service import Server, free_port, get, kouvola, long_body, submit, tiny_body, wait_job
+from _service import Server, free_port, kouvola, long_body, submit, tiny_body, wait_job
 from _workbench_data import write_wangjing
 
 from gridgeo._errors import InputError
@@ -174,34 +175,31 @@ def test_database_lost_mid_job_fails_that_job_and_the_service_goes_on(postgres, 
     no_secret(full_log(server), message, *answers)
 
 
-def _workbench(plan: Path, url: str, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cmd = [sys.executable, str(HERE / "_pg_workbench.py"), str(plan), url, str(port)]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if get(base + "/api/versions").status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(log.read_text())
-
-
 @pytest.fixture(scope="module")
 def wangjing(tmp_path_factory):
     return write_wangjing(tmp_path_factory.mktemp("wangjing"))
 
 
 def test_two_saves_from_one_version_through_two_processes_one_wins(postgres, wangjing, tmp_path):
+    """Two ``gridgeo serve`` processes, each with its own data directory holding the same
+    plan, one store: the workbench at / of either sees the other's versions; two saves
+    from one version at once, exactly one wins, the other gets 409."""
     url, _ = store(postgres)
-    procs = [_workbench(wangjing, url, tmp_path / f"wb{k}.log") for k in range(2)]
+    servers = []
+    for k in "ab":
+        data = tmp_path / k / "data"
+        shutil.copytree(wangjing, data / "plans" / "wangjing")
+        servers.append(Server(data, "--store", url).start())
     try:
-        with httpx.Client(trust_env=False, timeout=30) as c:
-            a, b = (base for _, base in procs)
+        for server in servers:
+            server.wait()
+        with httpx.Client(trust_env=False, timeout=60) as c:
+            a, b = (server.url for server in servers)
+            for base in (a, b):  # opened from the page's list of the data directory
+                sources = [x["source"] for x in c.get(base + "/api/sources").json()["sources"]]
+                assert "plans/wangjing" in sources, sources
+                opened = c.post(base + "/api/open", json={"source": "plans/wangjing"})
+                assert opened.status_code == 200, opened.text
             assert c.get(a + "/api/versions").json() == {"base": None, "versions": []}
             first = c.post(a + "/api/save", json={"base": None, "message": "a"})
             assert first.status_code == 200, first.text
@@ -229,13 +227,18 @@ def test_two_saves_from_one_version_through_two_processes_one_wins(postgres, wan
             listed = c.get(b + "/api/versions").json()["versions"]
             assert [v["id"] for v in listed] == [v1, winner]
     finally:
-        for proc, _ in procs:
-            proc.terminate()
-            proc.wait(10)
-    # nothing overwritten: v1 has no note, the winner holds its own side's note only
+        for server in servers:
+            server.stop()
+    no_secret(*(full_log(server) for server in servers))
+    # the versions went to the database, not to either data directory
+    assert not any((tmp_path / k / "data" / "workbench.sqlite").exists() for k in "ab")
     versions = open_versions("unused", url)
-    notes = [{g["note"] for g in versions.get("wangjing", v)["grids"]} - {""} for v in (v1, winner)]
+    notes = [
+        {g["note"] for g in versions.get("plans/wangjing", v)["grids"]} - {""} for v in (v1, winner)
+    ]
     assert notes[0] == set() and len(notes[1]) == 1 and notes[1] <= {"from a", "from b"}
+    # the grids are PostGIS geometry in the plan's own metric CRS
+    assert versions.get("plans/wangjing", v1).get("srid", 0) > 0
 
 
 def test_a_process_killed_in_the_middle_of_a_save_leaves_no_version(postgres, wangjing):

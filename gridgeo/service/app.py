@@ -256,7 +256,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     # the planner's workbench at / (its /api needs the token too; the page holds no data)
     from ..workbench.api import service_router
 
-    app.include_router(service_router(config.data_dir))
+    app.include_router(service_router(config.data_dir, versions))
     app.add_middleware(
         TokenGuard, token=config.token, prefix="/api", max_bytes=config.max_upload_bytes
     )

@@ -494,8 +494,10 @@ def create_app(bench: Workbench) -> FastAPI:
     return app
 
 
-def service_router(data_dir: str | Path) -> APIRouter:
+def service_router(data_dir: str | Path, versions: Any = None) -> APIRouter:
     """The workbench of ``gridgeo serve``: no plan open at first; the page opens one
     from ``data_dir`` (finished partition jobs, ``plans/``, uploads) or starts a
-    partition job. Versions are kept in ``data_dir``."""
-    return router(Workbench(None, VersionStore(data_dir), data_dir=data_dir, jobs=True))
+    partition job. Versions are kept in ``versions`` (the service's version store, in
+    PostgreSQL with ``--store``), else in ``data_dir``."""
+    store = VersionStore(data_dir) if versions is None else versions
+    return router(Workbench(None, store, data_dir=data_dir, jobs=True))

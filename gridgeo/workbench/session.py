@@ -743,9 +743,11 @@ class Session:
         hex polygon) and each building's grid id and households."""
         st = self.state
         live = np.flatnonzero(st.alive)
+        epsg = self.footprints.crs.to_epsg() if self.footprints.crs is not None else None
         return {
             "target": self.target,
             "tolerance": self.tolerance,
+            "srid": epsg or 0,
             "grids": [
                 {
                     "grid_id": str(st.ids[s]),
