@@ -1,0 +1,506 @@
+"""Every stage on Dask: a city or a province drawn tile by tile, seams redrawn.
+
+:func:`partition_tiles` cuts the study area into **tiles** and runs the whole pipeline —
+street blocks, households, units, partition, dissolve — on each tile on a Dask worker,
+by calling :func:`gridgeo.pipeline.partition` on that tile's own data (so every rule,
+repair and reason of the pipeline applies to every tile as it does to a whole city):
+
+- with community ``boundaries``, a tile is a set of whole communities (those whose
+  representative point lies in one square of a lattice): grids never cross communities,
+  so tiles have no seams;
+- without boundaries, a tile is a square of a lattice, clipped to the study area, passed
+  to the pipeline as its one "community"; its grids stop at the square's edges. The
+  **seams** are then redrawn: the grids touching each edge between two tiles, from both
+  sides, are drawn again as one area by :func:`gridgeo.pipeline.partition` (their
+  streets, their buildings, the population over them), first along the vertical edges,
+  then along the horizontal ones, so a grid may cross a seam and no grid edge needs to
+  run along a tile line.
+
+Each worker receives only its tile's data (the layers are clipped in the calling
+process and scattered tile by tile), never the whole area. Every tile and seam is
+seeded from ``random_state`` and its own key, so the plan does not depend on which
+worker runs what: ``scheduler=None`` runs the very same tiles one after another in this
+process and gives the same plan, grid by grid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Unpack
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .._errors import InputError
+from .._progress import progress, step
+from ..blocks import SNAP, study_area
+from ..crs import metric_crs, to_metric
+from ..inputs import PlanKeywords, split_keywords
+from ..pipeline import partition as pipeline_partition
+from ..pipeline import reading_order
+from ..plan import Plan
+from ..rules import Rules
+from ._client import _client
+from ._pieces import _check_seed
+
+__all__ = ["TILE_STREETS", "partition_tiles", "tile_layout"]
+
+log = logging.getLogger(__name__)
+
+#: Default tile size: street segments per occupied tile (about a quarter of Wuhan).
+TILE_STREETS = 25_000
+
+_TILE = "tile_id"  # the column naming a tile in the boundaries passed to each tile
+_ROW = "_gridgeo_row"  # the input position of each building, carried through the tiles
+_EPS = 0.5  # m: a grid within this of a tile edge touches the seam
+
+
+# ------------------------------------------------------------------------------ layout
+
+
+def tile_layout(
+    streets: gpd.GeoDataFrame, *, tile_size: float | None = None
+) -> tuple[float, float, float, int, int]:
+    """The lattice of square tiles over the streets (metric CRS).
+
+    Returns ``(x0, y0, size, nx, ny)``: the lower-left corner, the side (m) and the
+    number of columns and rows. ``tile_size=None`` picks the side so that an occupied
+    tile holds about :data:`TILE_STREETS` street segments.
+    """
+    x0, y0, x1, y1 = streets.total_bounds
+    if tile_size is None:
+        mid = shapely.centroid(streets.geometry.values)
+        x, y = shapely.get_x(mid), shapely.get_y(mid)
+        size = max(x1 - x0, y1 - y0, 1.0)
+        while size > 500:
+            cells = np.unique(np.c_[(x - x0) // size, (y - y0) // size], axis=0)
+            if len(x) / len(cells) <= TILE_STREETS:
+                break
+            size /= 2**0.5
+    elif not (isinstance(tile_size, int | float) and tile_size > 0):
+        msg = f"tile_size must be a positive length in metres or None, got {tile_size!r}"
+        raise InputError(msg)
+    else:
+        size = float(tile_size)
+    nx = max(1, int(np.ceil((x1 - x0) / size)))
+    ny = max(1, int(np.ceil((y1 - y0) / size)))
+    return float(x0), float(y0), float(size), nx, ny
+
+
+def _seed(random_state: int, key: str) -> int:
+    """The seed of one tile or seam: the user's seed and a stable hash of its key."""
+    digest = hashlib.sha256(f"{random_state}\x1f{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _clip(layer: gpd.GeoDataFrame | None, region: shapely.Geometry) -> gpd.GeoDataFrame | None:
+    """The features of ``layer`` meeting ``region`` (its bounding box first)."""
+    if layer is None:
+        return None
+    hit = layer.sindex.query(region, predicate="intersects")
+    return layer.iloc[np.sort(hit)]
+
+
+# -------------------------------------------------------------------------- the work
+
+
+def _draw(job: dict[str, Any]) -> Plan:
+    """Draw one tile or seam with the public pipeline (runs on a worker)."""
+    layers = {k: v for k, v in job["layers"].items() if v is not None}
+    return pipeline_partition(
+        job["streets"],
+        job["buildings"],
+        rules=job["rules"],
+        random_state=job["seed"],
+        **layers,
+    )
+
+
+def _run(client, jobs: list[dict[str, Any]], desc: str) -> list[Plan | None]:
+    """Run the jobs (in this process when ``client`` is None), results in job order.
+
+    A job whose area has no street gives ``None``.
+    """
+    out: list[Plan | None] = [None] * len(jobs)
+    todo = [i for i, j in enumerate(jobs) if len(j["streets"])]
+    if client is None:
+        for i in progress(todo, desc=desc):
+            out[i] = _draw(jobs[i])
+        return out
+    from distributed import as_completed
+
+    futures = {}
+    for i in todo:
+        [data] = client.scatter([jobs[i]], hash=False)  # this job's data only
+        key = f"gridgeo-{desc.split()[0]}-{jobs[i]['key']}-{uuid.uuid4().hex[:8]}"
+        futures[client.submit(_draw, data, key=key, pure=False)] = i
+    for done, fut in enumerate(as_completed(futures), 1):
+        out[futures[fut]] = fut.result()
+        log.info("%s: %d of %d done", desc, done, len(futures))
+        fut.release()
+    return out
+
+
+def partition_tiles(
+    streets: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    *,
+    scheduler: Any = "local",
+    n_workers: int = 2,
+    tile_size: float | None = None,
+    repair_seams: bool = True,
+    random_state: int = 0,
+    codes: dict[str, Any] | None = None,
+    rules: Rules | None = None,
+    **keywords: Unpack[PlanKeywords],
+) -> Plan:
+    """Draw community grids tile by tile, every stage on Dask workers.
+
+    Parameters
+    ----------
+    streets, buildings
+        As in :func:`gridgeo.partition` (any CRS).
+    scheduler : "local", str, distributed.Client or None, default "local"
+        ``"local"``: a ``LocalCluster`` of ``n_workers`` processes started for this
+        call; an address (``"tcp://host:8786"``): that scheduler; a ``Client``: its
+        cluster; ``None``: no Dask, the same tiles one after another in this process
+        (which gives the same plan).
+    n_workers : int, default 2
+        Workers of the local cluster.
+    tile_size : float, optional
+        Side of a tile in metres (default: about :data:`TILE_STREETS` street segments
+        per tile).
+    repair_seams : bool, default True
+        Redraw the grids along the edges between tiles (without community boundaries).
+        ``False`` keeps each tile's plan as drawn: grids then stop at tile edges.
+    random_state : int, default 0
+        Seed: the same input, seed and tiles give the same plan on any scheduler.
+    codes : dict, optional
+        Standard grid codes, as in :func:`gridgeo.partition`.
+    rules, **keywords
+        The planning rules and the layers they read, as in :func:`gridgeo.partition`.
+
+    Returns
+    -------
+    Plan
+        Grids numbered in reading order over the whole area; ``community_id`` as in
+        :func:`gridgeo.partition`.
+
+    Notes
+    -----
+    A tile's households are estimated on the tile: per building, or from the population
+    grid by area (each tile rounds its own total, so the sum may differ by a household
+    per tile from a whole-area estimate). ``total_households`` (one total for the whole
+    area) and locked grids cannot be split into tiles: they are input errors here.
+    """
+    t0 = time.perf_counter()
+    random_state = _check_seed(random_state)
+    given, rule_keywords = split_keywords(keywords)
+    rules = Rules.from_keywords(rules, **rule_keywords)
+    if rules.total_households is not None:
+        msg = "total_households is one total for the whole area and cannot be split into tiles; give a population grid or households per building, or use gridgeo.partition"
+        raise InputError(msg)
+    if given.get("locked_grids") is not None:
+        msg = "locked grids cannot be split into tiles; use gridgeo.partition (or gridgeo.rebalance) for a plan with locked grids"
+        raise InputError(msg)
+    if not isinstance(repair_seams, bool):
+        msg = f"repair_seams must be True or False, got {repair_seams!r}"
+        raise InputError(msg)
+    with step("choosing a metric CRS and reprojecting"):
+        crs = metric_crs(
+            [streets, buildings, given.get("boundaries"), given.get("population")],
+            crs=rules.crs,
+        )
+        streets = to_metric(streets, crs)
+        if buildings is not None:
+            buildings = to_metric(buildings, crs).assign(**{_ROW: np.arange(len(buildings))})
+        layers = {k: to_metric(v, crs) for k, v in given.items() if v is not None}
+    rules = dataclasses.replace(rules, crs=crs.to_epsg() or crs.to_wkt())
+    bounds = layers.pop("boundaries", None)
+    area = study_area(streets, buildings, boundaries=bounds)
+    layout = tile_layout(streets, tile_size=tile_size)
+    with _client(scheduler, n_workers) as client:
+        if bounds is not None:
+            tiles = _community_tiles(
+                streets, buildings, bounds, layers, layout, rules, random_state
+            )
+            with step(f"drawing {len(tiles)} tiles of whole communities"):
+                plans = _run(client, tiles, "tiles")
+            pieces = [(j["key"], p) for j, p in zip(tiles, plans, strict=True) if p is not None]
+        else:
+            tiles = _square_tiles(streets, buildings, area, layers, layout, rules, random_state)
+            with step(f"drawing {len(tiles)} tiles"):
+                plans = _run(client, tiles, "tiles")
+            pieces = [(j["key"], p) for j, p in zip(tiles, plans, strict=True) if p is not None]
+            if repair_seams and len(pieces) > 1:
+                for axis in (0, 1):
+                    pieces = _redraw_seams(
+                        client,
+                        pieces,
+                        streets,
+                        buildings,
+                        layers,
+                        layout,
+                        rules,
+                        random_state,
+                        axis,
+                    )
+    plan = _combine(pieces, area, rules, keep_communities=bounds is not None)
+    plan.seconds = time.perf_counter() - t0
+    if codes:
+        from ..codes import assign_codes
+
+        plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
+    log.info(plan.describe())
+    return plan
+
+
+# ------------------------------------------------------------------------------ tiles
+
+
+def _job(key, streets, buildings, layers, boundaries, rules, random_state) -> dict[str, Any]:
+    region = shapely.union_all(boundaries.geometry.values)
+    return {
+        "key": key,
+        "streets": _clip(streets, region),
+        "buildings": buildings,
+        "layers": {"boundaries": boundaries, **{k: _clip(v, region) for k, v in layers.items()}},
+        "rules": rules,
+        "seed": _seed(random_state, key),
+    }
+
+
+def _cell_of(points: np.ndarray, layout) -> np.ndarray:
+    """Row-major lattice cell of each point (clamped to the lattice)."""
+    x0, y0, size, nx, ny = layout
+    ix = np.clip(((shapely.get_x(points) - x0) // size).astype(np.int64), 0, nx - 1)
+    iy = np.clip(((shapely.get_y(points) - y0) // size).astype(np.int64), 0, ny - 1)
+    return iy * nx + ix
+
+
+def _square_tiles(streets, buildings, area, layers, layout, rules, random_state) -> list[dict]:
+    """One job per lattice square meeting the study area: its square clipped to the area
+    as its one community, its buildings (by representative point: each in one tile)."""
+    x0, y0, size, nx, ny = layout
+    rules = dataclasses.replace(rules, boundary_id=_TILE)
+    bcell = None
+    if buildings is not None:
+        bcell = _cell_of(shapely.point_on_surface(buildings.geometry.values), layout)
+    jobs = []
+    for iy in range(ny):
+        for ix in range(nx):
+            box = shapely.box(
+                x0 + ix * size, y0 + iy * size, x0 + (ix + 1) * size, y0 + (iy + 1) * size
+            )
+            piece = shapely.intersection(area, box)
+            if piece.is_empty or piece.area <= 0:
+                continue
+            key = f"x{ix:03d}y{iy:03d}"
+            bounds = gpd.GeoDataFrame({_TILE: [key]}, geometry=[piece], crs=streets.crs)
+            mine = None if buildings is None else buildings[bcell == iy * nx + ix]
+            jobs.append(_job(key, streets, mine, layers, bounds, rules, random_state))
+    return jobs
+
+
+def _community_tiles(streets, buildings, bounds, layers, layout, rules, random_state) -> list[dict]:
+    """One job per lattice square holding communities' representative points: those
+    whole communities and the buildings inside them (or nearest to them)."""
+    ccell = _cell_of(shapely.point_on_surface(bounds.geometry.values), layout)
+    bcell = None
+    if buildings is not None:
+        pts = shapely.point_on_surface(buildings.geometry.values)
+        tree = shapely.STRtree(bounds.geometry.values)
+        where = np.full(len(pts), -1, dtype=np.int64)
+        p, c = tree.query(pts, predicate="intersects")
+        first = np.unique(p, return_index=True)[1]
+        where[p[first]] = c[first]
+        lost = where < 0
+        if lost.any():
+            where[lost] = tree.query_nearest(pts[lost], all_matches=False)[1]
+        bcell = ccell[where]
+    jobs = []
+    for cell in np.unique(ccell):
+        key = f"c{cell:06d}"
+        mine = None if buildings is None else buildings[bcell == cell]
+        jobs.append(_job(key, streets, mine, layers, bounds[ccell == cell], rules, random_state))
+    return jobs
+
+
+# ------------------------------------------------------------------------------ seams
+
+
+def _seam_segments(layout, axis: int) -> list[tuple[str, shapely.Geometry]]:
+    """The edges between neighbouring tiles: vertical ones (``axis`` 0) or horizontal."""
+    x0, y0, size, nx, ny = layout
+    out = []
+    if axis == 0:
+        for ix in range(1, nx):
+            x = x0 + ix * size
+            for iy in range(ny):
+                seg = shapely.LineString([(x, y0 + iy * size), (x, y0 + (iy + 1) * size)])
+                out.append((f"v{ix:03d}y{iy:03d}", seg))
+    else:
+        for iy in range(1, ny):
+            y = y0 + iy * size
+            for ix in range(nx):
+                seg = shapely.LineString([(x0 + ix * size, y), (x0 + (ix + 1) * size, y)])
+                out.append((f"h{iy:03d}x{ix:03d}", seg))
+    return out
+
+
+def _redraw_seams(client, pieces, streets, buildings, layers, layout, rules, random_state, axis):
+    """Redraw the grids along every tile edge of one direction, both sides together."""
+    grids = pd.concat(
+        [p.grids.assign(_piece=i) for i, (_, p) in enumerate(pieces)], ignore_index=True
+    )
+    geoms = grids.geometry.values
+    tree = shapely.STRtree(geoms)
+    taken = np.zeros(len(grids), dtype=bool)
+    jobs = []
+    rows_of = _building_rows(pieces, grids) if buildings is not None else None
+    seam_rules = dataclasses.replace(rules, boundary_id=_TILE)
+    for key, seg in _seam_segments(layout, axis):
+        near = np.sort(tree.query(seg, predicate="dwithin", distance=_EPS))
+        near = near[~taken[near]]
+        if len(np.unique(grids["_piece"].to_numpy()[near])) < 2:
+            continue  # one side only: nothing to join across
+        taken[near] = True
+        region = _outline(pieces, grids, near)
+        bounds = gpd.GeoDataFrame({_TILE: [key]}, geometry=[region], crs=streets.crs)
+        mine = None if buildings is None else buildings.iloc[np.sort(rows_of(near))]
+        jobs.append(_job(key, streets, mine, layers, bounds, seam_rules, random_state))
+    if not jobs:
+        return pieces
+    with step(f"redrawing {len(jobs)} {'vertical' if axis == 0 else 'horizontal'} seams"):
+        drawn = _run(client, jobs, "seams")
+    out = []
+    for i, (key, p) in enumerate(pieces):
+        gone = set(grids["grid_id"][taken & (grids["_piece"] == i)])
+        out.append((key, _without(p, gone)) if gone else (key, p))
+    out += [(j["key"], d) for j, d in zip(jobs, drawn, strict=True) if d is not None]
+    return out
+
+
+def _outline(pieces, grids: pd.DataFrame, rows: np.ndarray) -> shapely.Geometry:
+    """The area of some rows of ``grids``: the union of their units (whose vertices are
+    those of the street blocks, so the outline meets the streets exactly), on the blocks'
+    1 mm precision grid."""
+    parts = []
+    chosen = grids.iloc[rows]
+    for i, ids in chosen.groupby("_piece")["grid_id"]:
+        units = pieces[i][1].units
+        parts.append(units.geometry.values[units["grid_id"].isin(ids).to_numpy()])
+    return shapely.set_precision(shapely.union_all(np.concatenate(parts)), SNAP)
+
+
+def _building_rows(pieces, grids: pd.DataFrame) -> Callable[[np.ndarray], np.ndarray]:
+    """A function giving the input rows of the buildings in some rows of ``grids``."""
+    keys = pd.Series(
+        np.arange(len(grids)), index=grids["_piece"].astype(str) + "/" + grids["grid_id"]
+    )
+    frames = [
+        pd.DataFrame(
+            {
+                "grid": keys.reindex(str(i) + "/" + p.buildings["grid_id"]).to_numpy(),
+                "row": p.buildings[_ROW].to_numpy(),
+            }
+        )
+        for i, (_, p) in enumerate(pieces)
+    ]
+    table = pd.concat(frames, ignore_index=True)
+    order = np.argsort(table["grid"].to_numpy(), kind="stable")
+    grid_sorted = table["grid"].to_numpy()[order]
+    row_sorted = table["row"].to_numpy()[order]
+
+    def rows(near: np.ndarray) -> np.ndarray:
+        lo = np.searchsorted(grid_sorted, near, side="left")
+        hi = np.searchsorted(grid_sorted, near, side="right")
+        return np.concatenate(
+            [row_sorted[a:b] for a, b in zip(lo, hi, strict=True)] or [np.empty(0, np.int64)]
+        )
+
+    return rows
+
+
+def _without(plan: Plan, gone: set[str]) -> Plan:
+    """``plan`` without the grids ``gone`` (and their units and buildings)."""
+    keep = ~plan.grids["grid_id"].isin(gone)
+    ukeep = ~plan.units["grid_id"].isin(gone)
+    buildings = plan.buildings
+    if buildings is not None:
+        buildings = buildings[~buildings["grid_id"].isin(gone)]
+    return dataclasses.replace(
+        plan, grids=plan.grids[keep], units=plan.units[ukeep], buildings=buildings
+    )
+
+
+# ---------------------------------------------------------------------------- combine
+
+
+def _combine(pieces: list[tuple[str, Plan]], area, rules: Rules, *, keep_communities: bool) -> Plan:
+    """One plan from the tiles' and seams' plans: grids renumbered in reading order over
+    the whole area, block ids made unique, buildings back in input order."""
+    band = rules.grid_band()
+    if not pieces:
+        msg = "no tile holds any street: nothing to draw"
+        raise InputError(msg)
+    grids, units, blocks, buildings = [], [], [], []
+    block_offset = 0
+    on_streets, weight = 0.0, 0.0
+    for key, p in pieces:
+        gid = key + "/" + p.grids["grid_id"].astype(str)
+        grids.append(p.grids.assign(grid_id=gid.to_numpy()))
+        units.append(
+            p.units.assign(
+                grid_id=(key + "/" + p.units["grid_id"].astype(str)).to_numpy(),
+                block_id=p.units["block_id"].to_numpy() + block_offset,
+            )
+        )
+        blocks.append(p.blocks.assign(block_id=p.blocks["block_id"].to_numpy() + block_offset))
+        if p.buildings is not None:
+            buildings.append(
+                p.buildings.assign(
+                    grid_id=(key + "/" + p.buildings["grid_id"].astype(str)).to_numpy(),
+                    block_id=p.buildings["block_id"].to_numpy() + block_offset,
+                )
+            )
+        block_offset += len(p.blocks)
+        if p.boundary_on_streets is not None:
+            length = float(shapely.length(p.grids.geometry.values).sum())
+            on_streets += p.boundary_on_streets * length
+            weight += length
+    grids = pd.concat(grids, ignore_index=True)
+    if not keep_communities:
+        grids["community_id"] = 0
+    order = np.argsort(reading_order(grids), kind="stable")
+    grids = grids.iloc[order].reset_index(drop=True)
+    width = max(4, len(str(len(grids))))
+    new_id = np.array([f"G{i + 1:0{width}d}" for i in range(len(grids))], dtype=object)
+    rename = pd.Series(new_id, index=grids["grid_id"].to_numpy())
+    grids["grid_id"] = new_id
+    units = pd.concat(units, ignore_index=True)
+    units["grid_id"] = rename.reindex(units["grid_id"]).to_numpy()
+    if not keep_communities:
+        units["community_id"] = 0
+    bld = None
+    if buildings:
+        bld = pd.concat(buildings).sort_values(_ROW)
+        bld["grid_id"] = rename.reindex(bld["grid_id"]).to_numpy()
+        bld = bld.drop(columns=_ROW).reset_index(drop=True)
+    return Plan(
+        grids=gpd.GeoDataFrame(grids, geometry=grids.geometry.name, crs=pieces[0][1].crs),
+        buildings=bld,
+        units=gpd.GeoDataFrame(units, geometry=units.geometry.name, crs=pieces[0][1].crs),
+        blocks=pd.concat(blocks, ignore_index=True),
+        target=band.target,
+        tolerance=pieces[0][1].tolerance,
+        study_area=area,
+        boundary_on_streets=on_streets / weight if weight else None,
+    )
