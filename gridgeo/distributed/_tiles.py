@@ -28,9 +28,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import pickle
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Unpack
 
 import geopandas as gpd
@@ -50,7 +52,7 @@ from ..rules import Rules
 from ._client import _client
 from ._pieces import _check_seed
 
-__all__ = ["TILE_STREETS", "partition_tiles", "tile_layout"]
+__all__ = ["TILE_STREETS", "Layout", "partition_tiles", "tile_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -59,39 +61,79 @@ TILE_STREETS = 25_000
 
 _TILE = "tile_id"  # the column naming a tile in the boundaries passed to each tile
 _ROW = "_gridgeo_row"  # the input position of each building, carried through the tiles
+_HH = "_gridgeo_households"  # households the tiles gave, kept when a seam is redrawn
 _EPS = 0.5  # m: a grid within this of a tile edge touches the seam
 
 
 # ------------------------------------------------------------------------------ layout
 
 
-def tile_layout(
-    streets: gpd.GeoDataFrame, *, tile_size: float | None = None
-) -> tuple[float, float, float, int, int]:
-    """The lattice of square tiles over the streets (metric CRS).
+@dataclass(frozen=True)
+class Layout:
+    """Tiles of about equal street counts: a k-d tree of the street segments.
 
-    Returns ``(x0, y0, size, nx, ny)``: the lower-left corner, the side (m) and the
-    number of columns and rows. ``tile_size=None`` picks the side so that an occupied
-    tile holds about :data:`TILE_STREETS` street segments.
+    Attributes
+    ----------
+    keys : list of str
+        Name of each tile: its path in the tree (``"t0110"``).
+    boxes : ndarray of float, shape (n, 4)
+        Each tile's rectangle ``(x0, y0, x1, y1)``; together they tile ``bounds``.
+    cuts : list of (str, int, LineString)
+        The edges between tiles: name, axis (0 vertical, 1 horizontal) and segment.
     """
-    x0, y0, x1, y1 = streets.total_bounds
-    if tile_size is None:
-        mid = shapely.centroid(streets.geometry.values)
-        x, y = shapely.get_x(mid), shapely.get_y(mid)
-        size = max(x1 - x0, y1 - y0, 1.0)
-        while size > 500:
-            cells = np.unique(np.c_[(x - x0) // size, (y - y0) // size], axis=0)
-            if len(x) / len(cells) <= TILE_STREETS:
-                break
-            size /= 2**0.5
-    elif not (isinstance(tile_size, int | float) and tile_size > 0):
-        msg = f"tile_size must be a positive length in metres or None, got {tile_size!r}"
+
+    keys: list[str]
+    boxes: np.ndarray
+    cuts: list[tuple[str, int, shapely.Geometry]]
+
+    def tile_of(self, points: np.ndarray) -> np.ndarray:
+        """Row of the tile holding each point (half-open boxes; points outside the
+        tiles go to the nearest one)."""
+        x, y = shapely.get_x(points), shapely.get_y(points)
+        lo, hi = self.boxes[:, :2].min(axis=0), self.boxes[:, 2:].max(axis=0)
+        x, y = (
+            np.clip(x, lo[0], np.nextafter(hi[0], lo[0])),
+            np.clip(y, lo[1], np.nextafter(hi[1], lo[1])),
+        )
+        out = np.full(len(x), -1, dtype=np.int64)
+        for i, (x0, y0, x1, y1) in enumerate(self.boxes):
+            out[(x >= x0) & (x < x1) & (y >= y0) & (y < y1)] = i
+        return out
+
+
+def tile_layout(streets: gpd.GeoDataFrame, *, tile_streets: int = TILE_STREETS) -> Layout:
+    """Cut the streets' extent into tiles of at most ``tile_streets`` street segments.
+
+    Recursive bisection at the median of the segments' midpoints, across the longer
+    side of each box; deterministic. Tiles hold between about half and all of
+    ``tile_streets`` segments, whatever the density, so dense centres get small tiles.
+    """
+    if isinstance(tile_streets, bool) or not isinstance(tile_streets, int) or tile_streets < 1:
+        msg = f"tile_streets must be a whole number of street segments, 1 or more, got {tile_streets!r}"
         raise InputError(msg)
-    else:
-        size = float(tile_size)
-    nx = max(1, int(np.ceil((x1 - x0) / size)))
-    ny = max(1, int(np.ceil((y1 - y0) / size)))
-    return float(x0), float(y0), float(size), nx, ny
+    mid = shapely.centroid(streets.geometry.values)
+    xy = np.c_[shapely.get_x(mid), shapely.get_y(mid)]
+    keys, boxes, cuts = [], [], []
+    stack = [("t", np.asarray(streets.total_bounds, dtype=float), np.arange(len(xy)))]
+    while stack:
+        key, box, members = stack.pop()
+        size = box[2:] - box[:2]
+        if len(members) <= tile_streets or size.max() < 100.0:
+            keys.append(key)
+            boxes.append(box)
+            continue
+        axis = int(np.argmax(size))
+        at = float(np.median(xy[members, axis]))
+        at = min(max(at, box[axis] + size[axis] * 0.05), box[axis + 2] - size[axis] * 0.05)
+        low, high = box.copy(), box.copy()
+        low[axis + 2] = high[axis] = at
+        ends = [(at, box[1]), (at, box[3])] if axis == 0 else [(box[0], at), (box[2], at)]
+        cuts.append((key, axis, shapely.LineString(ends)))
+        below = xy[members, axis] < at
+        stack.append((key + "1", high, members[~below]))
+        stack.append((key + "0", low, members[below]))
+    order = np.argsort(keys)
+    return Layout([keys[i] for i in order], np.array(boxes)[order], cuts)
 
 
 def _seed(random_state: int, key: str) -> int:
@@ -111,16 +153,30 @@ def _clip(layer: gpd.GeoDataFrame | None, region: shapely.Geometry) -> gpd.GeoDa
 # -------------------------------------------------------------------------- the work
 
 
-def _draw(job: dict[str, Any]) -> Plan:
-    """Draw one tile or seam with the public pipeline (runs on a worker)."""
+def _draw(job: dict[str, Any]) -> Plan | None:
+    """Draw one tile or seam with the public pipeline (runs on a worker).
+
+    A seam whose outline GEOS cannot node with its streets gives ``None``: its grids
+    are kept as the tiles drew them.
+    """
     layers = {k: v for k, v in job["layers"].items() if v is not None}
-    return pipeline_partition(
-        job["streets"],
-        job["buildings"],
-        rules=job["rules"],
-        random_state=job["seed"],
-        **layers,
-    )
+    try:
+        return pipeline_partition(
+            job["streets"],
+            job["buildings"],
+            rules=job["rules"],
+            random_state=job["seed"],
+            **layers,
+        )
+    except shapely.errors.GEOSException as err:
+        if not job["seam"]:
+            raise
+        log.warning("seam %s kept as drawn by its tiles: %s", job["key"], err)
+        return None
+
+
+def _roundtrip(obj: Any) -> Any:
+    return pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _run(client, jobs: list[dict[str, Any]], desc: str) -> list[Plan | None]:
@@ -132,7 +188,8 @@ def _run(client, jobs: list[dict[str, Any]], desc: str) -> list[Plan | None]:
     todo = [i for i, j in enumerate(jobs) if len(j["streets"])]
     if client is None:
         for i in progress(todo, desc=desc):
-            out[i] = _draw(jobs[i])
+            # through pickle as on Dask: geometries lose their precision grid there
+            out[i] = _roundtrip(_draw(_roundtrip(jobs[i])))
         return out
     from distributed import as_completed
 
@@ -154,7 +211,7 @@ def partition_tiles(
     *,
     scheduler: Any = "local",
     n_workers: int = 2,
-    tile_size: float | None = None,
+    tile_streets: int = TILE_STREETS,
     repair_seams: bool = True,
     random_state: int = 0,
     codes: dict[str, Any] | None = None,
@@ -174,9 +231,9 @@ def partition_tiles(
         (which gives the same plan).
     n_workers : int, default 2
         Workers of the local cluster.
-    tile_size : float, optional
-        Side of a tile in metres (default: about :data:`TILE_STREETS` street segments
-        per tile).
+    tile_streets : int, default 25,000
+        Most street segments in a tile (see :func:`tile_layout`): the size of the work
+        one worker does at a time.
     repair_seams : bool, default True
         Redraw the grids along the edges between tiles (without community boundaries).
         ``False`` keeps each tile's plan as drawn: grids then stop at tile edges.
@@ -225,7 +282,7 @@ def partition_tiles(
     rules = dataclasses.replace(rules, crs=crs.to_epsg() or crs.to_wkt())
     bounds = layers.pop("boundaries", None)
     area = study_area(streets, buildings, boundaries=bounds)
-    layout = tile_layout(streets, tile_size=tile_size)
+    layout = tile_layout(streets, tile_streets=tile_streets)
     with _client(scheduler, n_workers) as client:
         if bounds is not None:
             tiles = _community_tiles(
@@ -265,7 +322,9 @@ def partition_tiles(
 # ------------------------------------------------------------------------------ tiles
 
 
-def _job(key, streets, buildings, layers, boundaries, rules, random_state) -> dict[str, Any]:
+def _job(
+    key, streets, buildings, layers, boundaries, rules, random_state, *, seam: bool = False
+) -> dict[str, Any]:
     region = shapely.union_all(boundaries.geometry.values)
     return {
         "key": key,
@@ -274,46 +333,33 @@ def _job(key, streets, buildings, layers, boundaries, rules, random_state) -> di
         "layers": {"boundaries": boundaries, **{k: _clip(v, region) for k, v in layers.items()}},
         "rules": rules,
         "seed": _seed(random_state, key),
+        "seam": seam,
     }
 
 
-def _cell_of(points: np.ndarray, layout) -> np.ndarray:
-    """Row-major lattice cell of each point (clamped to the lattice)."""
-    x0, y0, size, nx, ny = layout
-    ix = np.clip(((shapely.get_x(points) - x0) // size).astype(np.int64), 0, nx - 1)
-    iy = np.clip(((shapely.get_y(points) - y0) // size).astype(np.int64), 0, ny - 1)
-    return iy * nx + ix
-
-
 def _square_tiles(streets, buildings, area, layers, layout, rules, random_state) -> list[dict]:
-    """One job per lattice square meeting the study area: its square clipped to the area
-    as its one community, its buildings (by representative point: each in one tile)."""
-    x0, y0, size, nx, ny = layout
+    """One job per tile meeting the study area: its box clipped to the area as its one
+    community, its buildings (by representative point: each in one tile)."""
     rules = dataclasses.replace(rules, boundary_id=_TILE)
-    bcell = None
+    btile = None
     if buildings is not None:
-        bcell = _cell_of(shapely.point_on_surface(buildings.geometry.values), layout)
+        btile = layout.tile_of(shapely.point_on_surface(buildings.geometry.values))
     jobs = []
-    for iy in range(ny):
-        for ix in range(nx):
-            box = shapely.box(
-                x0 + ix * size, y0 + iy * size, x0 + (ix + 1) * size, y0 + (iy + 1) * size
-            )
-            piece = shapely.intersection(area, box)
-            if piece.is_empty or piece.area <= 0:
-                continue
-            key = f"x{ix:03d}y{iy:03d}"
-            bounds = gpd.GeoDataFrame({_TILE: [key]}, geometry=[piece], crs=streets.crs)
-            mine = None if buildings is None else buildings[bcell == iy * nx + ix]
-            jobs.append(_job(key, streets, mine, layers, bounds, rules, random_state))
+    for i, (key, box) in enumerate(zip(layout.keys, layout.boxes, strict=True)):
+        piece = shapely.intersection(area, shapely.box(*box))
+        if piece.is_empty or piece.area <= 0:
+            continue
+        bounds = gpd.GeoDataFrame({_TILE: [key]}, geometry=[piece], crs=streets.crs)
+        mine = None if buildings is None else buildings[btile == i]
+        jobs.append(_job(key, streets, mine, layers, bounds, rules, random_state))
     return jobs
 
 
 def _community_tiles(streets, buildings, bounds, layers, layout, rules, random_state) -> list[dict]:
-    """One job per lattice square holding communities' representative points: those
-    whole communities and the buildings inside them (or nearest to them)."""
-    ccell = _cell_of(shapely.point_on_surface(bounds.geometry.values), layout)
-    bcell = None
+    """One job per tile holding communities' representative points: those whole
+    communities and the buildings inside them (or nearest to them)."""
+    ctile = layout.tile_of(shapely.point_on_surface(bounds.geometry.values))
+    btile = None
     if buildings is not None:
         pts = shapely.point_on_surface(buildings.geometry.values)
         tree = shapely.STRtree(bounds.geometry.values)
@@ -324,35 +370,17 @@ def _community_tiles(streets, buildings, bounds, layers, layout, rules, random_s
         lost = where < 0
         if lost.any():
             where[lost] = tree.query_nearest(pts[lost], all_matches=False)[1]
-        bcell = ccell[where]
+        btile = ctile[where]
     jobs = []
-    for cell in np.unique(ccell):
-        key = f"c{cell:06d}"
-        mine = None if buildings is None else buildings[bcell == cell]
-        jobs.append(_job(key, streets, mine, layers, bounds[ccell == cell], rules, random_state))
+    for i in np.unique(ctile):
+        mine = None if buildings is None else buildings[btile == i]
+        jobs.append(
+            _job(layout.keys[i], streets, mine, layers, bounds[ctile == i], rules, random_state)
+        )
     return jobs
 
 
 # ------------------------------------------------------------------------------ seams
-
-
-def _seam_segments(layout, axis: int) -> list[tuple[str, shapely.Geometry]]:
-    """The edges between neighbouring tiles: vertical ones (``axis`` 0) or horizontal."""
-    x0, y0, size, nx, ny = layout
-    out = []
-    if axis == 0:
-        for ix in range(1, nx):
-            x = x0 + ix * size
-            for iy in range(ny):
-                seg = shapely.LineString([(x, y0 + iy * size), (x, y0 + (iy + 1) * size)])
-                out.append((f"v{ix:03d}y{iy:03d}", seg))
-    else:
-        for iy in range(1, ny):
-            y = y0 + iy * size
-            for ix in range(nx):
-                seg = shapely.LineString([(x0 + ix * size, y), (x0 + (ix + 1) * size, y)])
-                out.append((f"h{iy:03d}x{ix:03d}", seg))
-    return out
 
 
 def _redraw_seams(client, pieces, streets, buildings, layers, layout, rules, random_state, axis):
@@ -363,68 +391,101 @@ def _redraw_seams(client, pieces, streets, buildings, layers, layout, rules, ran
     geoms = grids.geometry.values
     tree = shapely.STRtree(geoms)
     taken = np.zeros(len(grids), dtype=bool)
-    jobs = []
+    jobs, members = [], []
     rows_of = _building_rows(pieces, grids) if buildings is not None else None
-    seam_rules = dataclasses.replace(rules, boundary_id=_TILE)
-    for key, seg in _seam_segments(layout, axis):
+    # the households the tiles gave stay where they are: the seam is drawn from them
+    seam_rules = dataclasses.replace(
+        rules,
+        boundary_id=_TILE,
+        households_column=_HH,
+        total_households=None,
+        boundary_households=None,
+    )
+    seam_layers = {k: v for k, v in layers.items() if k != "population"}
+    for key, _, seg in (c for c in layout.cuts if c[1] == axis):
         near = np.sort(tree.query(seg, predicate="dwithin", distance=_EPS))
         near = near[~taken[near]]
         if len(np.unique(grids["_piece"].to_numpy()[near])) < 2:
             continue  # one side only: nothing to join across
         taken[near] = True
-        region = _outline(pieces, grids, near)
+        region, points = _outline(pieces, grids, near, streets.crs)
         bounds = gpd.GeoDataFrame({_TILE: [key]}, geometry=[region], crs=streets.crs)
-        mine = None if buildings is None else buildings.iloc[np.sort(rows_of(near))]
-        jobs.append(_job(key, streets, mine, layers, bounds, seam_rules, random_state))
+        if buildings is None:  # the units' households, as points
+            mine = points
+        else:
+            rows, hh = rows_of(near)
+            mine = buildings.iloc[rows].assign(**{_HH: hh})
+        jobs.append(
+            _job(key, streets, mine, seam_layers, bounds, seam_rules, random_state, seam=True)
+        )
+        members.append(near)
     if not jobs:
         return pieces
     with step(f"redrawing {len(jobs)} {'vertical' if axis == 0 else 'horizontal'} seams"):
         drawn = _run(client, jobs, "seams")
+    for near, d in zip(members, drawn, strict=True):
+        if d is None:  # kept as the tiles drew it
+            taken[near] = False
     out = []
     for i, (key, p) in enumerate(pieces):
         gone = set(grids["grid_id"][taken & (grids["_piece"] == i)])
         out.append((key, _without(p, gone)) if gone else (key, p))
-    out += [(j["key"], d) for j, d in zip(jobs, drawn, strict=True) if d is not None]
+    for j, d in zip(jobs, drawn, strict=True):
+        if d is None:
+            continue
+        if buildings is None:  # the points were the units, not buildings
+            d = dataclasses.replace(d, buildings=None, grids=d.grids.assign(buildings=0))
+        else:
+            d = dataclasses.replace(d, buildings=d.buildings.drop(columns=_HH))
+        out.append((j["key"], d))
     return out
 
 
-def _outline(pieces, grids: pd.DataFrame, rows: np.ndarray) -> shapely.Geometry:
-    """The area of some rows of ``grids``: the union of their units (whose vertices are
-    those of the street blocks, so the outline meets the streets exactly), on the blocks'
-    1 mm precision grid."""
-    parts = []
+def _outline(
+    pieces, grids: pd.DataFrame, rows: np.ndarray, crs
+) -> tuple[shapely.Geometry, gpd.GeoDataFrame]:
+    """The area of some rows of ``grids`` — the union of their units (whose vertices are
+    those of the street blocks, so the outline meets the streets exactly), on the
+    blocks' 1 mm precision grid — and their units as points holding their households."""
+    parts, hh = [], []
     chosen = grids.iloc[rows]
     for i, ids in chosen.groupby("_piece")["grid_id"]:
         units = pieces[i][1].units
-        parts.append(units.geometry.values[units["grid_id"].isin(ids).to_numpy()])
-    return shapely.set_precision(shapely.union_all(np.concatenate(parts)), SNAP)
+        mine = units["grid_id"].isin(ids).to_numpy()
+        parts.append(units.geometry.values[mine])
+        hh.append(units["households"].to_numpy()[mine])
+    geoms = np.concatenate(parts)
+    points = gpd.GeoDataFrame(
+        {_HH: np.concatenate(hh)}, geometry=shapely.point_on_surface(geoms), crs=crs
+    )
+    return shapely.set_precision(shapely.union_all(geoms), SNAP), points
 
 
-def _building_rows(pieces, grids: pd.DataFrame) -> Callable[[np.ndarray], np.ndarray]:
-    """A function giving the input rows of the buildings in some rows of ``grids``."""
+def _building_rows(
+    pieces, grids: pd.DataFrame
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A function giving the input rows, in order, and the households of the buildings
+    in some rows of ``grids``."""
     keys = pd.Series(
         np.arange(len(grids)), index=grids["_piece"].astype(str) + "/" + grids["grid_id"]
     )
-    frames = [
-        pd.DataFrame(
-            {
-                "grid": keys.reindex(str(i) + "/" + p.buildings["grid_id"]).to_numpy(),
-                "row": p.buildings[_ROW].to_numpy(),
-            }
-        )
-        for i, (_, p) in enumerate(pieces)
-    ]
-    table = pd.concat(frames, ignore_index=True)
-    order = np.argsort(table["grid"].to_numpy(), kind="stable")
-    grid_sorted = table["grid"].to_numpy()[order]
-    row_sorted = table["row"].to_numpy()[order]
+    table = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "grid": keys.reindex(str(i) + "/" + p.buildings["grid_id"]).to_numpy(),
+                    "row": p.buildings[_ROW].to_numpy(),
+                    "hh": p.buildings["households"].to_numpy(),
+                }
+            )
+            for i, (_, p) in enumerate(pieces)
+        ],
+        ignore_index=True,
+    )
 
-    def rows(near: np.ndarray) -> np.ndarray:
-        lo = np.searchsorted(grid_sorted, near, side="left")
-        hi = np.searchsorted(grid_sorted, near, side="right")
-        return np.concatenate(
-            [row_sorted[a:b] for a, b in zip(lo, hi, strict=True)] or [np.empty(0, np.int64)]
-        )
+    def rows(near: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sel = table[table["grid"].isin(near)].sort_values("row")
+        return sel["row"].to_numpy(), sel["hh"].to_numpy()
 
     return rows
 
