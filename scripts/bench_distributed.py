@@ -91,8 +91,7 @@ def run_one(folder: Path, k: int, workers: int, single: bool, target: float) -> 
     streets, population = province(folder, k)
     out: dict = {"scale": k, "streets": len(streets), "read_s": time.perf_counter() - t}
     opts = {"population": population, "target": target, "crs": 32650}
-    nx, ny = gd.tile_layout(streets)[3:]
-    out["lattice"] = f"{nx}×{ny}"
+    out["tiles"] = len(gd.tile_layout(streets).keys)
     t = time.perf_counter()
     with gd.local_client(workers) as client:
         out["cluster_start_s"] = time.perf_counter() - t
