@@ -34,7 +34,7 @@ Needs the optional dependencies ``dask[distributed]`` and ``dask-geopandas``.
 """
 
 from ._audit import audit
-from ._client import local_client
+from ._client import CONNECT_TIMEOUT, DaskMissingError, check_scheduler, local_client
 from ._pieces import (
     TILE_GRIDS,
     Piece,
@@ -52,6 +52,9 @@ from ._pieces import (
 from ._tiles import TILE_STREETS, partition_tiles, tile_layout
 
 __all__ = [
+    "CONNECT_TIMEOUT",
+    "DaskMissingError",
+    "check_scheduler",
     "TILE_STREETS",
     "partition_tiles",
     "tile_layout",

@@ -13,7 +13,7 @@ import pandas as pd
 import shapely
 
 from .._errors import InputError
-from ._client import _INSTALL_HINT, _client
+from ._client import _INSTALL_HINT, DaskMissingError, _client
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -204,7 +204,7 @@ def audit(
         try:
             import dask_geopandas  # noqa: F401
         except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(_INSTALL_HINT) from err
+            raise DaskMissingError(_INSTALL_HINT) from err
         _install_dispatch()
         token = _RUNNER.set(_DaskJoins(client, npartitions))
         try:

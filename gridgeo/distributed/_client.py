@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .._errors import InputError
+from .._errors import GridgeoError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client
@@ -22,12 +22,28 @@ _INSTALL_HINT = (
 # --------------------------------------------------------------------------- clients
 
 
+#: How long to try reaching a scheduler given by its address.
+CONNECT_TIMEOUT = "10s"
+
+
+class DaskMissingError(GridgeoError, ImportError):
+    """dask or distributed is not installed (says which install command adds them)."""
+
+
 def _require_dask() -> None:
     try:
         import dask  # noqa: F401
         import distributed  # noqa: F401
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(_INSTALL_HINT) from err
+        raise DaskMissingError(_INSTALL_HINT) from err
+
+
+def check_scheduler(address: str) -> None:
+    """Connect to the Dask scheduler at ``address`` and leave; raise
+    :class:`~gridgeo.InputError` saying so when it cannot be reached (within
+    :data:`CONNECT_TIMEOUT`), :class:`DaskMissingError` without dask."""
+    with _client(address, 1):
+        pass
 
 
 def _check_scheduler(scheduler: Any) -> None:
@@ -56,6 +72,8 @@ def local_client(n_workers: int = 2) -> Iterator[Client]:
     _require_dask()
     from distributed import Client, LocalCluster
 
+    # the scheduler runs in this process: its comings and goings are not the user's news
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with (
         LocalCluster(
             n_workers=n_workers,
@@ -95,8 +113,8 @@ def _client(scheduler: Any, n_workers: int) -> Iterator[Client | None]:
         return
     # what _check_scheduler leaves: a scheduler address
     try:
-        client = Client(scheduler, timeout="30s")
-    except OSError as err:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, ValueError) as err:
         msg = f"cannot reach the Dask scheduler at {scheduler!r}: {err}; check the address (tcp://host:8786) and that the scheduler runs"
         raise InputError(msg) from None
     with client:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .._errors import InputError
+from .._errors import GridgeoError, InputError
 from .._progress import progress, step
 from ..blocks import SNAP, study_area
 from ..crs import metric_crs, to_metric
@@ -143,11 +143,11 @@ def _seed(random_state: int, key: str) -> int:
 
 
 def _clip(layer: gpd.GeoDataFrame | None, region: shapely.Geometry) -> gpd.GeoDataFrame | None:
-    """The features of ``layer`` meeting ``region`` (its bounding box first)."""
+    """The features of ``layer`` meeting ``region`` (None when none does)."""
     if layer is None:
         return None
     hit = layer.sindex.query(region, predicate="intersects")
-    return layer.iloc[np.sort(hit)]
+    return layer.iloc[np.sort(hit)] if len(hit) else None
 
 
 # -------------------------------------------------------------------------- the work
@@ -156,8 +156,9 @@ def _clip(layer: gpd.GeoDataFrame | None, region: shapely.Geometry) -> gpd.GeoDa
 def _draw(job: dict[str, Any]) -> Plan | None:
     """Draw one tile or seam with the public pipeline (runs on a worker).
 
-    A seam whose outline GEOS cannot node with its streets gives ``None``: its grids
-    are kept as the tiles drew them.
+    A seam the pipeline cannot draw gives ``None`` (its grids are kept as the tiles drew
+    them): GEOS cannot node its outline with its streets, or the pipeline's own checks
+    refuse it (e.g. a sparse edge whose few streets do not span its households).
     """
     layers = {k: v for k, v in job["layers"].items() if v is not None}
     try:
@@ -168,7 +169,7 @@ def _draw(job: dict[str, Any]) -> Plan | None:
             random_state=job["seed"],
             **layers,
         )
-    except shapely.errors.GEOSException as err:
+    except (shapely.errors.GEOSException, GridgeoError) as err:
         if not job["seam"]:
             raise
         log.warning("seam %s kept as drawn by its tiles: %s", job["key"], err)
@@ -185,7 +186,7 @@ def _run(client, jobs: list[dict[str, Any]], desc: str) -> list[Plan | None]:
     A job whose area has no street gives ``None``.
     """
     out: list[Plan | None] = [None] * len(jobs)
-    todo = [i for i, j in enumerate(jobs) if len(j["streets"])]
+    todo = [i for i, j in enumerate(jobs) if j["streets"] is not None]
     if client is None:
         for i in progress(todo, desc=desc):
             # through pickle as on Dask: geometries lose their precision grid there
@@ -198,7 +199,8 @@ def _run(client, jobs: list[dict[str, Any]], desc: str) -> list[Plan | None]:
         [data] = client.scatter([jobs[i]], hash=False)  # this job's data only
         key = f"gridgeo-{desc.split()[0]}-{jobs[i]['key']}-{uuid.uuid4().hex[:8]}"
         futures[client.submit(_draw, data, key=key, pure=False)] = i
-    for done, fut in enumerate(as_completed(futures), 1):
+    finished = progress(as_completed(futures), desc=desc, total=len(futures))
+    for done, fut in enumerate(finished, 1):
         out[futures[fut]] = fut.result()
         log.info("%s: %d of %d done", desc, done, len(futures))
         fut.release()
@@ -270,6 +272,21 @@ def partition_tiles(
     if not isinstance(repair_seams, bool):
         msg = f"repair_seams must be True or False, got {repair_seams!r}"
         raise InputError(msg)
+    with _client(scheduler, n_workers) as client:  # first: an unreachable one fails now
+        plan = _draw_tiles(
+            client, streets, buildings, given, rules, tile_streets, repair_seams, random_state
+        )
+    plan.seconds = time.perf_counter() - t0
+    if codes:
+        from ..codes import assign_codes
+
+        plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
+    log.info(plan.describe())
+    return plan
+
+
+def _draw_tiles(client, streets, buildings, given, rules, tile_streets, repair_seams, random_state):
+    """Reproject, lay out the tiles, draw them and their seams; one plan."""
     with step("choosing a metric CRS and reprojecting"):
         crs = metric_crs(
             [streets, buildings, given.get("boundaries"), given.get("population")],
@@ -283,39 +300,34 @@ def partition_tiles(
     bounds = layers.pop("boundaries", None)
     area = study_area(streets, buildings, boundaries=bounds)
     layout = tile_layout(streets, tile_streets=tile_streets)
-    with _client(scheduler, n_workers) as client:
-        if bounds is not None:
-            tiles = _community_tiles(
-                streets, buildings, bounds, layers, layout, rules, random_state
-            )
-            with step(f"drawing {len(tiles)} tiles of whole communities"):
-                plans = _run(client, tiles, "tiles")
-            pieces = [(j["key"], p) for j, p in zip(tiles, plans, strict=True) if p is not None]
-        else:
-            tiles = _square_tiles(streets, buildings, area, layers, layout, rules, random_state)
-            with step(f"drawing {len(tiles)} tiles"):
-                plans = _run(client, tiles, "tiles")
-            pieces = [(j["key"], p) for j, p in zip(tiles, plans, strict=True) if p is not None]
-            if repair_seams and len(pieces) > 1:
-                for axis in (0, 1):
-                    pieces = _redraw_seams(
-                        client,
-                        pieces,
-                        streets,
-                        buildings,
-                        layers,
-                        layout,
-                        rules,
-                        random_state,
-                        axis,
-                    )
+    notes: list[str] = []
+    if bounds is not None:
+        tiles = _community_tiles(streets, buildings, bounds, layers, layout, rules, random_state)
+        with step(f"drawing {len(tiles)} tiles of whole communities"):
+            plans = _run(client, tiles, "tiles")
+        pieces = [(j["key"], p) for j, p in zip(tiles, plans, strict=True) if p is not None]
+    else:
+        tiles = _square_tiles(streets, buildings, area, layers, layout, rules, random_state)
+        with step(f"drawing {len(tiles)} tiles"):
+            plans = _run(client, tiles, "tiles")
+        pieces = [(j["key"], p) for j, p in zip(tiles, plans, strict=True) if p is not None]
+        if repair_seams and len(pieces) > 1:
+            for axis in (0, 1):
+                pieces, seams = _redraw_seams(
+                    client,
+                    pieces,
+                    streets,
+                    buildings,
+                    layers,
+                    layout,
+                    rules,
+                    random_state,
+                    axis,
+                )
+                for key, how in seams.items():
+                    notes.append(f"seam {key}: {how}")
     plan = _combine(pieces, area, rules, keep_communities=bounds is not None)
-    plan.seconds = time.perf_counter() - t0
-    if codes:
-        from ..codes import assign_codes
-
-        plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
-    log.info(plan.describe())
+    plan.notes.extend(notes)
     return plan
 
 
@@ -420,11 +432,13 @@ def _redraw_seams(client, pieces, streets, buildings, layers, layout, rules, ran
         )
         members.append(near)
     if not jobs:
-        return pieces
+        return pieces, {}
     with step(f"redrawing {len(jobs)} {'vertical' if axis == 0 else 'horizontal'} seams"):
         drawn = _run(client, jobs, "seams")
-    for near, d in zip(members, drawn, strict=True):
-        if d is None:  # kept as the tiles drew it
+    seams = {}
+    for job, near, d in zip(jobs, members, drawn, strict=True):
+        seams[job["key"]] = "redrawn" if d is not None else "kept as the tiles drew it"
+        if d is None:
             taken[near] = False
     out = []
     for i, (key, p) in enumerate(pieces):
@@ -438,7 +452,7 @@ def _redraw_seams(client, pieces, streets, buildings, layers, layout, rules, ran
         else:
             d = dataclasses.replace(d, buildings=d.buildings.drop(columns=_HH))
         out.append((j["key"], d))
-    return out
+    return out, seams
 
 
 def _outline(
