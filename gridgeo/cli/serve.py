@@ -110,6 +110,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="a job using more of its own memory is stopped and fails (default: half "
         "the machine's memory, shared by the workers)",
     )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run partition jobs on this Dask cluster, every stage per tile "
+        "(e.g. tcp://10.0.0.5:8786; needs pip install 'gridgeo[dask]')",
+    )
     return p
 
 
@@ -144,7 +150,14 @@ def run(args: argparse.Namespace) -> int:
         job_timeout=args.job_timeout,
         job_memory_mb=args.job_memory_mb,
         public_url=args.public_url,
+        scheduler=args.scheduler,
     ).check()
+    if config.scheduler:  # reachable now, and known to the job processes
+        from ..distributed import check_scheduler
+        from ..service.config import SCHEDULER_ENV
+
+        check_scheduler(config.scheduler)
+        os.environ[SCHEDULER_ENV] = config.scheduler
     log.info("serving on http://%s:%d (data in %s)", args.host, args.port, config.data_dir)
     level = logging.getLogger("gridgeo").getEffectiveLevel()
     serve(config, log_level="warning" if level > logging.INFO else "info")
