@@ -101,8 +101,14 @@ class Layout:
         return out
 
 
-def tile_layout(streets: gpd.GeoDataFrame, *, tile_streets: int = TILE_STREETS) -> Layout:
-    """Cut the streets' extent into tiles of at most ``tile_streets`` street segments.
+def tile_layout(
+    streets: gpd.GeoDataFrame,
+    *,
+    tile_streets: int = TILE_STREETS,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> Layout:
+    """Cut ``bounds`` (default: the streets' extent) into tiles of at most
+    ``tile_streets`` street segments.
 
     Recursive bisection at the median of the segments' midpoints, across the longer
     side of each box; deterministic. Tiles hold between about half and all of
@@ -114,7 +120,8 @@ def tile_layout(streets: gpd.GeoDataFrame, *, tile_streets: int = TILE_STREETS) 
     mid = shapely.centroid(streets.geometry.values)
     xy = np.c_[shapely.get_x(mid), shapely.get_y(mid)]
     keys, boxes, cuts = [], [], []
-    stack = [("t", np.asarray(streets.total_bounds, dtype=float), np.arange(len(xy)))]
+    extent = np.asarray(streets.total_bounds if bounds is None else bounds, dtype=float)
+    stack = [("t", extent, np.arange(len(xy)))]
     while stack:
         key, box, members = stack.pop()
         size = box[2:] - box[:2]
@@ -299,7 +306,7 @@ def _draw_tiles(client, streets, buildings, given, rules, tile_streets, repair_s
     rules = dataclasses.replace(rules, crs=crs.to_epsg() or crs.to_wkt())
     bounds = layers.pop("boundaries", None)
     area = study_area(streets, buildings, boundaries=bounds)
-    layout = tile_layout(streets, tile_streets=tile_streets)
+    layout = tile_layout(streets, tile_streets=tile_streets, bounds=area.bounds)
     notes: list[str] = []
     if bounds is not None:
         tiles = _community_tiles(streets, buildings, bounds, layers, layout, rules, random_state)
