@@ -62,13 +62,14 @@ def single(kouvola):
 
 
 def _assert_cover(grids: gpd.GeoDataFrame, area) -> None:
-    """No gap, no overlap, nothing outside (each under 1 m²)."""
+    """No gap, no overlap, nothing outside (each under 2 m² over the whole area: the
+    seams' outlines are snapped to the blocks' 1 mm grid)."""
     geoms = grids.geometry.values
     i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
     overlap = shapely.area(shapely.intersection(geoms[i[i < j]], geoms[j[i < j]])).sum()
     outside = shapely.area(shapely.difference(geoms, area)).sum()
     gaps = area.area - (shapely.area(geoms).sum() - overlap - outside)
-    assert abs(gaps) < 1.0 and outside < 1.0 and overlap < 1.0, (gaps, outside, overlap)
+    assert abs(gaps) < 2.0 and outside < 2.0 and overlap < 2.0, (gaps, outside, overlap)
 
 
 def test_tile_layout_balances_street_counts(kouvola):
@@ -200,6 +201,7 @@ def test_population_grid_seams_keep_the_tiles_households(kouvola):
     _assert_cover(repaired.grids, repaired.study_area)
 
 
+@pytest.mark.slow
 def test_communities_are_tiled_whole(osm, monaco_quarters, client):
     layers = osm("monaco")
     kw = {"boundaries": monaco_quarters, "boundary_id": "name", "target": 300, "tile_streets": 150}

@@ -344,10 +344,20 @@ def _draw_tiles(client, streets, buildings, given, rules, tile_streets, repair_s
 def _job(
     key, streets, buildings, layers, boundaries, rules, random_state, *, seam: bool = False
 ) -> dict[str, Any]:
+    """One tile's or seam's own data: the streets over its area and buildings, the
+    other layers over its area."""
     region = shapely.union_all(boundaries.geometry.values)
+    reach = region  # streets around every building too (those outside the communities)
+    if buildings is not None and len(buildings):
+        reach = shapely.box(
+            *np.r_[
+                np.minimum(shapely.bounds(region)[:2], buildings.total_bounds[:2]),
+                np.maximum(shapely.bounds(region)[2:], buildings.total_bounds[2:]),
+            ]
+        )
     return {
         "key": key,
-        "streets": _clip(streets, region),
+        "streets": _clip(streets, reach),
         "buildings": buildings,
         "layers": {"boundaries": boundaries, **{k: _clip(v, region) for k, v in layers.items()}},
         "rules": rules,
