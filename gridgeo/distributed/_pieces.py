@@ -1,8 +1,18 @@
-"""Pieces of a prepared workspace (communities, tiles of blocks) partitioned on Dask.
+"""Pieces of a prepared workspace partitioned on Dask.
 
-The preparation runs in the calling process; only the partition of each piece runs on
-the workers. See :mod:`gridgeo.distributed` for the whole-pipeline run by tiles
-(:func:`gridgeo.distributed.partition_tiles`).
+:func:`partition` draws the same kind of plan as :func:`gridgeo.partition`, but splits
+the work into independent **pieces**: one per community (more exactly per community ×
+dedicated zone: the groups that grids never mix); a community (or a study area without
+communities) holding more than ``tile_grids`` grids' worth of households is cut into
+**tiles of whole street blocks** by recursive bisection of the block centroids at the
+weighted median. After the tiles are partitioned, the **seams are repaired**: grids left
+out of the band where a tile edge cut a neighbourhood are redrawn together with their
+neighbours across the seam (:func:`gridgeo.engine.recombine`, then
+:func:`~gridgeo.engine.rebalance` and :func:`~gridgeo.engine.refine.smooth` over the
+whole graph). Every piece is partitioned by :func:`gridgeo.engine.partition_graph` with
+a generator seeded from ``random_state`` and the piece's key, so ``scheduler=None`` gives
+the same labels. The preparation and the assembly run in the calling process; for every
+stage on the workers see :func:`gridgeo.distributed.partition_tiles`.
 """
 
 from __future__ import annotations
