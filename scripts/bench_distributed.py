@@ -102,6 +102,9 @@ def run_one(folder: Path, k: int, workers: int, single: bool, target: float) -> 
     out["worker_peak_mb"] = sorted(peaks.values())
     out["caller_peak_after_dask_mb"] = _peak_mb()
     out["figures"] = _figures(plan_n)
+    seams = [n for n in plan_n.notes if n.startswith("seam ")]
+    out["seams_redrawn"] = sum(n.endswith("redrawn") for n in seams)
+    out["seams_kept"] = len(seams) - out["seams_redrawn"]
     if single:
         t = time.perf_counter()
         plan_1 = gd.partition_tiles(streets, None, scheduler=None, **opts)

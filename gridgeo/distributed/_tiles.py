@@ -63,6 +63,7 @@ _TILE = "tile_id"  # the column naming a tile in the boundaries passed to each t
 _ROW = "_gridgeo_row"  # the input position of each building, carried through the tiles
 _HH = "_gridgeo_households"  # households the tiles gave, kept when a seam is redrawn
 _EPS = 0.5  # m: a grid within this of a tile edge touches the seam
+_SNAP_SEAM = 0.005  # m: streets snapped onto a seam's outline when GEOS cannot node them
 
 
 # ------------------------------------------------------------------------------ layout
@@ -163,24 +164,37 @@ def _clip(layer: gpd.GeoDataFrame | None, region: shapely.Geometry) -> gpd.GeoDa
 def _draw(job: dict[str, Any]) -> Plan | None:
     """Draw one tile or seam with the public pipeline (runs on a worker).
 
-    A seam the pipeline cannot draw gives ``None`` (its grids are kept as the tiles drew
-    them): GEOS cannot node its outline with its streets, or the pipeline's own checks
-    refuse it (e.g. a sparse edge whose few streets do not span its households).
+    A seam whose outline GEOS cannot node with its streets (street vertices a rounding
+    away from the outline's) is drawn again with the streets snapped onto the outline
+    within :data:`_SNAP_SEAM`. A seam the pipeline still cannot draw gives ``None`` (its
+    grids are kept as the tiles drew them): GEOS fails again, or the pipeline's own
+    checks refuse it (e.g. a sparse edge whose few streets do not span its households).
     """
     layers = {k: v for k, v in job["layers"].items() if v is not None}
-    try:
+
+    def draw(streets: gpd.GeoDataFrame) -> Plan:
         return pipeline_partition(
-            job["streets"],
-            job["buildings"],
-            rules=job["rules"],
-            random_state=job["seed"],
-            **layers,
+            streets, job["buildings"], rules=job["rules"], random_state=job["seed"], **layers
         )
+
+    try:
+        return draw(job["streets"])
     except (shapely.errors.GEOSException, GridgeoError) as err:
         if not job["seam"]:
             raise
-        log.warning("seam %s kept as drawn by its tiles: %s", job["key"], err)
-        return None
+        first = err
+    if isinstance(first, shapely.errors.GEOSException):
+        outline = job["layers"]["boundaries"].geometry.values[0]
+        streets = job["streets"]
+        snapped = shapely.snap(streets.geometry.values, outline, _SNAP_SEAM)
+        try:
+            return draw(
+                streets.set_geometry(gpd.GeoSeries(snapped, index=streets.index, crs=streets.crs))
+            )
+        except (shapely.errors.GEOSException, GridgeoError) as err:
+            first = err
+    log.warning("seam %s kept as drawn by its tiles: %s", job["key"], first)
+    return None
 
 
 def _roundtrip(obj: Any) -> Any:
