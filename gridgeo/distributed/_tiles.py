@@ -167,15 +167,23 @@ def _draw(job: dict[str, Any]) -> Plan | None:
     A seam whose outline GEOS cannot node with its streets (street vertices a rounding
     away from the outline's) is drawn again with the streets snapped onto the outline
     within :data:`_SNAP_SEAM`. A seam the pipeline still cannot draw gives ``None`` (its
-    grids are kept as the tiles drew them): GEOS fails again, or the pipeline's own
-    checks refuse it (e.g. a sparse edge whose few streets do not span its households).
+    grids are kept as the tiles drew them): GEOS fails again, the pipeline's own checks
+    refuse it (e.g. a sparse edge whose few streets do not span its households), or its
+    grids would not hold exactly the households the tiles gave it.
     """
     layers = {k: v for k, v in job["layers"].items() if v is not None}
 
     def draw(streets: gpd.GeoDataFrame) -> Plan:
-        return pipeline_partition(
+        plan = pipeline_partition(
             streets, job["buildings"], rules=job["rules"], random_state=job["seed"], **layers
         )
+        if job["seam"]:  # the seam must hold the very households the tiles gave it
+            given = int(job["buildings"][_HH].sum())
+            got = int(plan.grids["households"].sum())
+            if got != given:
+                msg = f"its grids hold {got} households, the tiles gave it {given}"
+                raise InputError(msg)
+        return plan
 
     try:
         return draw(job["streets"])
