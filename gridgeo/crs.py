@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -27,8 +28,6 @@ import numpy as np
 import pyproj
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from pyproj.aoi import AreaOfInterest
-from pyproj.database import query_utm_crs_info
 
 from ._errors import CRSError, EmptyLayerError, InputError
 
@@ -284,7 +283,7 @@ def _lonlat_bounds(layer: gpd.GeoDataFrame | gpd.GeoSeries, i: int) -> np.ndarra
         return None
     label = _crs_label(pyproj.CRS(layer.crs))
     try:
-        transformer = pyproj.Transformer.from_crs(layer.crs, 4326, always_xy=True)
+        transformer = _to_lonlat(pyproj.CRS(layer.crs))
         out = np.asarray(transformer.transform_bounds(*bounds, densify_pts=21), dtype=float)
     except pyproj.exceptions.ProjError:
         out = np.full(4, np.nan)
@@ -301,17 +300,28 @@ def _lonlat_bounds(layer: gpd.GeoDataFrame | gpd.GeoSeries, i: int) -> np.ndarra
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _to_lonlat(crs: pyproj.CRS) -> pyproj.Transformer:
+    """A transformer from ``crs`` to longitude/latitude (built once per CRS: ~20 ms)."""
+    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+
+
+@functools.lru_cache(maxsize=128)
+def _epsg_crs(code: int) -> pyproj.CRS:
+    """``pyproj.CRS.from_epsg(code)``, parsed once."""
+    return pyproj.CRS.from_epsg(code)
+
+
 def _utm_crs(lon: float, lat: float) -> pyproj.CRS:
-    infos = query_utm_crs_info(
-        datum_name="WGS 84",
-        area_of_interest=AreaOfInterest(lon, lat, lon, lat),
-    )
-    if not infos:
+    """The WGS 84 UTM zone of a point: the 6° band of its longitude, north or south
+    (the EPSG zones' areas of use: 84°N to 80°S); no database query."""
+    if not (-80.0 <= lat <= 84.0 and -180.0 <= lon <= 180.0):
         raise CRSError(
             f"no UTM zone covers lon {lon:.4f}, lat {lat:.4f}; give a projected CRS in "
             "metres with crs= (e.g. a polar stereographic EPSG code)"
         )
-    return pyproj.CRS.from_authority(infos[0].auth_name, infos[0].code)
+    zone = min(int((lon + 180.0) // 6.0) + 1, 60)
+    return _epsg_crs((32700 if lat < 0 else 32600) + zone)
 
 
 def metric_crs(layers: Any, *, crs: Any = None) -> pyproj.CRS:
@@ -383,7 +393,7 @@ def metric_crs(layers: Any, *, crs: Any = None) -> pyproj.CRS:
     lon = float((stacked[:, 0].min() + stacked[:, 2].max()) / 2)
     lat = float((stacked[:, 1].min() + stacked[:, 3].max()) / 2)
     inside = in_china(lon, lat)
-    chosen = pyproj.CRS.from_epsg(gk_zone_epsg(lon)) if inside else _utm_crs(lon, lat)
+    chosen = _epsg_crs(gk_zone_epsg(lon)) if inside else _utm_crs(lon, lat)
     log.info("layers centred at %.4fE %.4fN: using %s", lon, lat, _crs_label(chosen))
     return chosen
 

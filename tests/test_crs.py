@@ -498,3 +498,20 @@ def test_gcj02_geometries_errors():
         gcj02_geometries(gpd.GeoSeries([Point(116.4, 39.9)]))
     with pytest.raises(InputError):
         gcj02_geometries([Point(116.4, 39.9)])
+
+
+def test_utm_zone_without_the_database_matches_pyprojs_query():
+    """``_utm_crs`` computes the zone (no 60–70 ms database query); it names the zone
+    pyproj's own query names, on a grid of points over the globe."""
+    from pyproj.aoi import AreaOfInterest
+    from pyproj.database import query_utm_crs_info
+
+    from gridgeo.crs import _utm_crs
+
+    for lon in (-177.0, -100.5, -3.0, 0.5, 5.9, 6.1, 114.3, 179.5):
+        for lat in (-79.0, -30.0, 0.5, 30.6, 60.0, 83.0):
+            aoi = AreaOfInterest(lon, lat, lon, lat)
+            expected = int(query_utm_crs_info(datum_name="WGS 84", area_of_interest=aoi)[0].code)
+            assert _utm_crs(lon, lat).to_epsg() == expected, (lon, lat)
+    with pytest.raises(CRSError, match="no UTM zone"):
+        _utm_crs(10.0, 86.0)

@@ -8,6 +8,7 @@ it; the planning rules' flags come from :class:`gridgeo.rules.Rules`
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 from .._errors import InputError
@@ -24,6 +25,7 @@ __all__ = ["EPILOG", "add_parser", "report", "run"]
 
 EPILOG = """examples:
   gridgeo partition --osm gridgeo/data/helsinki.osm.pbf --population gridgeo/data/helsinki_population_2020.gpkg --out out/helsinki
+  gridgeo partition --streets province.parquet --population pop.gpkg --scheduler tcp://10.0.0.5:8786 --out out/
   gridgeo partition --streets streets.gpkg --buildings buildings.gpkg --households-column hh --target 300 --out out/
   gridgeo partition --streets streets.parquet --total-households 12000 --out out/
   gridgeo demo --out out/demo
@@ -82,6 +84,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="seed: same input and seed, same plan (default: 0)",
     )
     add_code_arguments(p.add_argument_group("grid codes (统一编码)"))
+    add_execution_arguments(p)
     add_output_options(
         p,
         out="out",
@@ -90,6 +93,53 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         database=True,
     )
     return p
+
+
+def add_execution_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the plan is drawn (not planning rules): ``--scheduler``, ``--workers``,
+    ``--tile-streets`` (every stage per tile on Dask: :func:`gridgeo.distributed.partition_tiles`)."""
+    g = p.add_argument_group(
+        "execution on Dask (every stage per tile; needs pip install 'gridgeo[dask]')"
+    )
+    g.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786",
+    )
+    g.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="run on a local Dask cluster of N worker processes",
+    )
+    g.add_argument(
+        "--tile-streets",
+        metavar="N",
+        type=int,
+        help="most street segments per tile (default: 25000); with --scheduler or --workers",
+    )
+
+
+def _execution(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The keywords of :func:`gridgeo.distributed.partition_tiles` from ``--scheduler`` /
+    ``--workers``, or None to draw in this process."""
+    scheduler, workers = getattr(args, "scheduler", None), getattr(args, "workers", None)
+    tile = getattr(args, "tile_streets", None)
+    if scheduler and workers is not None:
+        msg = (
+            "give --scheduler ADDRESS (an existing cluster) or --workers N (a local one), not both"
+        )
+        raise InputError(msg)
+    if not scheduler and workers is None:
+        if tile is not None:
+            raise InputError("--tile-streets goes with --scheduler ADDRESS or --workers N")
+        return None
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be 1 or more, got {workers}")
+    kw: dict[str, Any] = {"scheduler": scheduler or "local", "n_workers": workers or 1}
+    if tile is not None:
+        kw["tile_streets"] = tile
+    return kw
 
 
 def add_layer_arguments(groups: dict[str, Any]) -> None:
@@ -212,8 +262,16 @@ def run(args: argparse.Namespace) -> int:
     from ..publish import write_plan
 
     rules = rules_from_args(args)
+    execution = _execution(args)
+    draw = partition
+    if execution is not None:  # every stage per tile on Dask
+        from .. import distributed
+
+        if execution["scheduler"] != "local":  # fail before reading the inputs
+            distributed.check_scheduler(execution["scheduler"])
+        draw = functools.partial(distributed.partition_tiles, **execution)
     kw = _load_inputs(args)
-    plan = partition(
+    plan = draw(
         kw.pop("streets"),
         kw.pop("buildings"),
         **kw,

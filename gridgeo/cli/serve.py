@@ -19,16 +19,20 @@ __all__ = ["add_parser", "run"]
 log = logging.getLogger(__name__)
 
 _EPILOG = """examples:
-  gridgeo serve                                   # http://127.0.0.1:8765/docs
+  gridgeo serve                                   # the workbench at http://127.0.0.1:8765/, the API at /docs
   gridgeo serve --data-dir /srv/gridgeo --port 8080
   gridgeo serve --host 0.0.0.0 --token-file /etc/gridgeo/token   # other hosts need a token
   gridgeo serve --store postgresql://gridgeo@db/gridgeo --port 8081   # one store, several servers
   gridgeo serve --job-timeout 3600 --job-memory-mb 8000 --public-url https://gis.example.org/gridgeo
+  gridgeo serve --scheduler tcp://10.0.0.5:8786   # partition jobs run tile by tile on Dask
 
 endpoints: POST /jobs/partition, /jobs/audit (GeoJSON), /jobs/partition/upload,
 /jobs/audit/upload (GeoPackage or zipped Shapefile); GET /jobs/{id} (status, progress),
 GET /jobs/{id}/results/{geojson|gpkg|map|summary|csv}; the schema at /openapi.json.
-With a token, send it as "Authorization: Bearer TOKEN" or "X-API-Token: TOKEN".
+The planner's workbench is at / (open a plan of --data-dir, upload one, or partition
+uploaded layers; edit, lock, rebalance, save versions, export); its /api routes need the
+token as /jobs do. With a token, send it as "Authorization: Bearer TOKEN" or
+"X-API-Token: TOKEN" (the page asks for it once).
 """
 
 
@@ -120,6 +124,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="a job using more of its own memory is stopped and fails (default: half "
         "the machine's memory, shared by the workers)",
     )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run partition jobs on this Dask cluster, every stage per tile "
+        "(e.g. tcp://10.0.0.5:8786; needs pip install 'gridgeo[dask]')",
+    )
     return p
 
 
@@ -163,7 +173,14 @@ def run(args: argparse.Namespace) -> int:
         job_memory_mb=args.job_memory_mb,
         public_url=args.public_url,
         store=args.store,
+        scheduler=args.scheduler,
     ).check()
+    if config.scheduler:  # reachable now, and known to the job processes
+        from ..distributed import check_scheduler
+        from ..service.config import SCHEDULER_ENV
+
+        check_scheduler(config.scheduler)
+        os.environ[SCHEDULER_ENV] = config.scheduler
     log.info("starting on http://%s:%d (jobs in %s)", args.host, args.port, config.store_display)
     level = logging.getLogger("gridgeo").getEffectiveLevel()
     serve(config, log_level="warning" if level > logging.INFO else "info")

@@ -18,6 +18,9 @@ DEFAULT_JOB_TIMEOUT = 1800.0
 #: Share of the machine's memory the job processes may use together by default.
 JOB_MEMORY_SHARE = 0.5
 _MB = 1024 * 1024
+#: Environment variable naming the Dask scheduler partition jobs run on (set by
+#: ``gridgeo serve --scheduler``; job processes inherit it).
+SCHEDULER_ENV = "GRIDGEO_DASK_SCHEDULER"
 
 
 def default_job_memory_mb(workers: int) -> float:
@@ -99,6 +102,11 @@ class ServiceConfig:
         The service's address as clients reach it (``https://gis.example.org/gridgeo``):
         result links are built from it. Default: links relative to the request's path
         (never from its ``Host`` header).
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://10.0.0.5:8786``): partition jobs then run
+        every stage per tile on that cluster
+        (:func:`gridgeo.distributed.partition_tiles`). ``gridgeo serve`` hands it to
+        the job processes in the :data:`SCHEDULER_ENV` environment variable.
     """
 
     data_dir: Path
@@ -113,6 +121,7 @@ class ServiceConfig:
     job_memory_mb: float | None = None
     public_url: str | None = None
     store: str | None = field(default=None, repr=False)
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -188,6 +197,9 @@ class ServiceConfig:
                     "leave it out to keep jobs in SQLite under --data-dir"
                 )
                 raise InputError(msg)
+        if self.scheduler is not None and "://" not in self.scheduler:
+            msg = f"--scheduler must be a Dask scheduler address such as tcp://10.0.0.5:8786, got {self.scheduler!r}"
+            raise InputError(msg)
         if self.public_url is not None:
             url = urlsplit(self.public_url)
             if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import GridgeoError
+from .config import SCHEDULER_ENV
 from .inputs import load_inputs
 from .security import remove_tree, safe_child
 
@@ -235,7 +236,13 @@ def _run_partition(
     opts, lang, draw = _split_options(options)
     streets = layers.pop("streets")
     buildings = layers.pop("buildings", None)
-    plan = partition(streets, buildings, **opts, **layers)
+    scheduler = os.environ.get(SCHEDULER_ENV)
+    if scheduler:  # gridgeo serve --scheduler: every stage per tile on that cluster
+        from ..distributed import partition_tiles
+
+        plan = partition_tiles(streets, buildings, scheduler=scheduler, **opts, **layers)
+    else:
+        plan = partition(streets, buildings, **opts, **layers)
     report(0.9, "writing results")
     plan.to_files(out, map_html=draw, lang=lang)
 

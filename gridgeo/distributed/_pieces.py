@@ -1,50 +1,28 @@
-"""Scale-out on Dask: a district or a whole city partitioned piece by piece.
+"""Pieces of a prepared workspace partitioned on Dask.
 
 :func:`partition` draws the same kind of plan as :func:`gridgeo.partition`, but splits
-the work into independent **pieces** that run on ``dask.distributed`` workers (a
-``LocalCluster`` by default, or any scheduler given by its address):
-
-- one piece per community (more exactly per community × dedicated zone: the groups that
-  grids never mix);
-- a community (or a study area without communities) holding more than ``tile_grids``
-  grids' worth of households is cut into **tiles of whole street blocks** by recursive
-  bisection of the block centroids at the weighted median, so tiles hold about equal
-  households and their edges follow streets. After the tiles are partitioned, the
-  **seams are repaired**: grids left out of the band where a tile edge cut a
-  neighbourhood are redrawn together with their neighbours across the seam
-  (:func:`gridgeo.engine.recombine`, then :func:`~gridgeo.engine.rebalance` and
-  :func:`~gridgeo.engine.refine.smooth` over the whole graph).
-
-Every piece is partitioned by :func:`gridgeo.engine.partition_graph` with a generator
-seeded from ``random_state`` and the piece's own key (its community, zone and tile), so
-what a piece gets does not depend on which worker runs it, in which order, or how pieces
-are batched. ``scheduler=None`` runs the very same pieces one after another in this
-process: **the plan on Dask equals the single-process plan**, grid by grid.
-
-The preparation (reprojection, street blocks, households, units: one geometric pass
-over the whole area) and the assembly run in the calling process; only the partition,
-the costly graph search, runs on the workers.
-
-:func:`audit` runs :func:`gridgeo.audit.audit` with its per-building spatial joins (the
-share of each building in each grid, and in overlaps) on dask-geopandas: the buildings
-become a spatially shuffled (Hilbert-ordered) dask-geopandas frame whose partitions are
-joined with the grids on the workers. The result equals the single-process audit.
-
-Needs the optional dependencies ``dask[distributed]`` and ``dask-geopandas``.
+the work into independent **pieces**: one per community (more exactly per community ×
+dedicated zone: the groups that grids never mix); a community (or a study area without
+communities) holding more than ``tile_grids`` grids' worth of households is cut into
+**tiles of whole street blocks** by recursive bisection of the block centroids at the
+weighted median. After the tiles are partitioned, the **seams are repaired**: grids left
+out of the band where a tile edge cut a neighbourhood are redrawn together with their
+neighbours across the seam (:func:`gridgeo.engine.recombine`, then
+:func:`~gridgeo.engine.rebalance` and :func:`~gridgeo.engine.refine.smooth` over the
+whole graph). Every piece is partitioned by :func:`gridgeo.engine.partition_graph` with
+a generator seeded from ``random_state`` and the piece's key, so ``scheduler=None`` gives
+the same labels. The preparation and the assembly run in the calling process; for every
+stage on the workers see :func:`gridgeo.distributed.partition_tiles`.
 """
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import inspect
 import logging
-import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import Any, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -52,41 +30,22 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from ._errors import InputError
-from ._progress import step
-from .constraints import attach_orphans
-from .engine import Band, partition_graph, rebalance, recombine
-from .engine.refine import smooth
-from .engine.tree import within_groups
-from .inputs import PlanKeywords
-from .pipeline import Workspace, assemble, prepare
-from .plan import Plan
-from .rules import Rules
-
-if TYPE_CHECKING:  # pragma: no cover
-    from distributed import Client
-
-    from .audit import Audit
-
-__all__ = [
-    "Piece",
-    "audit",
-    "compare_plans",
-    "local_client",
-    "partition",
-    "partition_workspace",
-    "split_workspace",
-]
+from .._errors import InputError
+from .._progress import step
+from ..constraints import attach_orphans
+from ..engine import Band, partition_graph, rebalance, recombine
+from ..engine.refine import smooth
+from ..engine.tree import within_groups
+from ..inputs import PlanKeywords
+from ..pipeline import Workspace, assemble, prepare
+from ..plan import Plan
+from ..rules import Rules
+from ._client import _check_scheduler, _client
 
 log = logging.getLogger(__name__)
 
 #: Default size of a tile, in grids' worth of households.
 TILE_GRIDS = 100
-
-_INSTALL_HINT = (
-    "gridgeo.distributed needs dask: pip install 'dask[distributed]' dask-geopandas "
-    "(or the gridgeo extra: pip install 'gridgeo[dask]')"
-)
 
 
 # ------------------------------------------------------------------------------ pieces
@@ -427,291 +386,11 @@ def partition(
     )
     plan = assemble(ws, labels)
     if codes:
-        from .codes import assign_codes
+        from ..codes import assign_codes
 
         plan.grids.insert(1, "code", assign_codes(plan.grids, **codes).to_numpy())
     log.info(plan.describe())
     return plan
-
-
-# --------------------------------------------------------------------------- clients
-
-
-def _require_dask() -> None:
-    try:
-        import dask  # noqa: F401
-        import distributed  # noqa: F401
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(_INSTALL_HINT) from err
-
-
-def _check_scheduler(scheduler: Any) -> None:
-    """Raise early for a ``scheduler`` that is none of the accepted kinds."""
-    if scheduler is None or (isinstance(scheduler, str) and scheduler):
-        return
-    if hasattr(scheduler, "scheduler_address"):  # a cluster
-        return
-    try:
-        from distributed import Client
-    except ImportError:  # pragma: no cover - depends on the environment
-        Client = ()  # noqa: N806 - nothing is a Client without distributed
-    if isinstance(scheduler, Client):
-        return
-    msg = f"scheduler must be 'local', a scheduler address, a distributed.Client or None, got {scheduler!r}"
-    raise InputError(msg)
-
-
-@contextmanager
-def local_client(n_workers: int = 2) -> Iterator[Client]:
-    """A ``distributed.Client`` on a new ``LocalCluster`` of ``n_workers`` processes
-    (one thread each, everything on 127.0.0.1), both closed afterwards."""
-    if not isinstance(n_workers, int) or n_workers < 1:
-        msg = f"n_workers must be 1 or more, got {n_workers!r}"
-        raise InputError(msg)
-    _require_dask()
-    from distributed import Client, LocalCluster
-
-    with (
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address="127.0.0.1:0",  # HTTP routes on loopback only
-            worker_dashboard_address="127.0.0.1:0",
-            host="127.0.0.1",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
-
-
-@contextmanager
-def _client(scheduler: Any, n_workers: int) -> Iterator[Client | None]:
-    """A ``distributed.Client`` for ``scheduler`` (None: no Dask), closed afterwards
-    when made here."""
-    _check_scheduler(scheduler)
-    if scheduler is None:
-        yield None
-        return
-    _require_dask()
-    from distributed import Client
-
-    if isinstance(scheduler, Client):
-        yield scheduler
-        return
-    if hasattr(scheduler, "scheduler_address"):  # a cluster object
-        with Client(scheduler) as client:
-            yield client
-        return
-    if scheduler == "local":
-        with local_client(n_workers) as client:
-            yield client
-        return
-    # what _check_scheduler leaves: a scheduler address
-    try:
-        client = Client(scheduler, timeout="30s")
-    except OSError as err:
-        msg = f"cannot reach the Dask scheduler at {scheduler!r}: {err}; check the address (tcp://host:8786) and that the scheduler runs"
-        raise InputError(msg) from None
-    with client:
-        yield client
-
-
-# ------------------------------------------------------------------------------ audit
-
-_RUNNER: contextvars.ContextVar[_DaskJoins | None] = contextvars.ContextVar(
-    "gridgeo_dask_joins", default=None
-)
-_ORIGINALS: dict[str, Callable[..., Any]] = {}
-_INSTALL_LOCK = threading.Lock()
-_DISPATCHED = ("_building_cover", "_share_in")
-
-
-def _original(name: str) -> Callable[..., Any]:
-    """The audit's own function ``name`` (never the dispatcher installed below)."""
-    from . import audit as audit_mod
-
-    return _ORIGINALS.get(name) or getattr(audit_mod, name)
-
-
-def _install_dispatch() -> None:
-    """Route the audit's per-building joins through Dask while a runner is active.
-
-    :func:`gridgeo.audit.audit` has no hook for its joins; this replaces the two private
-    per-building functions by dispatchers that call the original unless
-    :func:`audit` set a runner in the current context (so other threads and plain
-    audits are untouched). Installed once, on first use.
-    """
-    from . import audit as audit_mod
-
-    with _INSTALL_LOCK:
-        for name in _DISPATCHED:
-            if name in _ORIGINALS:
-                continue
-            original = getattr(audit_mod, name)
-            _ORIGINALS[name] = original
-
-            def dispatch(*args: Any, _name: str = name, _orig: Callable = original) -> Any:
-                runner = _RUNNER.get()
-                if runner is None:
-                    return _orig(*args)
-                return runner.run(_name, *args)
-
-            dispatch.__name__ = name
-            dispatch.__doc__ = original.__doc__
-            setattr(audit_mod, name, dispatch)
-
-
-def _cover_part(
-    part: gpd.GeoDataFrame, grid_geom: np.ndarray, pair_polys: np.ndarray, split_share: float
-) -> pd.DataFrame:
-    """Per-building cover of one partition of buildings (runs on a worker).
-
-    Only grids whose envelope meets the partition's envelope are joined; their order is
-    kept, so every sum runs in the same order as in the whole-area computation and the
-    figures are identical.
-    """
-    geoms = part.geometry.to_numpy()
-    rows = part["row"].to_numpy()
-    if len(geoms) == 0:
-        return _cover_frame(rows, None)
-    box = shapely.box(*shapely.total_bounds(geoms))
-    sel = np.sort(shapely.STRtree(grid_geom).query(box))
-    cov = _original("_building_cover")(geoms, grid_geom[sel], pair_polys, split_share)
-    largest = cov["largest"]
-    cov["largest"] = np.where(largest >= 0, sel[np.maximum(largest, 0)], -1)
-    return _cover_frame(rows, cov)
-
-
-def _share_part(part: gpd.GeoDataFrame, polys: np.ndarray) -> pd.DataFrame:
-    """Share of each building of one partition inside ``polys`` (runs on a worker)."""
-    share = _original("_share_in")(part.geometry.to_numpy(), polys)
-    return pd.DataFrame({"row": part["row"].to_numpy(), "share": share}, index=part.index)
-
-
-_COVER_COLUMNS = {
-    "largest": "int64",
-    "share": "float64",
-    "covered": "float64",
-    "n_grids": "int64",
-    "split": "bool",
-    "uncovered": "bool",
-}
-
-
-def _cover_frame(rows: np.ndarray, cov: dict[str, np.ndarray] | None) -> pd.DataFrame:
-    data: dict[str, Any] = {"row": np.asarray(rows, dtype=np.int64)}
-    for col, dtype in _COVER_COLUMNS.items():
-        data[col] = (
-            np.asarray(cov[col]).astype(dtype) if cov is not None else np.empty(0, dtype=dtype)
-        )
-    return pd.DataFrame(data)
-
-
-class _DaskJoins:
-    """Runs the audit's per-building joins on dask-geopandas partitions of buildings."""
-
-    def __init__(self, client: Client, npartitions: int | None) -> None:
-        self.client = client
-        threads = max(1, sum(client.nthreads().values()))
-        self.npartitions = npartitions or 2 * threads
-
-    def _frame(self, geoms: np.ndarray):
-        import dask_geopandas
-
-        gdf = gpd.GeoDataFrame(
-            {"row": np.arange(len(geoms), dtype=np.int64)}, geometry=gpd.GeoSeries(geoms)
-        )
-        k = max(1, min(self.npartitions, len(gdf)))
-        ddf = dask_geopandas.from_geopandas(gdf, npartitions=k)
-        if k > 1:  # spatially compact partitions: each meets few grids
-            ddf = ddf.spatial_shuffle(by="hilbert", npartitions=k)
-        return ddf
-
-    def run(self, name: str, *args: Any) -> Any:
-        if name == "_building_cover":
-            return self.building_cover(*args)
-        return self.share_in(*args)
-
-    def building_cover(
-        self, bgeom: np.ndarray, grid_geom: np.ndarray, pair_polys: np.ndarray, split: float
-    ) -> dict[str, np.ndarray]:
-        if len(bgeom) == 0:
-            return _original("_building_cover")(bgeom, grid_geom, pair_polys, split)
-        ddf = self._frame(bgeom)
-        [grids_f, pairs_f] = self.client.scatter(
-            [np.asarray(grid_geom), np.asarray(pair_polys)], broadcast=True
-        )
-        meta = _cover_frame(np.empty(0, dtype=np.int64), None)
-        out = ddf.map_partitions(
-            _cover_part, grids_f, pairs_f, float(split), meta=meta, align_dataframes=False
-        )
-        df = self.client.compute(out).result().sort_values("row")
-        return {col: df[col].to_numpy() for col in _COVER_COLUMNS}
-
-    def share_in(self, geoms: np.ndarray, polys: np.ndarray) -> np.ndarray:
-        if len(polys) == 0 or len(geoms) == 0:
-            return _original("_share_in")(geoms, polys)
-        ddf = self._frame(geoms)
-        [polys_f] = self.client.scatter([np.asarray(polys)], broadcast=True)
-        meta = pd.DataFrame({"row": np.empty(0, np.int64), "share": np.empty(0, float)})
-        out = ddf.map_partitions(_share_part, polys_f, meta=meta, align_dataframes=False)
-        df = self.client.compute(out).result().sort_values("row")
-        return df["share"].to_numpy()
-
-
-def audit(
-    grids: gpd.GeoDataFrame,
-    buildings: gpd.GeoDataFrame,
-    streets: gpd.GeoDataFrame | None = None,
-    *,
-    scheduler: Any = "local",
-    n_workers: int = 2,
-    npartitions: int | None = None,
-    **options: Any,
-) -> Audit:
-    """Coverage audit with the per-building spatial joins on dask-geopandas.
-
-    Parameters
-    ----------
-    grids, buildings, streets
-        As in :func:`gridgeo.audit.audit`.
-    scheduler : "local", str, distributed.Client or None, default "local"
-        As in :func:`partition`; ``None`` runs the plain single-process audit.
-    n_workers : int, default 2
-        Workers of the local cluster.
-    npartitions : int, optional
-        Partitions of the buildings (default: twice the worker threads).
-    **options
-        Every keyword option of :func:`gridgeo.audit.audit`.
-
-    Returns
-    -------
-    Audit
-        Equal to the single-process audit's findings and figures (but ``seconds``).
-    """
-    from .audit import audit as plain_audit
-
-    if npartitions is not None and (not isinstance(npartitions, int) or npartitions < 1):
-        msg = f"npartitions must be a whole number, 1 or more, got {npartitions!r}"
-        raise InputError(msg)
-    with _client(scheduler, n_workers) as client:
-        if client is None:
-            return plain_audit(grids, buildings, streets, **options)
-        try:
-            import dask_geopandas  # noqa: F401
-        except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError(_INSTALL_HINT) from err
-        _install_dispatch()
-        token = _RUNNER.set(_DaskJoins(client, npartitions))
-        try:
-            # looked up at call time: the module's functions are the dispatchers now
-            from . import audit as audit_mod
-
-            return audit_mod.audit(grids, buildings, streets, **options)
-        finally:
-            _RUNNER.reset(token)
 
 
 # ------------------------------------------------------------------------- comparing
