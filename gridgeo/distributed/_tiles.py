@@ -388,13 +388,35 @@ def _job(
     }
 
 
+def _most_of(geoms: np.ndarray, regions: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Row of the region holding most of each footprint, as the pipeline counts a
+    building in the community holding most of it (a building whose point on surface
+    lies in one tile but most of it in the next would otherwise be left out by both);
+    ``fallback`` (by point) for points and footprints inside one region."""
+    out = fallback.copy()
+    g, r = shapely.STRtree(regions).query(geoms, predicate="intersects")
+    crossing = np.bincount(g, minlength=len(geoms))[g] > 1
+    g, r = g[crossing], r[crossing]
+    if len(g):
+        share = shapely.area(shapely.intersection(geoms[g], regions[r]))
+        order = np.lexsort((-share, g))  # per footprint, the largest share first
+        g, r, share = g[order], r[order], share[order]
+        first = np.unique(g, return_index=True)[1]
+        best = first[share[first] > 0]
+        out[g[best]] = r[best]
+    return out
+
+
 def _square_tiles(streets, buildings, area, layers, layout, rules, random_state) -> list[dict]:
     """One job per tile meeting the study area: its box clipped to the area as its one
     community, its buildings (by representative point: each in one tile)."""
     rules = dataclasses.replace(rules, boundary_id=_TILE)
     btile = None
     if buildings is not None:
-        btile = layout.tile_of(shapely.point_on_surface(buildings.geometry.values))
+        geoms = buildings.geometry.values
+        btile = _most_of(
+            geoms, shapely.box(*layout.boxes.T), layout.tile_of(shapely.point_on_surface(geoms))
+        )
     jobs = []
     for i, (key, box) in enumerate(zip(layout.keys, layout.boxes, strict=True)):
         piece = shapely.intersection(area, shapely.box(*box))
@@ -412,8 +434,9 @@ def _community_tiles(streets, buildings, bounds, layers, layout, rules, random_s
     ctile = layout.tile_of(shapely.point_on_surface(bounds.geometry.values))
     btile = None
     if buildings is not None:
-        pts = shapely.point_on_surface(buildings.geometry.values)
-        tree = shapely.STRtree(bounds.geometry.values)
+        geoms, regions = buildings.geometry.values, bounds.geometry.values
+        pts = shapely.point_on_surface(geoms)
+        tree = shapely.STRtree(regions)
         where = np.full(len(pts), -1, dtype=np.int64)
         p, c = tree.query(pts, predicate="intersects")
         first = np.unique(p, return_index=True)[1]
@@ -421,7 +444,7 @@ def _community_tiles(streets, buildings, bounds, layers, layout, rules, random_s
         lost = where < 0
         if lost.any():
             where[lost] = tree.query_nearest(pts[lost], all_matches=False)[1]
-        btile = ctile[where]
+        btile = ctile[_most_of(geoms, regions, where)]
     jobs = []
     for i in np.unique(ctile):
         mine = None if buildings is None else buildings[btile == i]
