@@ -38,6 +38,7 @@ from .store import (
     JobStore,
     QueueFull,
     QueueInfo,
+    job_from_row,
     now_iso,
 )
 
@@ -126,7 +127,7 @@ class PostgresJobStore(JobStore):
                 "SELECT path, data FROM job_inputs WHERE job_id = %s", (row["id"],)
             ).fetchall()
             self._materialize(row["id"], [(r["path"], r["data"]) for r in inputs])
-            return _job(row, [])
+            return job_from_row(row, [])
 
         return self.db.run(work)
 
@@ -309,7 +310,7 @@ class PostgresJobStore(JobStore):
                 "SELECT name, file, media_type, bytes FROM results WHERE job_id=%s ORDER BY name",
                 (job_id,),
             ).fetchall()
-            return _job(row, results)
+            return job_from_row(row, results)
 
         return self.db.run(work, retry=True)
 
@@ -330,7 +331,7 @@ class PostgresJobStore(JobStore):
             by_job: dict[str, list[dict]] = {}
             for r in results:
                 by_job.setdefault(r["job_id"], []).append(r)
-            return [_job(row, by_job.get(row["id"], [])) for row in rows]
+            return [job_from_row(row, by_job.get(row["id"], [])) for row in rows]
 
         return self.db.run(work, retry=True)
 
@@ -346,26 +347,3 @@ class PostgresJobStore(JobStore):
             return QueueInfo(counts=counts, oldest_queued_at=oldest, last_claim_at=last)
 
         return self.db.run(work, retry=True)
-
-
-def _job(row: dict[str, Any], results: list[dict[str, Any]]) -> Job:
-    return Job(
-        id=row["id"],
-        kind=row["kind"],
-        status=row["status"],
-        progress=float(row["progress"]),
-        stage=row["stage"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        params=json.loads(row["params"]),
-        summary=json.loads(row["summary"]) if row["summary"] else None,
-        error_type=row["error_type"],
-        error=row["error"],
-        results={
-            r["name"]: {"file": r["file"], "media_type": r["media_type"], "bytes": r["bytes"]}
-            for r in results
-        },
-        attempts=int(row["attempts"]),
-        owner=row["owner"],
-    )

@@ -367,7 +367,7 @@ class SQLiteJobStore(JobStore):
                 "RETURNING *",
                 (now_iso(), owner, time.time() + lease),
             ).fetchone()
-        return None if row is None else _job(row, [])
+        return None if row is None else job_from_row(row, [])
 
     def renew(self, owner: str, job_ids: Collection[str], *, lease: float) -> None:
         if not job_ids:
@@ -491,7 +491,7 @@ class SQLiteJobStore(JobStore):
                 "SELECT name, file, media_type, bytes FROM results WHERE job_id=? ORDER BY name",
                 (job_id,),
             ).fetchall()
-        return _job(row, results)
+        return job_from_row(row, results)
 
     def list_jobs(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0
@@ -514,7 +514,7 @@ class SQLiteJobStore(JobStore):
         by_job: dict[str, list[sqlite3.Row]] = {}
         for r in results:
             by_job.setdefault(r["job_id"], []).append(r)
-        return [_job(row, by_job.get(row["id"], [])) for row in rows]
+        return [job_from_row(row, by_job.get(row["id"], [])) for row in rows]
 
     def queue_info(self) -> QueueInfo:
         with self._connect() as db:
@@ -528,7 +528,9 @@ class SQLiteJobStore(JobStore):
         return QueueInfo(counts=counts, oldest_queued_at=oldest, last_claim_at=last)
 
 
-def _job(row: sqlite3.Row, results: list[sqlite3.Row]) -> Job:
+def job_from_row(row: Any, results: list[Any]) -> Job:
+    """A :class:`Job` from a row of ``jobs`` and its rows of ``results`` (SQLite or
+    PostgreSQL rows: anything indexed by column name)."""
     return Job(
         id=row["id"],
         kind=row["kind"],
