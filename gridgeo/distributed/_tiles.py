@@ -355,7 +355,7 @@ def _draw_tiles(client, streets, buildings, given, rules, tile_streets, repair_s
                 )
                 for key, how in seams.items():
                     notes.append(f"seam {key}: {how}")
-    plan = _combine(pieces, area, rules, keep_communities=bounds is not None)
+    plan = _combine(pieces, area, rules, keep_communities=bounds is not None, inputs=buildings)
     plan.notes.extend(notes)
     return plan
 
@@ -581,7 +581,14 @@ def _without(plan: Plan, gone: set[str]) -> Plan:
 # ---------------------------------------------------------------------------- combine
 
 
-def _combine(pieces: list[tuple[str, Plan]], area, rules: Rules, *, keep_communities: bool) -> Plan:
+def _combine(
+    pieces: list[tuple[str, Plan]],
+    area,
+    rules: Rules,
+    *,
+    keep_communities: bool,
+    inputs: gpd.GeoDataFrame | None = None,
+) -> Plan:
     """One plan from the tiles' and seams' plans: grids renumbered in reading order over
     the whole area, block ids made unique, buildings back in input order."""
     band = rules.grid_band()
@@ -589,6 +596,7 @@ def _combine(pieces: list[tuple[str, Plan]], area, rules: Rules, *, keep_communi
         msg = "no tile holds any street: nothing to draw"
         raise InputError(msg)
     grids, units, blocks, buildings = [], [], [], []
+    notes: list[str] = []
     block_offset = 0
     on_streets, weight = 0.0, 0.0
     for key, p in pieces:
@@ -628,9 +636,17 @@ def _combine(pieces: list[tuple[str, Plan]], area, rules: Rules, *, keep_communi
         units["community_id"] = 0
     bld = None
     if buildings:
-        bld = pd.concat(buildings).sort_values(_ROW)
+        bld = pd.concat(buildings)
         bld["grid_id"] = rename.reindex(bld["grid_id"]).to_numpy()
-        bld = bld.drop(columns=_ROW).reset_index(drop=True)
+        if inputs is not None:
+            bld, left = _place_left_out(bld, grids, inputs, rules)
+            if left:
+                notes.append(
+                    f"{left} buildings lying mostly outside every tile's area (astride tile "
+                    "edges) were placed in the grid holding most of them, with the households "
+                    "of their households column (else none)"
+                )
+        bld = bld.sort_values(_ROW).drop(columns=_ROW).reset_index(drop=True)
     return Plan(
         grids=gpd.GeoDataFrame(grids, geometry=grids.geometry.name, crs=pieces[0][1].crs),
         buildings=bld,
@@ -640,4 +656,44 @@ def _combine(pieces: list[tuple[str, Plan]], area, rules: Rules, *, keep_communi
         tolerance=pieces[0][1].tolerance,
         study_area=area,
         boundary_on_streets=on_streets / weight if weight else None,
+        notes=notes,
     )
+
+
+def _place_left_out(
+    bld: pd.DataFrame, grids: pd.DataFrame, inputs: gpd.GeoDataFrame, rules: Rules
+) -> tuple[pd.DataFrame, int]:
+    """Every input building in exactly one grid: a building no tile kept (the pipeline
+    leaves out one lying mostly outside its tile's area, which a building spanning
+    several tiles can) goes to the grid holding most of its footprint, else the nearest,
+    with its households column's count (else none), added to that grid's households."""
+    missing = inputs[~inputs[_ROW].isin(bld[_ROW])]
+    if not len(missing):
+        return bld, 0
+    geoms, cells = missing.geometry.values, grids.geometry.values
+    tree = shapely.STRtree(cells)
+    where = tree.query_nearest(geoms, all_matches=False)[1]
+    g, r = tree.query(geoms, predicate="intersects")
+    if len(g):
+        share = shapely.area(shapely.intersection(geoms[g], cells[r]))
+        order = np.lexsort((-share, g))
+        first = np.unique(g[order], return_index=True)[1]
+        where[g[order][first]] = r[order][first]
+    column = rules.households_column
+    hh = np.zeros(len(missing), dtype=np.int64)
+    if column is not None and column in missing:
+        values = pd.to_numeric(missing[column], errors="coerce").fillna(0).clip(lower=0)
+        hh = values.round().astype(np.int64).to_numpy()
+    gid = grids["grid_id"].to_numpy()[where]
+    added = missing.assign(grid_id=gid, households=hh, block_id=-1)
+    per_grid = pd.Series(hh).groupby(gid).sum()
+    counts = pd.Series(1, index=gid).groupby(level=0).sum()
+    at = grids["grid_id"].map(per_grid).fillna(0).astype(np.int64).to_numpy()
+    grids["households"] = grids["households"].to_numpy() + at
+    if "buildings" in grids:
+        more = grids["grid_id"].map(counts).fillna(0).astype(np.int64).to_numpy()
+        grids["buildings"] = grids["buildings"].to_numpy() + more
+    log.warning(
+        "%d buildings astride tile edges placed in the grid holding most of them", len(missing)
+    )
+    return pd.concat([bld, added[[c for c in added.columns if c in bld.columns]]]), len(missing)
