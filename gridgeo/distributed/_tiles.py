@@ -671,14 +671,8 @@ def _place_left_out(
     if not len(missing):
         return bld, 0
     geoms, cells = missing.geometry.values, grids.geometry.values
-    tree = shapely.STRtree(cells)
-    where = tree.query_nearest(geoms, all_matches=False)[1]
-    g, r = tree.query(geoms, predicate="intersects")
-    if len(g):
-        share = shapely.area(shapely.intersection(geoms[g], cells[r]))
-        order = np.lexsort((-share, g))
-        first = np.unique(g[order], return_index=True)[1]
-        where[g[order][first]] = r[order][first]
+    nearest = shapely.STRtree(cells).query_nearest(geoms, all_matches=False)[1]
+    where = _most_of(geoms, cells, nearest)
     column = rules.households_column
     hh = np.zeros(len(missing), dtype=np.int64)
     if column is not None and column in missing:
