@@ -159,7 +159,7 @@ def _tessellate(block, buildings: np.ndarray, households: np.ndarray, spacing: f
     _, uniq = np.unique(coords, axis=0, return_index=True)
     uniq.sort()
     coords, which = coords[uniq], which[uniq]
-    if len(buildings) == 1 or len(coords) < 3:
+    if len(buildings) == 1 or len(coords) < 2:  # one site: the block is its piece
         return (
             np.array([block], dtype=object),
             np.array([households.sum()]),

@@ -122,6 +122,8 @@ def test_register_of_points_is_a_plan(corpus, capsys, tmp_path):
     assert counted["grid_id"].notna().all() and in_own_grid(counted, grids).all()
     per_grid = counted.groupby("grid_id")["households"].sum()
     assert (per_grid.reindex(grids["grid_id"]).fillna(0).to_numpy() == grids.households).all()
+    off = ~grids.households.between(270, 330)
+    assert grids.loc[off, "reason"].notna().all(), grids.loc[off, ["grid_id", "households"]]
 
 
 def test_points_only_need_a_households_source(corpus, capsys, tmp_path):
