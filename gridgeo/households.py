@@ -121,7 +121,9 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
     column, else :func:`gridgeo.building_class.classify` on its tags): all of a
     residential or unspecified building's, those above the ground floor of a mixed
     one, none of a non-residential one's. Levels come from ``building_levels``, else
-    ``height`` ÷ ``level_height``, else ``default_levels``. A point has no footprint
+    ``height`` ÷ ``level_height``, else ``default_levels``. (``building_levels`` and
+    ``building_flats`` may also be spelled with a colon, or ``building_l`` and
+    ``building_f`` as a Shapefile's 10-character names cut them.) A point has no footprint
     and holds 0, except in a layer of points only (a building register geocoded to
     points), where every point whose class holds households is one equal share (for a
     total or a population grid to be spread over). ``buildings`` must be in a metric
@@ -132,7 +134,8 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
         msg = "capacity() needs buildings in a metric CRS; reproject with gridgeo.crs.to_metric"
         raise HouseholdsError(msg)
     area = shapely.area(buildings.geometry.values)
-    levels = _numeric(buildings, "building_levels", "building:levels", "levels")
+    # building_l / building_f: the names a Shapefile (10 characters) gives them
+    levels = _numeric(buildings, "building_levels", "building:levels", "levels", "building_l")
     height = _numeric(buildings, "height")
     levels = np.where(np.isfinite(levels) & (levels > 0), levels, height / opt.level_height)
     levels = np.where(np.isfinite(levels) & (levels > 0), np.maximum(levels, 1), opt.default_levels)
@@ -146,7 +149,7 @@ def capacity(buildings: gpd.GeoDataFrame, *, options: HouseholdOptions | None = 
         est = np.where((levels > 0) & (area >= opt.min_area), np.maximum(est, 1.0), 0.0)
     else:  # points only: no footprint to tell buildings apart
         est = (levels > 0).astype(float)
-    flats = _numeric(buildings, "building_flats", "building:flats", "flats")
+    flats = _numeric(buildings, "building_flats", "building:flats", "flats", "building_f")
     tagged = np.isfinite(flats) & (flats >= 0)
     return np.where(tagged, flats, est)
 

@@ -183,6 +183,16 @@ def classify_buildings(layers: Inputs, rules: Rules) -> Inputs:
     buildings = with_classes(
         layers.buildings, landuse, pois=layers.pois, table=rules.building_classes
     )
+    untyped = int((buildings["building_class"] == "unspecified").sum())
+    if landuse is None and untyped:
+        log.warning(
+            "buildings: %d of %d have no use tag (building=yes or none) and count as "
+            "housing; with no land-use layer, factories, offices and schools among them "
+            "cannot be told apart: give land-use polygons (--landuse FILE, landuse=) "
+            "or the planner's own building_class column",
+            untyped,
+            len(buildings),
+        )
     return replace(layers, buildings=buildings)
 
 

@@ -249,6 +249,39 @@ def test_the_limit_is_a_rule(corpus, kouvola):
         gridgeo.partition(kouvola.streets, kouvola.buildings, total_households=10**9)
 
 
+# ----------------------------------------------------------- layers through other tools
+
+
+@pytest.mark.filterwarnings("ignore:Column names longer", "ignore:Normalized/laundered")
+def test_a_shapefiles_cut_names_keep_their_levels_and_flats(kouvola, tmp_path):
+    """A Shapefile cuts column names to 10 characters (building_l, building_f): the
+    households estimated from it are those of the same layer read from OSM."""
+    metric = to_metric(kouvola.buildings, 32635)
+    metric = metric.assign(building_levels=metric["building_levels"].fillna(3) + 1)
+    metric.to_file(tmp_path / "b.shp")
+    cut = gpd.read_file(tmp_path / "b.shp")
+    assert {"building_l", "building_f"} <= set(cut.columns)
+    assert "building_levels" not in cut.columns
+    direct = building_households(metric)
+    through = building_households(cut.to_crs(metric.crs))
+    assert (through == direct).all() and direct.sum() > 0
+
+
+def test_untyped_buildings_without_land_use_say_so(kouvola, caplog):
+    """With no land-use layer, buildings without a use tag count as housing: the plan
+    says how many and how to tell factories and offices among them apart."""
+    with caplog.at_level("WARNING", logger="gridgeo"):
+        prepare(kouvola.streets, kouvola.buildings, target=300)
+    line = next(r.message for r in caplog.records if "no use tag" in r.message)
+    untyped = int((gridgeo.building_class.classify(kouvola.buildings) == "unspecified").sum())
+    assert line.startswith(f"buildings: {untyped} of {len(kouvola.buildings)} have no use tag")
+    assert "--landuse" in line and "building_class" in line
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gridgeo"):
+        prepare(kouvola.streets, kouvola.buildings, target=300, landuse=kouvola.landuse)
+    assert not any("no use tag" in r.message for r in caplog.records)
+
+
 # ----------------------------------------------------------------------- plan folders
 
 
