@@ -404,7 +404,7 @@ def test_read_layer_missing(tmp_path):
         read_layer(tmp_path / "missing.gpkg")
 
 
-@pytest.mark.parametrize("filename", ["table.csv", "noext", "grid.kml"])
+@pytest.mark.parametrize("filename", ["table.xlsx", "noext", "grid.kml"])
 def test_read_layer_unknown_extension(tmp_path, filename):
     path = tmp_path / filename
     path.write_text("x")

@@ -17,7 +17,7 @@ from _messy import MIXED_HH, build
 import gridgeo
 from gridgeo import datasets
 from gridgeo.cli import main
-from gridgeo.crs import to_metric
+from gridgeo.crs import to_metric, wgs84_to_gcj02
 from gridgeo.households import building_households
 from gridgeo.inputs import check_inputs
 from gridgeo.rules import Rules
@@ -280,6 +280,65 @@ def test_untyped_buildings_without_land_use_say_so(kouvola, caplog):
     with caplog.at_level("WARNING", logger="gridgeo"):
         prepare(kouvola.streets, kouvola.buildings, target=300, landuse=kouvola.landuse)
     assert not any("no use tag" in r.message for r in caplog.records)
+
+
+def _register_csv(corpus, path, *, encoding="utf-8", gcj=False, **rename):
+    register = gpd.read_file(corpus["points"]).to_crs(4326)
+    lon, lat = register.geometry.x.to_numpy(), register.geometry.y.to_numpy()
+    if gcj:
+        lon, lat = wgs84_to_gcj02(lon, lat)
+    table = register.drop(columns="geometry").assign(lon=lon, lat=lat).rename(columns=rename)
+    table.to_csv(path, index=False, encoding=encoding)
+    return register
+
+
+@pytest.mark.parametrize(
+    ("encoding", "gcj", "rename"),
+    [
+        ("utf-8-sig", False, {"lon": "经度", "lat": "纬度", "hh": "户数"}),
+        ("gb18030", False, {"lon": "经度 Longitude", "lat": "纬度 Latitude", "hh": "户数"}),
+        ("utf-8", True, {"lon": "lng_gcj02", "lat": "lat_gcj02", "hh": "户数"}),
+    ],
+)
+def test_a_register_in_a_csv_table_is_a_layer_of_points(corpus, tmp_path, encoding, gcj, rename):
+    """A spreadsheet of buildings (楼栋) with households and a position, as Chinese
+    registers are kept: the points read from it are those of the register."""
+    register = _register_csv(corpus, tmp_path / "r.csv", encoding=encoding, gcj=gcj, **rename)
+    points = gridgeo.read_layer(tmp_path / "r.csv", name="buildings")
+    assert points.crs.to_epsg() == 4326 and len(points) == len(register)
+    assert (points["户数"].to_numpy() == register["hh"].to_numpy()).all()
+    off = to_metric(points, 32635).distance(to_metric(register, 32635), align=False)
+    assert off.max() < (0.5 if gcj else 1e-6)  # GCJ-02 back to WGS 84 within half a metre
+    plan = gridgeo.partition(
+        gpd.read_file(corpus["streets"]), points, households_column="户数", target=300
+    )
+    assert int(plan.grids.households.sum()) == int(register["hh"].sum())
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"missing": 6}, "1 row has no position in lon/lat (line 8)"),
+        ({"rename": {"lon": "east", "lat": "north"}}, "has no coordinate columns"),
+        ({"metres": True}, "look like projected metres"),
+        ({"rename": {"lon": "lat", "lat": "lon"}}, "look swapped"),
+    ],
+)
+def test_a_csv_table_without_usable_positions_is_refused(
+    corpus, tmp_path, capsys, change, expected
+):
+    register = gpd.read_file(corpus["points"]).to_crs(4326)
+    xy = to_metric(register, 32635) if change.get("metres") else register
+    table = register.drop(columns="geometry").assign(lon=xy.geometry.x, lat=xy.geometry.y)
+    if "missing" in change:
+        table.loc[change["missing"], "lon"] = None
+    table.rename(columns=change.get("rename", {})).to_csv(tmp_path / "r.csv", index=False)
+    line = refused(
+        ["partition", "--streets", corpus["streets"], "--buildings", tmp_path / "r.csv"]
+        + ["--households-column", "hh", "--out", tmp_path / "out"],
+        capsys,
+    )
+    assert expected in line, line
 
 
 # ----------------------------------------------------------------------- plan folders

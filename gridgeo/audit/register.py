@@ -36,6 +36,7 @@ def read_register(path: str | Path, *, layer: str | None = None) -> pd.DataFrame
         Every column as text.
     """
     from ..io import is_db_url, read_layer
+    from ..io.table import read_text_table
 
     if is_db_url(path):
         return read_layer(path, layer=layer, name="register")
@@ -45,16 +46,7 @@ def read_register(path: str | Path, *, layer: str | None = None) -> pd.DataFrame
     if not path.is_file():
         msg = f"register file not found: {path}; check the path"
         raise ReadError(msg)
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return pd.read_csv(path, dtype=str, encoding=encoding, keep_default_na=False)
-        except UnicodeDecodeError:
-            continue
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            msg = f"cannot read the register {path}: {str(exc).splitlines()[0]}; save it as a comma-separated CSV with a header row"
-            raise ReadError(msg) from None
-    msg = f"cannot read the register {path}: it is neither UTF-8 nor GB18030 text; save it as CSV UTF-8"
-    raise ReadError(msg)
+    return read_text_table(path, what="register", dtype=str, keep_default_na=False)
 
 
 def _check_register(

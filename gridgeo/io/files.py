@@ -1,4 +1,4 @@
-"""Reading GIS layers (GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet) and
+"""Reading GIS layers (GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet, CSV points) and
 writing layers into one GeoPackage."""
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ _LAYER_FORMATS = {
     ".fgb": "FlatGeobuf",
     ".parquet": "GeoParquet",
     ".geoparquet": "GeoParquet",
+    ".csv": "CSV",
 }
 _LAYER_FORMATS_TEXT = (
     "GeoPackage (.gpkg), GeoJSON (.geojson, .json), Shapefile (.shp or zipped .zip), "
-    "FlatGeobuf (.fgb) or GeoParquet (.parquet, .geoparquet)"
+    "FlatGeobuf (.fgb), GeoParquet (.parquet, .geoparquet) or, for points, a CSV table "
+    "with longitude/latitude columns (.csv)"
 )
 
 
@@ -50,7 +52,8 @@ def read_layer(
     path : str or path-like
         A GeoPackage (``.gpkg``), GeoJSON (``.geojson``, ``.json``), Shapefile (``.shp``
         or zipped ``.zip``), FlatGeobuf (``.fgb``) or GeoParquet (``.parquet``,
-        ``.geoparquet``) file, or a PostgreSQL/PostGIS table, view or query:
+        ``.geoparquet``) file, a CSV table of points with longitude and latitude
+        columns (``.csv``: see :mod:`gridgeo.io.table`), or a PostgreSQL/PostGIS table, view or query:
         ``postgresql://user@host/db?table=schema.name`` or ``…?query=SELECT …`` (see
         :mod:`gridgeo.io.postgis`; needs ``pip install 'gridgeo[postgis]'``).
     layer : str, optional
@@ -112,6 +115,10 @@ def _read_file(path: Path, layer: str | None) -> gpd.GeoDataFrame:
         if layer is not None:
             log.warning("%s: GeoParquet files hold one layer; ignoring layer=%r", path, layer)
         return _read_parquet(path)
+    if kind == "CSV":
+        from .table import read_point_table
+
+        return read_point_table(path)
     return _read_ogr(path, layer, kind)
 
 
