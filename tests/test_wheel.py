@@ -81,6 +81,23 @@ def _run_demo(env_dir: Path, cwd: Path) -> None:
         assert (cwd / "demo" / place / "map.html").stat().st_size > 10_000
 
 
+def test_wheel_holds_every_file_of_the_package(wheel):
+    """Every file of the package in the checkout is in the wheel: modules, the sample
+    data, the map's and the workbench's pages and scripts (a file left out of the
+    package data breaks only an installed copy)."""
+    import zipfile
+
+    package = ROOT / "gridgeo"
+    wanted = {
+        p.relative_to(ROOT).as_posix()
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    assert "gridgeo/workbench/static/index.html" in wanted
+    assert not wanted - shipped, sorted(wanted - shipped)
+
+
 def test_wheel_ships_the_data_and_runs_the_demo(wheel, tmp_path):
     env_dir = tmp_path / "env"
     venv.create(env_dir, with_pip=False)
