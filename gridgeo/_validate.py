@@ -129,9 +129,15 @@ def check_layer(
                 gdf = gdf[~bad]
             else:
                 found = ", ".join(sorted(set(gtypes[bad])))
+                hint = "check that the right file or layer was given"
+                if "LineString" in types and "Polygon" in found:
+                    hint = (
+                        "a layer of road surfaces (道路面) gives no street lines: give the "
+                        "road centre lines (道路中心线), or " + hint
+                    )
                 msg = (
                     f"{name} layer must hold {' or '.join(sorted(types))} geometries, but "
-                    f"{int(bad.sum())} are {found}; check that the right file or layer was given"
+                    f"{int(bad.sum())} are {found}; {hint}"
                 )
                 raise GeometryError(msg)
     return gdf

@@ -341,6 +341,48 @@ def test_a_csv_table_without_usable_positions_is_refused(
     assert expected in line, line
 
 
+@pytest.mark.parametrize("encoding", ["GBK", "UTF-8"])
+def test_a_shapefile_without_its_cpg_keeps_its_chinese_text(kouvola, tmp_path, caplog, encoding):
+    """Chinese Shapefiles often come without the .cpg naming their encoding (GBK, as
+    Chinese Windows writes it): read as Latin-1 their columns would be »§Êý, not 户数."""
+    b = kouvola.buildings[["geometry"]].assign(
+        户数=4, 小区=["望京花园", "一号院"] * 1096 + ["望京花园"]
+    )
+    b.to_file(tmp_path / "b.shp", encoding=encoding)
+    (tmp_path / "b.cpg").unlink()
+    with caplog.at_level("WARNING", logger="gridgeo"):
+        read = gridgeo.read_layer(tmp_path / "b.shp", name="buildings")
+    assert [c for c in read.columns if c != "geometry"] == ["户数", "小区"]
+    assert read["小区"].tolist() == b["小区"].tolist()
+    assert "has no .cpg file" in caplog.text
+    assert ("GB18030" if encoding == "GBK" else "UTF-8") in caplog.text
+
+
+def test_a_latin1_shapefile_without_its_cpg_is_left_as_it_reads(kouvola, tmp_path, caplog):
+    """Finnish street names (Kävelykatu) in Latin-1: not taken for Chinese."""
+    streets = kouvola.streets[["geometry", "name"]].dropna()
+    streets = streets[streets["name"].str.contains("[äöÄÖ]")]
+    assert len(streets) > 5
+    streets.to_file(tmp_path / "s.shp", encoding="ISO-8859-1")
+    (tmp_path / "s.cpg").unlink()
+    with caplog.at_level("WARNING", logger="gridgeo"):
+        read = gridgeo.read_layer(tmp_path / "s.shp", name="streets")
+    assert read["name"].tolist() == streets["name"].tolist()
+    assert "has no .cpg file" not in caplog.text
+
+
+def test_road_surfaces_for_streets_say_what_to_give(kouvola, tmp_path, capsys):
+    surfaces = to_metric(kouvola.streets, 32635).buffer(4)
+    gpd.GeoDataFrame(geometry=surfaces).to_file(tmp_path / "roads.gpkg")
+    kouvola.buildings.to_file(tmp_path / "b.gpkg")
+    line = refused(
+        ["partition", "--streets", tmp_path / "roads.gpkg", "--buildings", tmp_path / "b.gpkg"]
+        + ["--out", tmp_path / "out"],
+        capsys,
+    )
+    assert "are Polygon" in line and "道路中心线" in line
+
+
 # ----------------------------------------------------------------------- plan folders
 
 

@@ -16,6 +16,7 @@ from .._errors import GridgeoError, InputError, ReadError
 from .._validate import check_layer
 from ._common import _OSM_SUFFIXES, PathLike, _check_file, _first_line
 from ._pgconn import is_db_url, parse_db_url
+from .encoding import guess_encoding, misread_text, names_encoding
 
 __all__ = ["read_layer", "storable", "write_layers"]
 
@@ -153,7 +154,22 @@ def _read_ogr(path: Path, layer: str | None, kind: str) -> gpd.GeoDataFrame:
         msg = f"{path} has no layer {layer!r}; available layers: {', '.join(names)}"
         raise InputError(msg)
     try:
-        return pyogrio.read_dataframe(path, layer=layer or names[0], on_invalid="fix")
+        gdf = pyogrio.read_dataframe(path, layer=layer or names[0], on_invalid="fix")
+        if "Shapefile" in kind and not names_encoding(path):
+            encoding = guess_encoding(misread_text(gdf))
+            if encoding is not None:
+                gdf = pyogrio.read_dataframe(
+                    path, layer=layer or names[0], on_invalid="fix", encoding=encoding
+                )
+                log.warning(
+                    "%s has no .cpg file naming its text encoding: read as %s (columns %s); "
+                    "put a .cpg file holding %s beside it to say so",
+                    path.name,
+                    encoding,
+                    ", ".join(str(c) for c in gdf.columns[:4]),
+                    "GBK" if encoding == "GB18030" else encoding,
+                )
+        return gdf
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
         msg = f"cannot read {path}: {_first_line(exc)}; {hint}"
         raise ReadError(msg) from None
