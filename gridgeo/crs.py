@@ -587,18 +587,22 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[FloatOrArray, FloatO
 
 
 def gcj02_geometries(
-    geoseries: gpd.GeoSeries | gpd.GeoDataFrame,
+    geoseries: gpd.GeoSeries | gpd.GeoDataFrame, *, inverse: bool = False
 ) -> gpd.GeoSeries | gpd.GeoDataFrame:
-    """Shift every coordinate of a layer from WGS 84 to GCJ-02.
+    """Shift every coordinate of a layer from WGS 84 to GCJ-02 (``inverse``: back).
 
     For overlaying data on Gaode/AMap, Tencent or Google China tiles, which are offset
-    by 100-700 m from WGS 84. Vectorised with :func:`shapely.transform`; Z values are
-    kept. Layers in another CRS are first reprojected to EPSG:4326.
+    by 100-700 m from WGS 84; ``inverse=True`` brings positions taken from those maps
+    (GCJ-02, often labelled EPSG:4326) to WGS 84. Vectorised with
+    :func:`shapely.transform`; Z values are kept. Layers in another CRS are first
+    reprojected to EPSG:4326.
 
     Parameters
     ----------
     geoseries : GeoSeries or GeoDataFrame
         The layer; it must have a CRS.
+    inverse : bool, default False
+        Shift from GCJ-02 to WGS 84 instead.
 
     Returns
     -------
@@ -618,6 +622,8 @@ def gcj02_geometries(
     >>> s = gpd.GeoSeries([Point(116.404, 39.915)], crs=4326)
     >>> round(float(gcj02_geometries(s).x.iloc[0]), 6)
     116.410244
+    >>> round(float(gcj02_geometries(gcj02_geometries(s), inverse=True).x.iloc[0]), 6)
+    116.404
     """
     if not isinstance(geoseries, gpd.GeoDataFrame | gpd.GeoSeries):
         raise InputError(
@@ -634,7 +640,8 @@ def gcj02_geometries(
 
     def _shift(coords: np.ndarray) -> np.ndarray:
         out = coords.copy()
-        out[:, 0], out[:, 1] = wgs84_to_gcj02(coords[:, 0], coords[:, 1])
+        convert = gcj02_to_wgs84 if inverse else wgs84_to_gcj02
+        out[:, 0], out[:, 1] = convert(coords[:, 0], coords[:, 1])
         return out
 
     geoms = shapely.transform(np.asarray(geoseries.geometry.values), _shift, include_z=None)

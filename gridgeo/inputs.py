@@ -20,9 +20,10 @@ import pandas as pd
 import shapely
 
 from ._errors import GeometryError, HouseholdsError, InputError
-from ._validate import LINEAR, POLYGONAL, check_column, check_counts, check_layer
+from ._validate import LINEAR, POLYGONAL, _head, check_column, check_counts, check_layer
 from .building_class import with_classes
 from .crs import metric_crs, to_metric
+from .datum import check_datum
 from .households import building_households, capacity, largest_remainder
 from .rules import RuleKeywords, Rules
 
@@ -166,6 +167,7 @@ def check_inputs(
         streets, buildings, population, boundaries, barriers, dedicated, pois, landuse, locked
     )
     check_overlap(checked.layers())
+    check_datum(checked.streets, checked.buildings)
     return checked
 
 
@@ -290,6 +292,7 @@ def check_buildings(
                 "COL), a population grid (--population FILE) or a total (--total-households N)"
             )
             raise HouseholdsError(msg)
+    keep &= ~_repeated_footprints(b, footprints, column)
     if not keep.any():
         found = ", ".join(sorted(set(b.geometry.geom_type)))
         msg = (
@@ -298,6 +301,40 @@ def check_buildings(
         )
         raise GeometryError(msg)
     return b if keep.all() else b[keep]
+
+
+def _repeated_footprints(
+    b: gpd.GeoDataFrame, footprints: np.ndarray, column: str | None
+) -> np.ndarray:
+    """Footprints that repeat an earlier one exactly (the same building twice: two
+    exports merged), to leave out when households are estimated from footprints, so
+    that a building counts once; with a households column the counts are the
+    planner's and all are kept. Either way a warning counts them."""
+    out = np.zeros(len(b), dtype=bool)
+    rows = np.flatnonzero(footprints)
+    if len(rows) < 2:
+        return out
+    shapes = pd.Series(shapely.to_wkb(shapely.normalize(b.geometry.values[rows])))
+    again = rows[shapes.duplicated().to_numpy()]
+    if not len(again):
+        return out
+    if column is None:
+        out[again] = True
+        log.warning(
+            "buildings: ignored %d footprints that repeat another exactly (rows %s): the "
+            "same building twice, as when two exports are merged, counts once",
+            len(again),
+            _head(b.index[again]),
+        )
+    else:
+        log.warning(
+            "buildings: %d footprints repeat another exactly (rows %s); their %s households "
+            "are counted as given: remove the copies if they are the same building",
+            len(again),
+            _head(b.index[again]),
+            f"{pd.to_numeric(b[column].iloc[again], errors='coerce').sum():,.0f}",
+        )
+    return out
 
 
 def _polygonal_or_self(geom: shapely.Geometry) -> shapely.Geometry:

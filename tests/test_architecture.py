@@ -27,7 +27,7 @@ LAYERS = [
         "building_class",
         "reasons",
     },
-    {"io", "render", "households", "chains"},
+    {"io", "render", "households", "chains", "datum"},
     {"units", "constraints", "streetfront", "land"},
     {"rules", "staffing", "astride"},
     {"plan", "inputs", "audit"},

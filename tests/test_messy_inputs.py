@@ -9,6 +9,7 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -17,9 +18,9 @@ from _messy import MIXED_HH, build
 import gridgeo
 from gridgeo import datasets
 from gridgeo.cli import main
-from gridgeo.crs import to_metric, wgs84_to_gcj02
+from gridgeo.crs import gcj02_geometries, to_metric, wgs84_to_gcj02
 from gridgeo.households import building_households
-from gridgeo.inputs import check_inputs
+from gridgeo.inputs import check_buildings, check_inputs
 from gridgeo.rules import Rules
 from gridgeo.workspace import prepare
 
@@ -226,6 +227,65 @@ def test_latitudes_beyond_90_degrees_are_swapped_axes(corpus, capsys, tmp_path):
     line = refused(argv, capsys)
     assert "the coordinates of the streets look swapped" in line
     assert "y 116.4" in line and "cannot pass ±90°" in line and "Swap X and Y" in line
+
+
+@pytest.fixture(scope="module")
+def wangjing_wgs_and_gcj(osm):
+    """Wangjing's streets and buildings in WGS 84, and each moved to GCJ-02 (as taken
+    from Gaode or Tencent maps) but still labelled EPSG:4326."""
+    wj = osm("beijing_wangjing")
+    layers = {"streets": wj.streets.to_crs(4326), "buildings": wj.buildings.to_crs(4326)}
+    return layers, {k: gcj02_geometries(v) for k, v in layers.items()}
+
+
+@pytest.mark.parametrize("moved", ["buildings", "streets"])
+def test_gcj02_positions_labelled_wgs84_are_refused(wangjing_wgs_and_gcj, tmp_path, capsys, moved):
+    wgs, gcj = wangjing_wgs_and_gcj
+    layers = {**wgs, moved: gcj[moved]}
+    for name, layer in layers.items():
+        layer.to_file(tmp_path / f"{name}.gpkg")
+    line = refused(
+        ["partition", "--streets", tmp_path / "streets.gpkg"]
+        + ["--buildings", tmp_path / "buildings.gpkg", "--out", tmp_path / "out"],
+        capsys,
+    )
+    assert "look drawn on different datums" in line
+    assert f"the {moved} seem to be GCJ-02 positions labelled WGS 84" in line
+    assert "gcj02_geometries(layer, inverse=True)" in line
+    # moved back as the message says, the layers are planned
+    back = {**layers, moved: gcj02_geometries(layers[moved], inverse=True)}
+    plan = gridgeo.partition(back["streets"], back["buildings"], target=300)
+    assert plan.summary()["n_grids"] > 20
+
+
+def test_layers_both_in_gcj02_are_one_datum(wangjing_wgs_and_gcj):
+    _, gcj = wangjing_wgs_and_gcj
+    plan = gridgeo.partition(gcj["streets"], gcj["buildings"], target=300)
+    assert int(plan.grids.households.sum()) > 5000
+
+
+# ------------------------------------------------------------------ repeated buildings
+
+
+def test_a_footprint_given_twice_counts_once(kouvola, caplog):
+    """Two exports merged give some buildings twice: estimated from footprints, each
+    counts once; with a households column the planner's counts stand, with a warning."""
+    twice = pd.concat([kouvola.buildings, kouvola.buildings.iloc[:300]], ignore_index=True)
+    twice = gpd.GeoDataFrame(twice, crs=kouvola.buildings.crs)
+    once = check_buildings(to_metric(kouvola.buildings, 32635), Rules())
+    with caplog.at_level("WARNING", logger="gridgeo"):
+        kept = check_buildings(to_metric(twice, 32635), Rules())
+    assert len(kept) == len(once) == len(kouvola.buildings)
+    assert "ignored 300 footprints that repeat another exactly" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gridgeo"):
+        counted = check_buildings(
+            to_metric(twice.assign(hh=2), 32635), Rules(households_column="hh")
+        )
+    assert len(counted) == len(twice)
+    assert (
+        "300 footprints repeat another exactly" in caplog.text and "600 households" in caplog.text
+    )
 
 
 # ------------------------------------------------------------------ implausible counts
