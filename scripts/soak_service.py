@@ -48,7 +48,7 @@ import psutil
 import shapely.affinity
 
 import gridgeo
-from gridgeo.service.runner import private_memory_mb
+from gridgeo.service.runner import private_memory_mb, worker_processes
 
 MiB = 1024 * 1024
 
@@ -125,26 +125,9 @@ class Server:
         """(server, fork servers, job processes)."""
         try:
             server = psutil.Process(self.proc.pid)
-            tree = server.children(recursive=True)
         except (psutil.Error, AttributeError):
             return None, [], []
-        forks = [p for p in tree if _ppid(p) == server.pid and _is_forkserver(p)]
-        ids = {p.pid for p in forks}
-        return server, forks, [p for p in tree if _ppid(p) in ids]
-
-
-def _ppid(p: psutil.Process) -> int | None:
-    try:
-        return p.ppid()
-    except psutil.Error:  # gone meanwhile
-        return None
-
-
-def _is_forkserver(p: psutil.Process) -> bool:
-    try:
-        return "forkserver" in " ".join(p.cmdline())
-    except psutil.Error:
-        return False
+        return server, *worker_processes(server.pid)
 
 
 def _running(p: psutil.Process) -> bool:

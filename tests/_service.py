@@ -19,6 +19,7 @@ import httpx
 import psutil
 
 import gridgeo
+from gridgeo.service.runner import worker_processes
 
 TOKEN = "test-token-0123456789"
 LOOPBACK = "127.0.0.1"
@@ -94,26 +95,7 @@ class Server:
 
     def job_processes(self) -> list[psutil.Process]:
         """The server's job processes (children of its fork server)."""
-        try:
-            tree = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.Error:
-            return []
-        servers = {p.pid for p in tree if _is_forkserver(p) and _ppid(p) == self.proc.pid}
-        return [p for p in tree if _ppid(p) in servers]
-
-
-def _ppid(p: psutil.Process) -> int | None:
-    try:
-        return p.ppid()
-    except psutil.Error:  # gone meanwhile
-        return None
-
-
-def _is_forkserver(p: psutil.Process) -> bool:
-    try:
-        return "forkserver" in " ".join(p.cmdline())
-    except psutil.Error:
-        return False
+        return worker_processes(self.proc.pid)[1]
 
 
 # ------------------------------------------------------------------------------ data

@@ -25,6 +25,7 @@ from gridgeo._errors import (
     InputError,
     ReadError,
 )
+from gridgeo.building_class import TAG_KEYS
 from gridgeo.io import (
     OSM_TAGS,
     OSMLayers,
@@ -49,17 +50,7 @@ COLUMNS = {
         "building_levels",
         "building_flats",
         "height",
-        "shop",
-        "amenity",
-        "office",
-        "craft",
-        "industrial",
-        "tourism",
-        "historic",
-        "leisure",
-        "military",
-        "man_made",
-        "aeroway",
+        *TAG_KEYS,  # the tags the building classes read
         "geometry",
     ],
     "pois": ["osm_id", "kind", "value", "name", "geometry"],

@@ -24,22 +24,23 @@ import json
 import logging
 import os
 import time
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from .pgdb import Database, open_database
-from .security import JOB_ID, remove_tree, safe_child
+from .security import remove_tree, safe_child
 from .store import (
     INTERRUPTED,
-    MAX_ATTEMPTS,
-    STATUSES,
     Job,
     JobStore,
     QueueFull,
     QueueInfo,
+    ResultFiles,
     job_from_row,
+    jobs_from_rows,
     now_iso,
+    queue_info_from,
+    split_by_attempts,
 )
 
 __all__ = ["PostgresJobStore"]
@@ -62,6 +63,8 @@ class PostgresJobStore(JobStore):
     data_dir : Path
         This process's job folders (inputs of the jobs it runs, cached results).
     """
+
+    _log = log
 
     def __init__(self, url: str, data_dir: Path) -> None:
         super().__init__(data_dir)
@@ -144,40 +147,31 @@ class PostgresJobStore(JobStore):
             part.write_bytes(data)
             os.replace(part, path)
 
-    def renew(self, owner: str, job_ids: Collection[str], *, lease: float) -> None:
-        if not job_ids:
-            return
+    def _extend_lease(self, owner: str, job_ids: list[str], until: float) -> None:
         self.db.run(
             lambda conn: conn.execute(
                 "UPDATE jobs SET lease_until=%s WHERE status='running' AND owner=%s "
                 "AND id = ANY(%s)",
-                (time.time() + lease, owner, list(job_ids)),
+                (until, owner, job_ids),
             )
         )
 
-    def progress(
-        self, job_id: str, fraction: float, stage: str, *, owner: str | None = None
+    def _record_progress(
+        self, job_id: str, fraction: float, stage: str, *, owner: str | None
     ) -> None:
         self.db.run(
             lambda conn: conn.execute(
                 "UPDATE jobs SET progress=GREATEST(progress, %s), stage=%s WHERE id=%s "
                 "AND status='running' AND (%s::text IS NULL OR owner=%s)",
-                (min(max(float(fraction), 0.0), 0.99), stage[:200], job_id, owner, owner),
+                (fraction, stage, job_id, owner, owner),
             )
         )
 
-    def succeed(
-        self,
-        job_id: str,
-        summary: dict[str, Any],
-        results: dict[str, tuple[str, str]],
-        *,
-        owner: str | None = None,
+    def _record_success(
+        self, job_id: str, summary: str, files: ResultFiles, *, owner: str | None
     ) -> bool:
-        job_dir = self.job_dir(job_id)
-        files = {
-            name: (file, media, safe_child(job_dir, file).read_bytes())
-            for name, (file, media) in results.items()
+        data = {
+            name: (file, media, path.read_bytes()) for name, (file, media, path) in files.items()
         }
 
         def work(conn: Any) -> bool:
@@ -185,7 +179,7 @@ class PostgresJobStore(JobStore):
                 "UPDATE jobs SET status='succeeded', progress=1, stage='done', finished_at=%s, "
                 "summary=%s, owner=NULL, lease_until=NULL WHERE id=%s AND status='running' "
                 "AND (%s::text IS NULL OR owner=%s)",
-                (now_iso(), json.dumps(summary, default=str), job_id, owner, owner),
+                (now_iso(), summary, job_id, owner, owner),
             )
             if cur.rowcount == 0:
                 return False
@@ -195,19 +189,21 @@ class PostgresJobStore(JobStore):
                     "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (job_id, name) DO UPDATE "
                     "SET file=excluded.file, media_type=excluded.media_type, "
                     "bytes=excluded.bytes, data=excluded.data",
-                    [(job_id, n, f, m, len(d), d) for n, (f, m, d) in files.items()],
+                    [(job_id, n, f, m, len(d), d) for n, (f, m, d) in data.items()],
                 )
             return True
 
         return self.db.run(work)
 
-    def fail(self, job_id: str, error_type: str, message: str, *, owner: str | None = None) -> bool:
+    def _record_failure(
+        self, job_id: str, error_type: str, message: str, *, owner: str | None
+    ) -> bool:
         cur = self.db.run(
             lambda conn: conn.execute(
                 "UPDATE jobs SET status='failed', stage='failed', finished_at=%s, "
                 "error_type=%s, error=%s, owner=NULL, lease_until=NULL WHERE id=%s "
                 "AND status IN ('queued', 'running') AND (%s::text IS NULL OR owner=%s)",
-                (now_iso(), error_type, message[:4000], job_id, owner, owner),
+                (now_iso(), error_type, message, job_id, owner, owner),
             )
         )
         return cur.rowcount > 0
@@ -232,18 +228,15 @@ class PostgresJobStore(JobStore):
         )
         return {r["owner"] for r in rows}
 
-    def reclaim(
-        self, dead_owners: Collection[str] = (), *, max_attempts: int = MAX_ATTEMPTS
-    ) -> tuple[list[str], list[str]]:
+    def _take_back(self, dead_owners: list[str], max_attempts: int) -> tuple[list[str], list[str]]:
         def work(conn: Any) -> tuple[list[str], list[str]]:
             rows = conn.execute(
                 "SELECT id, attempts FROM jobs WHERE status='running' AND "
                 "(lease_until IS NULL OR lease_until < %s OR owner = ANY(%s)) "
                 "FOR UPDATE SKIP LOCKED",
-                (time.time(), list(dead_owners)),
+                (time.time(), dead_owners),
             ).fetchall()
-            again = [r["id"] for r in rows if r["attempts"] < max_attempts]
-            failed = [r["id"] for r in rows if r["attempts"] >= max_attempts]
+            again, failed = split_by_attempts(rows, max_attempts)
             conn.execute(
                 "UPDATE jobs SET status='queued', stage='queued (its server stopped; run "
                 "again)', progress=0, owner=NULL, lease_until=NULL WHERE id = ANY(%s)",
@@ -258,29 +251,19 @@ class PostgresJobStore(JobStore):
             conn.execute("DELETE FROM job_inputs WHERE job_id = ANY(%s)", (failed,))
             return again, failed
 
-        again, failed = self.db.run(work)
-        for job_id in failed:
-            super().drop_inputs(job_id)
-        if again or failed:
-            log.warning(
-                "jobs of a stopped runner: %d queued again, %d failed", len(again), len(failed)
-            )
-        return again, failed
+        return self.db.run(work)
 
     def drop_inputs(self, job_id: str) -> None:
-        super().drop_inputs(job_id)
+        self._drop_local_inputs(job_id)
         self.db.run(lambda conn: conn.execute("DELETE FROM job_inputs WHERE job_id=%s", (job_id,)))
 
-    def delete(self, job_id: str) -> bool:
+    def _delete_finished(self, job_id: str) -> bool:
         cur = self.db.run(
             lambda conn: conn.execute(
                 "DELETE FROM jobs WHERE id=%s AND status IN ('succeeded', 'failed')", (job_id,)
             )
         )
-        gone = cur.rowcount > 0
-        if gone:
-            remove_tree(self.job_dir(job_id))
-        return gone
+        return cur.rowcount > 0
 
     # ---------------------------------------------------------------- reads
 
@@ -298,10 +281,7 @@ class PostgresJobStore(JobStore):
             self._materialize(job_id, [(info["file"], row["data"])])
         return path
 
-    def get(self, job_id: str) -> Job | None:
-        if not JOB_ID.match(job_id):
-            return None
-
+    def _read_job(self, job_id: str) -> Job | None:
         def work(conn: Any) -> Job | None:
             row = conn.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id=%s", (job_id,)).fetchone()
             if row is None:
@@ -328,10 +308,7 @@ class PostgresJobStore(JobStore):
                 "WHERE job_id = ANY(%s) ORDER BY name",
                 ([r["id"] for r in rows],),
             ).fetchall()
-            by_job: dict[str, list[dict]] = {}
-            for r in results:
-                by_job.setdefault(r["job_id"], []).append(r)
-            return [job_from_row(row, by_job.get(row["id"], [])) for row in rows]
+            return jobs_from_rows(rows, results)
 
         return self.db.run(work, retry=True)
 
@@ -342,8 +319,6 @@ class PostgresJobStore(JobStore):
                 "SELECT min(created_at) AS t FROM jobs WHERE status='queued'"
             ).fetchone()["t"]
             last = conn.execute("SELECT max(started_at) AS t FROM jobs").fetchone()["t"]
-            counts = dict.fromkeys(STATUSES, 0)
-            counts.update({r["status"]: int(r["n"]) for r in rows})
-            return QueueInfo(counts=counts, oldest_queued_at=oldest, last_claim_at=last)
+            return queue_info_from(rows, oldest, last)
 
         return self.db.run(work, retry=True)

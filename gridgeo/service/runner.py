@@ -38,7 +38,7 @@ from typing import Any
 from .security import remove_tree
 from .store import Job, JobStore, StoreUnavailable
 
-__all__ = ["Runner", "RunnerState", "machine_memory_mb"]
+__all__ = ["Runner", "RunnerState", "machine_memory_mb", "worker_processes"]
 
 log = logging.getLogger(__name__)
 
@@ -435,6 +435,34 @@ def private_memory_mb(pid: int | None) -> float | None:
         return psutil.Process(pid).memory_info().rss / _MB
     except Exception:  # no psutil, or the process is gone
         return None
+
+
+def worker_processes(pid: int) -> tuple[list[Any], list[Any]]:
+    """The processes that run the jobs of the server in process ``pid``: its fork
+    servers (its children running multiprocessing's fork server) and the job processes
+    they started, as ``psutil.Process`` objects; ``([], [])`` when the server is gone.
+    Needs psutil (for measuring a server and in tests, not in the runner itself)."""
+    import psutil
+
+    def parent(p: psutil.Process) -> int | None:
+        try:
+            return p.ppid()
+        except psutil.Error:  # gone meanwhile
+            return None
+
+    def is_forkserver(p: psutil.Process) -> bool:
+        try:
+            return "forkserver" in " ".join(p.cmdline())
+        except psutil.Error:
+            return False
+
+    try:
+        tree = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return [], []
+    forks = [p for p in tree if parent(p) == pid and is_forkserver(p)]
+    ids = {p.pid for p in forks}
+    return forks, [p for p in tree if parent(p) in ids]
 
 
 def machine_memory_mb() -> float:

@@ -6,6 +6,9 @@ servers sharing the store — never take the same job), record progress and outc
 take back jobs whose runner died, and read jobs for the API. :class:`SQLiteJobStore`
 implements it on ``DATA_DIR/jobs.sqlite``; a PostgreSQL store implements the same
 methods (a claim there is ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)``).
+What does not depend on the database (checking ids, clamping progress, shortening
+messages, the job folders, what a reclaim logs) is done once in :class:`JobStore`, which
+leaves each store its SQL in small hooks (``_record_progress``, ``_take_back`` …).
 
 Whatever the database, a job's files live under ``DATA_DIR/jobs/<id>/``: its stored
 inputs under ``inputs/``, its results under ``results/`` (written into a scratch folder
@@ -26,12 +29,12 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .._errors import DatabaseError
 from .security import JOB_ID, remove_tree, safe_child
@@ -56,6 +59,11 @@ INTERRUPTED = (
     "the server stopped twice while this job ran; it was not run a third time: submit it "
     "again, or split its area if it is very large"
 )
+
+
+#: A job's result files as a store records them: result name → (file under the job's
+#: folder, media type, its local path).
+ResultFiles = dict[str, tuple[str, str, Path]]
 
 
 class QueueFull(Exception):
@@ -124,6 +132,9 @@ class JobStore(ABC):
         by its owner only).
     """
 
+    #: Where the store logs (each store its own module's logger).
+    _log: ClassVar[logging.Logger] = log
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -150,6 +161,10 @@ class JobStore(ABC):
 
     def drop_inputs(self, job_id: str) -> None:
         """Delete a finished job's inputs and scratch files (its results stay)."""
+        self._drop_local_inputs(job_id)
+
+    def _drop_local_inputs(self, job_id: str) -> None:
+        """Delete the inputs and scratch files in the job's local folder."""
         job_dir = self.job_dir(job_id)
         remove_tree(job_dir / "inputs")
         remove_tree(job_dir / "scratch")
@@ -174,18 +189,31 @@ class JobStore(ABC):
         it for ``lease`` seconds (see :meth:`renew`).
         """
 
-    @abstractmethod
     def renew(self, owner: str, job_ids: Collection[str], *, lease: float) -> None:
         """Extend ``owner``'s lease on its running jobs."""
+        if job_ids:
+            self._extend_lease(owner, list(job_ids), time.time() + lease)
 
     @abstractmethod
+    def _extend_lease(self, owner: str, job_ids: list[str], until: float) -> None:
+        """Set the lease of ``owner``'s running jobs among ``job_ids`` to end at ``until``
+        (seconds since the epoch)."""
+
     def progress(
         self, job_id: str, fraction: float, stage: str, *, owner: str | None = None
     ) -> None:
         """Record progress (never backwards) and the current stage of a running job
         (held by ``owner``, when given)."""
+        fraction = min(max(float(fraction), 0.0), 0.99)
+        self._record_progress(job_id, fraction, stage[:200], owner=owner)
 
     @abstractmethod
+    def _record_progress(
+        self, job_id: str, fraction: float, stage: str, *, owner: str | None
+    ) -> None:
+        """Raise a running job's progress to ``fraction`` (0 to 0.99, never lowered) and
+        set its stage, when it runs (for ``owner``, when given)."""
+
     def succeed(
         self,
         job_id: str,
@@ -201,11 +229,32 @@ class JobStore(ABC):
         Returns False (and records nothing) when the job is no longer running, or no
         longer ``owner``'s: a runner whose lease ran out cannot overwrite another's run.
         """
+        job_dir = self.job_dir(job_id)
+        files = {
+            name: (file, media_type, safe_child(job_dir, file))
+            for name, (file, media_type) in results.items()
+        }
+        return self._record_success(job_id, json.dumps(summary, default=str), files, owner=owner)
 
     @abstractmethod
+    def _record_success(
+        self, job_id: str, summary: str, files: ResultFiles, *, owner: str | None
+    ) -> bool:
+        """Mark a running job (for ``owner``, when given) ``succeeded`` with its summary
+        (JSON) and result files, in one transaction; False when it did not run (for
+        ``owner``)."""
+
     def fail(self, job_id: str, error_type: str, message: str, *, owner: str | None = None) -> bool:
         """Mark a queued or running job (held by ``owner``, when given) failed; False when
         it had already ended or is not ``owner``'s."""
+        return self._record_failure(job_id, error_type, message[:4000], owner=owner)
+
+    @abstractmethod
+    def _record_failure(
+        self, job_id: str, error_type: str, message: str, *, owner: str | None
+    ) -> bool:
+        """Mark a queued or running job (for ``owner``, when given) ``failed``; False when
+        it had ended (or is not ``owner``'s)."""
 
     @abstractmethod
     def release(self, job_id: str, owner: str) -> bool:
@@ -216,7 +265,6 @@ class JobStore(ABC):
     def running_owners(self) -> set[str]:
         """The owners holding running jobs."""
 
-    @abstractmethod
     def reclaim(
         self, dead_owners: Collection[str] = (), *, max_attempts: int = MAX_ATTEMPTS
     ) -> tuple[list[str], list[str]]:
@@ -225,16 +273,45 @@ class JobStore(ABC):
         Those started fewer than ``max_attempts`` times are queued again; the others
         fail (``Interrupted``). Returns (requeued ids, failed ids).
         """
+        again, failed = self._take_back(list(dead_owners), max_attempts)
+        for job_id in failed:
+            self._drop_local_inputs(job_id)
+        if again or failed:
+            self._log.warning(
+                "jobs of a stopped runner: %d queued again, %d failed", len(again), len(failed)
+            )
+        return again, failed
 
     @abstractmethod
+    def _take_back(self, dead_owners: list[str], max_attempts: int) -> tuple[list[str], list[str]]:
+        """In one transaction, queue again (see :func:`split_by_attempts`) or fail
+        (``Interrupted``, :data:`INTERRUPTED`) the running jobs whose lease ran out or
+        whose owner is in ``dead_owners`` (a store holding inputs deletes those of the
+        failed ones; their local folders are cleared here). Returns (requeued ids, failed
+        ids)."""
+
     def delete(self, job_id: str) -> bool:
         """Delete a finished job and its files; False when there is no such job."""
+        gone = self._delete_finished(job_id)
+        if gone:
+            remove_tree(self.job_dir(job_id))
+        return gone
+
+    @abstractmethod
+    def _delete_finished(self, job_id: str) -> bool:
+        """Delete the rows of a ``succeeded`` or ``failed`` job; False when there was none."""
 
     # ------------------------------------------------------------ reads
 
-    @abstractmethod
     def get(self, job_id: str) -> Job | None:
         """One job, or None."""
+        if not JOB_ID.match(job_id):
+            return None
+        return self._read_job(job_id)
+
+    @abstractmethod
+    def _read_job(self, job_id: str) -> Job | None:
+        """The job of a well-formed id, with its results, or None."""
 
     @abstractmethod
     def list_jobs(
@@ -369,56 +446,47 @@ class SQLiteJobStore(JobStore):
             ).fetchone()
         return None if row is None else job_from_row(row, [])
 
-    def renew(self, owner: str, job_ids: Collection[str], *, lease: float) -> None:
-        if not job_ids:
-            return
-        ids = list(job_ids)
+    def _extend_lease(self, owner: str, job_ids: list[str], until: float) -> None:
         with self._write() as db:
             db.execute(
-                f"UPDATE jobs SET lease_until=? WHERE status='running' AND owner=? AND id IN ({','.join('?' * len(ids))})",
-                (time.time() + lease, owner, *ids),
+                f"UPDATE jobs SET lease_until=? WHERE status='running' AND owner=? AND id IN ({','.join('?' * len(job_ids))})",
+                (until, owner, *job_ids),
             )
 
-    def progress(
-        self, job_id: str, fraction: float, stage: str, *, owner: str | None = None
+    def _record_progress(
+        self, job_id: str, fraction: float, stage: str, *, owner: str | None
     ) -> None:
         with self._write() as db:
             db.execute(
                 "UPDATE jobs SET progress=MAX(progress, ?), stage=? WHERE id=? AND status='running' AND (? IS NULL OR owner=?)",
-                (min(max(float(fraction), 0.0), 0.99), stage[:200], job_id, owner, owner),
+                (fraction, stage, job_id, owner, owner),
             )
 
-    def succeed(
-        self,
-        job_id: str,
-        summary: dict[str, Any],
-        results: dict[str, tuple[str, str]],
-        *,
-        owner: str | None = None,
+    def _record_success(
+        self, job_id: str, summary: str, files: ResultFiles, *, owner: str | None
     ) -> bool:
-        job_dir = self.job_dir(job_id)
-        sizes = {
-            name: safe_child(job_dir, file).stat().st_size for name, (file, _) in results.items()
-        }
+        sizes = {name: path.stat().st_size for name, (_, _, path) in files.items()}
         with self._write() as db:
             cur = db.execute(
                 "UPDATE jobs SET status='succeeded', progress=1, stage='done', finished_at=?, summary=?, owner=NULL, lease_until=NULL WHERE id=? AND status='running' AND (? IS NULL OR owner=?)",
-                (now_iso(), json.dumps(summary, default=str), job_id, owner, owner),
+                (now_iso(), summary, job_id, owner, owner),
             )
             if cur.rowcount == 0:
                 return False
-            for name, (file, media_type) in results.items():
+            for name, (file, media_type, _) in files.items():
                 db.execute(
                     "INSERT OR REPLACE INTO results (job_id, name, file, media_type, bytes) VALUES (?, ?, ?, ?, ?)",
                     (job_id, name, file, media_type, sizes[name]),
                 )
         return True
 
-    def fail(self, job_id: str, error_type: str, message: str, *, owner: str | None = None) -> bool:
+    def _record_failure(
+        self, job_id: str, error_type: str, message: str, *, owner: str | None
+    ) -> bool:
         with self._write() as db:
             cur = db.execute(
                 "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type=?, error=?, owner=NULL, lease_until=NULL WHERE id=? AND status IN ('queued', 'running') AND (? IS NULL OR owner=?)",
-                (now_iso(), error_type, message[:4000], job_id, owner, owner),
+                (now_iso(), error_type, message, job_id, owner, owner),
             )
             return cur.rowcount > 0
 
@@ -437,19 +505,15 @@ class SQLiteJobStore(JobStore):
             ).fetchall()
         return {r["owner"] for r in rows}
 
-    def reclaim(
-        self, dead_owners: Collection[str] = (), *, max_attempts: int = MAX_ATTEMPTS
-    ) -> tuple[list[str], list[str]]:
-        dead = list(dead_owners)
+    def _take_back(self, dead_owners: list[str], max_attempts: int) -> tuple[list[str], list[str]]:
         stale = "status='running' AND (lease_until IS NULL OR lease_until < ?"
-        if dead:
-            stale += f" OR owner IN ({','.join('?' * len(dead))})"
+        if dead_owners:
+            stale += f" OR owner IN ({','.join('?' * len(dead_owners))})"
         stale += ")"
-        args = (time.time(), *dead)
+        args = (time.time(), *dead_owners)
         with self._write() as db:
             rows = db.execute(f"SELECT id, attempts FROM jobs WHERE {stale}", args).fetchall()
-            again = [r["id"] for r in rows if r["attempts"] < max_attempts]
-            failed = [r["id"] for r in rows if r["attempts"] >= max_attempts]
+            again, failed = split_by_attempts(rows, max_attempts)
             for job_id in again:
                 db.execute(
                     "UPDATE jobs SET status='queued', stage='queued (its server stopped; run again)', progress=0, owner=NULL, lease_until=NULL WHERE id=?",
@@ -460,29 +524,18 @@ class SQLiteJobStore(JobStore):
                     "UPDATE jobs SET status='failed', stage='failed', finished_at=?, error_type='Interrupted', error=?, owner=NULL, lease_until=NULL WHERE id=?",
                     (now_iso(), INTERRUPTED, job_id),
                 )
-        for job_id in failed:
-            self.drop_inputs(job_id)
-        if again or failed:
-            log.warning(
-                "jobs of a stopped runner: %d queued again, %d failed", len(again), len(failed)
-            )
         return again, failed
 
-    def delete(self, job_id: str) -> bool:
+    def _delete_finished(self, job_id: str) -> bool:
         with self._write() as db:
             cur = db.execute(
                 "DELETE FROM jobs WHERE id=? AND status IN ('succeeded', 'failed')", (job_id,)
             )
-            gone = cur.rowcount > 0
-        if gone:
-            remove_tree(self.job_dir(job_id))
-        return gone
+            return cur.rowcount > 0
 
     # ---------------------------------------------------------------- reads
 
-    def get(self, job_id: str) -> Job | None:
-        if not JOB_ID.match(job_id):
-            return None
+    def _read_job(self, job_id: str) -> Job | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
             if row is None:
@@ -511,10 +564,7 @@ class SQLiteJobStore(JobStore):
                 f"SELECT job_id, name, file, media_type, bytes FROM results WHERE job_id IN ({marks}) ORDER BY name",
                 ids,
             ).fetchall()
-        by_job: dict[str, list[sqlite3.Row]] = {}
-        for r in results:
-            by_job.setdefault(r["job_id"], []).append(r)
-        return [job_from_row(row, by_job.get(row["id"], [])) for row in rows]
+        return jobs_from_rows(rows, results)
 
     def queue_info(self) -> QueueInfo:
         with self._connect() as db:
@@ -523,9 +573,36 @@ class SQLiteJobStore(JobStore):
                 "SELECT MIN(created_at) FROM jobs WHERE status='queued'"
             ).fetchone()
             (last,) = db.execute("SELECT MAX(started_at) FROM jobs").fetchone()
-        counts = dict.fromkeys(STATUSES, 0)
-        counts.update({r["status"]: r["n"] for r in rows})
-        return QueueInfo(counts=counts, oldest_queued_at=oldest, last_claim_at=last)
+        return queue_info_from(rows, oldest, last)
+
+
+# ---------------------------------------------------------------------------- rows (all stores)
+
+
+def split_by_attempts(rows: Iterable[Any], max_attempts: int) -> tuple[list[str], list[str]]:
+    """The ids of rows (``id``, ``attempts``) of jobs taken back from a stopped runner:
+    (those to queue again, started fewer than ``max_attempts`` times; those to fail)."""
+    rows = list(rows)
+    again = [r["id"] for r in rows if r["attempts"] < max_attempts]
+    failed = [r["id"] for r in rows if r["attempts"] >= max_attempts]
+    return again, failed
+
+
+def jobs_from_rows(rows: list[Any], results: Iterable[Any]) -> list[Job]:
+    """:class:`Job` objects from rows of ``jobs`` and the rows of ``results`` of all of
+    them (each naming its ``job_id``), in the order of ``rows``."""
+    by_job: dict[str, list[Any]] = {}
+    for r in results:
+        by_job.setdefault(r["job_id"], []).append(r)
+    return [job_from_row(row, by_job.get(row["id"], [])) for row in rows]
+
+
+def queue_info_from(rows: Iterable[Any], oldest: str | None, last: str | None) -> QueueInfo:
+    """:class:`QueueInfo` from rows (``status``, ``n``: jobs by status), when the oldest
+    queued job was created and when a job was last started."""
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({r["status"]: int(r["n"]) for r in rows})
+    return QueueInfo(counts=counts, oldest_queued_at=oldest, last_claim_at=last)
 
 
 def job_from_row(row: Any, results: list[Any]) -> Job:
