@@ -267,6 +267,36 @@ def hierarchy(
     """
     check_column(grids, grid_id, "grids")
     g = pd.DataFrame({"grid_id": grids[grid_id].to_numpy()})
+    _add_district_and_street(g, grids, district=district, street=street, code_column=code_column)
+    g["community"] = (
+        grids[community_column].astype(str).to_numpy()
+        if community_column in grids.columns
+        else "community"
+    )
+    # keep a community's id unique across streets
+    g["community_key"] = g["street"] + "/" + g["community"]
+    g["households"] = _numbers(grids, "households")
+    g["buildings"] = _numbers(grids, "buildings")
+    g["micro_grids"] = _micro_per_grid(g["grid_id"], micro)
+    table = pd.DataFrame(_node_rows(g) + _grid_rows(g), columns=[
+        "level", "id", "parent", "streets", "communities", "grids", "micro_grids",
+        "households", "buildings",
+    ])  # fmt: skip
+    out_grids = g[["grid_id", "district", "street", "community", "micro_grids"]].rename(
+        columns={"community": "community_id"}
+    )
+    return Hierarchy(table=table, counts=_counts(g, micro), grids=out_grids)
+
+
+def _add_district_and_street(
+    g: pd.DataFrame,
+    grids: pd.DataFrame,
+    *,
+    district: str | None,
+    street: str | None,
+    code_column: str,
+) -> None:
+    """Set ``g``'s district and street: from columns, else codes, else the arguments."""
     codes = grids[code_column].astype("string") if code_column in grids.columns else None
     for level, given, digits in (("district", district, 6), ("street", street, 9)):
         if level in grids.columns:
@@ -276,29 +306,24 @@ def hierarchy(
             g[level] = body.str.slice(0, digits).to_numpy()
         else:
             g[level] = str(given) if given is not None else level
-    g["community"] = (
-        grids[community_column].astype(str).to_numpy()
-        if community_column in grids.columns
-        else "community"
-    )
-    # keep a community's id unique across streets
-    g["community_key"] = g["street"] + "/" + g["community"]
-    g["households"] = (
-        pd.to_numeric(grids["households"], errors="coerce").fillna(0).to_numpy()
-        if "households" in grids.columns
-        else 0
-    )
-    g["buildings"] = (
-        pd.to_numeric(grids["buildings"], errors="coerce").fillna(0).to_numpy()
-        if "buildings" in grids.columns
-        else 0
-    )
-    micro_per = (
-        micro.groupby("grid_id").size().reindex(g["grid_id"], fill_value=0).to_numpy()
-        if micro is not None
-        else np.zeros(len(g), dtype=np.int64)
-    )
-    g["micro_grids"] = micro_per
+
+
+def _numbers(grids: pd.DataFrame, column: str) -> np.ndarray | int:
+    """A numeric column of the grids (missing values 0; 0 without the column)."""
+    if column not in grids.columns:
+        return 0
+    return pd.to_numeric(grids[column], errors="coerce").fillna(0).to_numpy()
+
+
+def _micro_per_grid(grid_ids: pd.Series, micro: pd.DataFrame | None) -> np.ndarray:
+    """The number of micro-grids of every grid."""
+    if micro is None:
+        return np.zeros(len(grid_ids), dtype=np.int64)
+    return micro.groupby("grid_id").size().reindex(grid_ids, fill_value=0).to_numpy()
+
+
+def _node_rows(g: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per district, street and community, with the nodes below it."""
     rows: list[dict[str, Any]] = []
     levels = (
         ("district", "district", None),
@@ -325,21 +350,26 @@ def hierarchy(
             elif level == "street":
                 row["streets"] = None
             rows.append(row)
-    for r in g.itertuples():
-        rows.append(
-            {
-                "level": "grid",
-                "id": r.grid_id,
-                "parent": r.community,
-                "micro_grids": r.micro_grids,
-                "households": r.households,
-                "buildings": r.buildings,
-            }
-        )
-    table = pd.DataFrame(rows, columns=[
-        "level", "id", "parent", "streets", "communities", "grids", "micro_grids",
-        "households", "buildings",
-    ])  # fmt: skip
+    return rows
+
+
+def _grid_rows(g: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per grid, under its community."""
+    return [
+        {
+            "level": "grid",
+            "id": r.grid_id,
+            "parent": r.community,
+            "micro_grids": r.micro_grids,
+            "households": r.households,
+            "buildings": r.buildings,
+        }
+        for r in g.itertuples()
+    ]
+
+
+def _counts(g: pd.DataFrame, micro: pd.DataFrame | None) -> dict[str, int]:
+    """The number of nodes of every level."""
     counts = {
         "district": int(g["district"].nunique()),
         "street": int(g["street"].nunique()),
@@ -348,7 +378,4 @@ def hierarchy(
     }
     if micro is not None:
         counts["micro_grid"] = len(micro)
-    out_grids = g[["grid_id", "district", "street", "community", "micro_grids"]].rename(
-        columns={"community": "community_id"}
-    )
-    return Hierarchy(table=table, counts=counts, grids=out_grids)
+    return counts
