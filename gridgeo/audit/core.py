@@ -145,104 +145,44 @@ def audit(
         households_column=households_column,
         household_options=household_options,
     )
-    checks = _Settings(
-        split_share=check_fraction(split_share, "split_share", upper=0.5),
-        zone_distance=check_positive(zone_distance, "zone_distance"),
-        min_area=_non_negative(min_area, "min_area"),
-        sliver_width=_non_negative(sliver_width, "sliver_width"),
-        study_area=_check_study_area(study_area),
-        street_front=with_depth(street_front, frontage_depth),
+    checks = _check_settings(
+        split_share=split_share,
+        zone_distance=zone_distance,
+        min_area=min_area,
+        sliver_width=sliver_width,
+        study_area=study_area,
+        street_front=street_front,
+        frontage_depth=frontage_depth,
     )
-    grids, buildings, streets, pois, boundaries = _check_layers(
+    layers = _check_layers(
         grids, buildings, streets, pois, boundaries, boundary_id, [households_column, building_id]
     )
     if register is not None:
         register = _check_register(register, register_key, register_grid)
-    ids, dedicated = grid_ids_and_types(grids, grid_id, grid_type, checks.street_front)
-    metric = metric_crs([grids, buildings, streets, pois, boundaries], crs=crs)
-    grids, buildings, streets, pois, boundaries = (
-        None if g is None else to_metric(g, metric)
-        for g in (grids, buildings, streets, pois, boundaries)
-    )
+    ids, dedicated = grid_ids_and_types(layers.grids, grid_id, grid_type, checks.street_front)
+    layers = layers.to_metric(crs)
     notes: list[str] = []
-    plan = _plan_polygons(grids, ids, dedicated, grid_type, boundaries, checks, metric, notes)
+    plan = _plan_polygons(
+        layers.grids, ids, dedicated, grid_type, layers.boundaries, checks, layers.crs, notes
+    )
     hh = building_households(
-        buildings, column=rules.households_column, options=rules.household_options
+        layers.buildings, column=rules.households_column, options=rules.household_options
     ).to_numpy(dtype=np.int64)
     band = rules.grid_band()
-    bkey = _building_keys(buildings, building_id)
+    bkey = _building_keys(layers.buildings, building_id)
     found = _building_findings(
-        buildings, hh, bkey, plan, checks, bounded=boundaries is not None, target=band.target
+        layers.buildings, hh, bkey, plan, checks, bounded=layers.bounded, target=band.target
     )
-    sf = _street_front(
-        streets,
-        pois,
-        buildings[found.in_scope],
-        plan.grid_geom,
-        plan.ids,
-        plan.dedicated,
-        plan.area,
-        boundaries,
-        checks.street_front,
-    )
-    sf_zones = sf.zones.copy()
-    sf_zones["severity"] = sf_zones["status"].map(
-        {"uncovered": "high", "mixed": "medium", "dedicated": "ok"}
-    )
-    load = _grid_load(
-        plan.grid_geom,
-        plan.ids,
-        plan.dedicated,
-        plan.type_text,
-        found.grid_of,
-        hh,
-        sf.shops,
-        band.target,
-        rules.tolerance,
-        metric,
-    )
-    if boundaries is not None:
-        _community_of_grids(load, boundaries, boundary_id)
-    double, reg_figures = None, {}
-    if register is not None:
-        double, reg_figures = _double_counting(*register, found.audited, plan.ids, metric)
-    figures = _figures(
-        audited=found.audited,
-        dedicated=plan.dedicated,
-        zones=found.zones,
-        overlaps=plan.overlaps,
-        overlap_area=float(shapely.area(plan.overlap_land).sum()),
-        ignored_overlaps=plan.ignored_overlaps,
-        gaps=found.gaps,
-        ignored_gaps=plan.ignored_gaps,
-        load=load,
-        street_front=sf,
-        register=reg_figures,
-        target=band.target,
-        tolerance=rules.tolerance,
-        crs=metric,
-        settings=checks.figures(boundaries is not None),
+    sf, sf_zones = _street_front_findings(layers, found, plan, checks)
+    load = _load(layers, plan, found, hh, sf, band.target, rules.tolerance, boundary_id)
+    double, reg_figures = _register_findings(register, found, plan, layers.crs)
+    figures = _audit_figures(
+        layers, plan, found, sf, load, reg_figures, checks, band.target, rules.tolerance
     )
     figures["notes"] = notes
     figures["seconds"] = round(time.perf_counter() - t0, 3)
     log.info("coverage audit done in %.2f s", figures["seconds"])
-    return Audit(
-        buildings=found.audited,
-        uncovered_buildings=found.uncovered_buildings,
-        uncovered_zones=found.zones,
-        overlaps=plan.overlaps,
-        gaps=found.gaps,
-        street_front_zones=sf_zones,
-        proposed_micro_grids=sf.micro_grids,
-        grid_load=load,
-        shops=sf.shops,
-        double_counted=double,
-        figures=figures,
-        target=band.target,
-        tolerance=rules.tolerance,
-        study_area=plan.area,
-        notes=notes,
-    )
+    return _result(plan, found, sf, sf_zones, load, double, figures, band.target, rules.tolerance)
 
 
 @dataclass(frozen=True)
@@ -257,6 +197,7 @@ class _Settings:
     street_front: StreetFrontOptions
 
     def figures(self, has_boundaries: bool) -> dict[str, Any]:
+        """The settings as the audit's figures report them."""
         opt = self.street_front
         return {
             "min_area_m2": self.min_area,
@@ -299,6 +240,50 @@ class _BuildingFindings:
     grid_of: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Layers:
+    """The audit's layers, checked (``crs``: the metric CRS, once reprojected)."""
+
+    grids: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame | None
+    pois: gpd.GeoDataFrame | None
+    boundaries: gpd.GeoDataFrame | None
+    crs: Any = None
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the area to cover comes from community boundaries."""
+        return self.boundaries is not None
+
+    def to_metric(self, crs: Any) -> _Layers:
+        """The layers in ``crs``, by default the metric CRS :func:`metric_crs` chooses."""
+        layers = (self.grids, self.buildings, self.streets, self.pois, self.boundaries)
+        metric = metric_crs(list(layers), crs=crs)
+        return _Layers(*(None if g is None else to_metric(g, metric) for g in layers), crs=metric)
+
+
+def _check_settings(
+    *,
+    split_share: float,
+    zone_distance: float,
+    min_area: float,
+    sliver_width: float,
+    study_area: str,
+    street_front: StreetFrontOptions | None,
+    frontage_depth: float | None,
+) -> _Settings:
+    """The audit's own settings, checked (``frontage_depth`` set in ``street_front``)."""
+    return _Settings(
+        split_share=check_fraction(split_share, "split_share", upper=0.5),
+        zone_distance=check_positive(zone_distance, "zone_distance"),
+        min_area=_non_negative(min_area, "min_area"),
+        sliver_width=_non_negative(sliver_width, "sliver_width"),
+        study_area=_check_study_area(study_area),
+        street_front=with_depth(street_front, frontage_depth),
+    )
+
+
 def _check_study_area(study_area: str) -> str:
     if study_area not in ("filled", "hull"):
         msg = f"study_area must be 'filled' or 'hull', got {study_area!r}"
@@ -306,7 +291,10 @@ def _check_study_area(study_area: str) -> str:
     return study_area
 
 
-def _check_layers(grids, buildings, streets, pois, boundaries, boundary_id, building_columns):
+def _check_layers(
+    grids, buildings, streets, pois, boundaries, boundary_id, building_columns
+) -> _Layers:
+    """The layers checked: polygons, lines, shops and the columns named."""
     grids = check_layer(_polygon_parts(grids), "grids", geom_types=POLYGONAL)
     buildings = check_layer(_polygon_parts(buildings), "buildings", geom_types=POLYGONAL)
     streets = None if streets is None else check_layer(streets, "streets", geom_types=LINEAR)
@@ -320,7 +308,7 @@ def _check_layers(grids, buildings, streets, pois, boundaries, boundary_id, buil
     for col in building_columns:
         if col is not None:
             check_column(buildings, col, "buildings")
-    return grids, buildings, streets, pois, boundaries
+    return _Layers(grids, buildings, streets, pois, boundaries)
 
 
 def _building_keys(buildings: gpd.GeoDataFrame, building_id: str | None) -> np.ndarray:
@@ -333,7 +321,10 @@ def _building_keys(buildings: gpd.GeoDataFrame, building_id: str | None) -> np.n
     return np.asarray([str(v) for v in buildings.index], dtype=object)
 
 
-def _plan_polygons(grids, ids, dedicated, grid_type, boundaries, checks, metric, notes):
+def _plan_polygons(
+    grids, ids, dedicated, grid_type, boundaries, checks, metric, notes
+) -> _PlanPolygons:
+    """The grids (rows sharing an id merged), the area to cover, overlaps and gaps."""
     grid_geom, ids, dedicated, type_text, dup = _merge_duplicates(grids, ids, dedicated, grid_type)
     if dup:
         notes.append(
@@ -446,3 +437,122 @@ def _building_findings(
         crs=metric,
     )
     return _BuildingFindings(audited, uncovered_buildings, gaps, zones, in_scope, grid_of)
+
+
+def _street_front_findings(
+    layers: _Layers, found: _BuildingFindings, plan: _PlanPolygons, checks: _Settings
+):
+    """Street-front zones (with their severity), shops and proposed micro-grids."""
+    sf = _street_front(
+        layers.streets,
+        layers.pois,
+        layers.buildings[found.in_scope],
+        plan.grid_geom,
+        plan.ids,
+        plan.dedicated,
+        plan.area,
+        layers.boundaries,
+        checks.street_front,
+    )
+    sf_zones = sf.zones.copy()
+    sf_zones["severity"] = sf_zones["status"].map(
+        {"uncovered": "high", "mixed": "medium", "dedicated": "ok"}
+    )
+    return sf, sf_zones
+
+
+def _load(
+    layers: _Layers,
+    plan: _PlanPolygons,
+    found: _BuildingFindings,
+    hh: np.ndarray,
+    sf,
+    target: float,
+    tolerance: float,
+    boundary_id: str | None,
+) -> gpd.GeoDataFrame:
+    """Households and shops of every grid against the band (and its community)."""
+    load = _grid_load(
+        plan.grid_geom,
+        plan.ids,
+        plan.dedicated,
+        plan.type_text,
+        found.grid_of,
+        hh,
+        sf.shops,
+        target,
+        tolerance,
+        layers.crs,
+    )
+    if layers.bounded:
+        _community_of_grids(load, layers.boundaries, boundary_id)
+    return load
+
+
+def _register_findings(register, found: _BuildingFindings, plan: _PlanPolygons, crs: Any):
+    """Buildings the register puts in several grids, and the register's figures."""
+    if register is None:
+        return None, {}
+    return _double_counting(*register, found.audited, plan.ids, crs)
+
+
+def _audit_figures(
+    layers: _Layers,
+    plan: _PlanPolygons,
+    found: _BuildingFindings,
+    sf,
+    load: gpd.GeoDataFrame,
+    register_figures: dict[str, Any],
+    checks: _Settings,
+    target: float,
+    tolerance: float,
+) -> dict[str, Any]:
+    """The audit's figures: counts, areas and households of every kind of finding."""
+    return _figures(
+        audited=found.audited,
+        dedicated=plan.dedicated,
+        zones=found.zones,
+        overlaps=plan.overlaps,
+        overlap_area=float(shapely.area(plan.overlap_land).sum()),
+        ignored_overlaps=plan.ignored_overlaps,
+        gaps=found.gaps,
+        ignored_gaps=plan.ignored_gaps,
+        load=load,
+        street_front=sf,
+        register=register_figures,
+        target=target,
+        tolerance=tolerance,
+        crs=layers.crs,
+        settings=checks.figures(layers.bounded),
+    )
+
+
+def _result(
+    plan: _PlanPolygons,
+    found: _BuildingFindings,
+    sf,
+    sf_zones: gpd.GeoDataFrame,
+    load: gpd.GeoDataFrame,
+    double: gpd.GeoDataFrame | None,
+    figures: dict[str, Any],
+    target: float,
+    tolerance: float,
+) -> Audit:
+    """The findings gathered into an :class:`Audit`."""
+    return Audit(
+        buildings=found.audited,
+        uncovered_buildings=found.uncovered_buildings,
+        uncovered_zones=found.zones,
+        overlaps=plan.overlaps,
+        gaps=found.gaps,
+        street_front_zones=sf_zones,
+        proposed_micro_grids=sf.micro_grids,
+        grid_load=load,
+        shops=sf.shops,
+        double_counted=double,
+        figures=figures,
+        target=target,
+        tolerance=tolerance,
+        study_area=plan.area,
+        notes=figures["notes"],
+    )
