@@ -362,11 +362,62 @@ def _building_findings(
     overlaps, gaps and uncovered zones counted in buildings and households
     (``bounded``: the area to cover comes from community boundaries)."""
     bgeom = buildings.geometry.to_numpy()
-    grid_geom, ids, area, metric = plan.grid_geom, plan.ids, plan.area, buildings.crs
+    metric = buildings.crs
+    cover = _cover(bgeom, plan, checks.split_share, bounded=bounded)
+    overlap_of = _count_overlaps(bgeom, hh, plan)
+    gaps, gap_of = _count_gaps(bgeom, hh, cover.uncovered, plan, metric)
+    zones, zone_of = _uncovered_zones(
+        bgeom,
+        np.flatnonzero(cover.uncovered),
+        hh,
+        checks.zone_distance,
+        plan.grid_geom,
+        plan.ids,
+        gaps,
+        target,
+        metric,
+    )
+    audited = gpd.GeoDataFrame(
+        {
+            "building_id": bkey,
+            "households": hh,
+            "grid_id": _pick(plan.ids, cover.grid_of),
+            "share": np.round(cover.cov["share"], 4),
+            "covered_share": np.round(cover.cov["covered"], 4),
+            "n_grids": cover.cov["n_grids"],
+            "split_by_boundary": cover.cov["split"] & cover.in_scope,
+            "uncovered": cover.uncovered,
+            "in_scope": cover.in_scope,
+            "overlap_id": _pick(plan.overlaps["overlap_id"].to_numpy(dtype=object), overlap_of),
+            "zone_id": _pick(zones["zone_id"].to_numpy(dtype=object), zone_of),
+        },
+        geometry=bgeom,
+        crs=metric,
+        index=buildings.index,
+    )
+    uncovered_buildings = _uncovered_buildings(audited, cover, gaps, gap_of, plan.ids)
+    return _BuildingFindings(
+        audited, uncovered_buildings, gaps, zones, cover.in_scope, cover.grid_of
+    )
+
+
+@dataclass
+class _Cover:
+    """How the grids cover every building (``cov``: the per-building join's columns)."""
+
+    cov: dict[str, np.ndarray]
+    in_scope: np.ndarray
+    uncovered: np.ndarray
+    grid_of: np.ndarray
+
+
+def _cover(bgeom: np.ndarray, plan: _PlanPolygons, split_share: float, *, bounded: bool) -> _Cover:
+    """Every building's grid, share covered, and whether it is in scope and uncovered."""
     # the per-building joins are looked up on the package at call time:
     # gridgeo.distributed replaces gridgeo.audit._building_cover and ._share_in there
     joins = sys.modules[__package__]
-    cov = joins._building_cover(bgeom, grid_geom, plan.pair_polys, checks.split_share)
+    cov = joins._building_cover(bgeom, plan.grid_geom, plan.pair_polys, split_share)
+    area = plan.area
     shapely.prepare(area)
     rep = shapely.point_on_surface(bgeom)
     inside = shapely.contains_xy(area, shapely.get_x(rep), shapely.get_y(rep))
@@ -376,14 +427,19 @@ def _building_findings(
     grid_of = np.where(uncovered | ~in_scope, -1, cov["largest"])
     if len(bgeom) and (cov["largest"] < 0).all():
         msg = (
-            f"none of the {len(bgeom)} buildings lies in any of the {len(grid_geom)} grids: "
+            f"none of the {len(bgeom)} buildings lies in any of the {len(plan.grid_geom)} grids: "
             "check that both layers cover the same area and that their CRS are right "
             "(e.g. coordinates in metres labelled EPSG:4326)"
         )
         raise InputError(msg)
+    return _Cover(cov, in_scope, uncovered, grid_of)
 
+
+def _count_overlaps(bgeom: np.ndarray, hh: np.ndarray, plan: _PlanPolygons) -> np.ndarray:
+    """The overlap of every building (−1: none); the overlaps get counts and severity."""
     # a building is counted in an overlap when half its footprint or more is in one;
     # it goes to the pair of grids holding the largest part of it
+    joins = sys.modules[__package__]
     overlaps = plan.overlaps
     in_overlap = joins._share_in(bgeom, plan.overlap_land) >= 0.5
     overlap_of = np.full(len(bgeom), -1, dtype=np.int64)
@@ -393,8 +449,12 @@ def _building_findings(
     overlaps["severity"] = np.where(
         overlaps["buildings"] > 0, "high", np.where(overlaps["area_m2"] >= 100, "medium", "low")
     )
+    return overlap_of
 
-    gaps = _gaps_layer(plan.gaps_geom, grid_geom, ids, metric)
+
+def _count_gaps(bgeom, hh, uncovered, plan: _PlanPolygons, metric):
+    """The gaps layer (with counts and severity), and the gap of every building (−1)."""
+    gaps = _gaps_layer(plan.gaps_geom, plan.grid_geom, plan.ids, metric)
     gap_of = np.full(len(bgeom), -1)
     unc = np.flatnonzero(uncovered)
     gap_of[unc] = assign_to_polygons(bgeom[unc], gaps.geometry.to_numpy())
@@ -402,41 +462,25 @@ def _building_findings(
     gaps["severity"] = np.where(
         gaps["households"] > 0, "high", np.where(gaps["area_m2"] >= 1000, "medium", "low")
     )
-    zones, zone_of = _uncovered_zones(
-        bgeom, unc, hh, checks.zone_distance, grid_geom, ids, gaps, target, metric
-    )
-    audited = gpd.GeoDataFrame(
-        {
-            "building_id": bkey,
-            "households": hh,
-            "grid_id": _pick(ids, grid_of),
-            "share": np.round(cov["share"], 4),
-            "covered_share": np.round(cov["covered"], 4),
-            "n_grids": cov["n_grids"],
-            "split_by_boundary": cov["split"] & in_scope,
-            "uncovered": uncovered,
-            "in_scope": in_scope,
-            "overlap_id": _pick(overlaps["overlap_id"].to_numpy(dtype=object), overlap_of),
-            "zone_id": _pick(zones["zone_id"].to_numpy(dtype=object), zone_of),
-        },
-        geometry=bgeom,
-        crs=metric,
-        index=buildings.index,
-    )
+    return gaps, gap_of
+
+
+def _uncovered_buildings(audited, cover: _Cover, gaps, gap_of, ids) -> gpd.GeoDataFrame:
+    """The uncovered buildings with their zone, gap and the grid holding most of them."""
+    uncovered = cover.uncovered
     ub = audited[uncovered]
-    uncovered_buildings = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "building_id": ub["building_id"].to_numpy(dtype=object),
             "households": ub["households"].to_numpy(),
             "zone_id": ub["zone_id"].to_numpy(dtype=object),
             "gap_id": _pick(gaps["gap_id"].to_numpy(dtype=object), gap_of[uncovered]),
             "covered_share": ub["covered_share"].to_numpy(),
-            "largest_grid": _pick(ids, cov["largest"][uncovered]),
+            "largest_grid": _pick(ids, cover.cov["largest"][uncovered]),
         },
         geometry=ub.geometry.to_numpy(),
-        crs=metric,
+        crs=audited.crs,
     )
-    return _BuildingFindings(audited, uncovered_buildings, gaps, zones, in_scope, grid_of)
 
 
 def _street_front_findings(
