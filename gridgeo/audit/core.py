@@ -232,6 +232,8 @@ class _PlanPolygons:
 
 @dataclass
 class _BuildingFindings:
+    """The buildings audited, the uncovered ones, gaps and uncovered zones."""
+
     audited: gpd.GeoDataFrame
     uncovered_buildings: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
@@ -285,6 +287,7 @@ def _check_settings(
 
 
 def _check_study_area(study_area: str) -> str:
+    """``study_area``, checked."""
     if study_area not in ("filled", "hull"):
         msg = f"study_area must be 'filled' or 'hull', got {study_area!r}"
         raise InputError(msg)
