@@ -113,23 +113,43 @@ def micro_grids(
     grids = check_layer(grids, "grids", geom_types=POLYGONAL)
     buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
     check_column(grids, grid_id, "grids")
-    if band is not None:
-        lo, hi = (check_positive(v, "micro-grid band limit") for v in band)
-        if lo >= hi:
-            msg = f"micro-grid band must be (lower, upper) with lower < upper, got {band!r}"
-            raise InputError(msg)
-        b = Band((lo + hi) / 2, lo, hi)
-    else:
-        b = Band.around(check_positive(target, "micro-grid target"), 0.25)
+    b = _micro_band(target, band)
     metric = plan_metric_crs(grids, buildings)
     grids, buildings = to_metric(grids, metric), to_metric(buildings, metric)
     column = households_column if households_column in buildings.columns else None
     hh = building_households(buildings, column=column).to_numpy(dtype=np.int64)
-    ggeom, bgeom = grids.geometry.values, buildings.geometry.values
+    units, adj = _building_pieces(grids.geometry.values, buildings.geometry.values, hh, b, metric)
+    labels = partition_graph(
+        units.households.astype(float),
+        adj,
+        band=b,
+        groups=units.community,
+        random_state=random_state,
+    )
+    out = _micro_table(units, labels, hh, grids[grid_id].to_numpy(), b, metric)
+    log.info(
+        "%d micro-grids in %d grids (%g–%g households)", len(out), len(grids), b.lower, b.upper
+    )
+    return out
+
+
+def _micro_band(target: float, band: tuple[float, float] | None) -> Band:
+    """The micro-grid band, checked: ``band``, else ``target`` ±25 %."""
+    if band is None:
+        return Band.around(check_positive(target, "micro-grid target"), 0.25)
+    lo, hi = (check_positive(v, "micro-grid band limit") for v in band)
+    if lo >= hi:
+        msg = f"micro-grid band must be (lower, upper) with lower < upper, got {band!r}"
+        raise InputError(msg)
+    return Band((lo + hi) / 2, lo, hi)
+
+
+def _building_pieces(ggeom, bgeom, hh: np.ndarray, b: Band, crs):
+    """Every grid cut into one piece per building (the grid as community), and adjacency."""
     bgrid = assign_to_polygons(bgeom, ggeom, nearest=True)
-    n = len(grids)
+    n = len(ggeom)
     blocks = gpd.GeoDataFrame(
-        {"block_id": np.arange(n), "community_id": np.arange(n)}, geometry=ggeom, crs=metric
+        {"block_id": np.arange(n), "community_id": np.arange(n)}, geometry=ggeom, crs=crs
     )
     grid_hh = np.bincount(bgrid, weights=hh, minlength=n).astype(np.int64)
     units = make_units(
@@ -141,15 +161,11 @@ def micro_grids(
         split_above=0,
         piece_size=b.target,
     )
-    adj = adjacency(units.geometry)
-    units, adj = merge_isolated(units, adj)
-    labels = partition_graph(
-        units.households.astype(float),
-        adj,
-        band=b,
-        groups=units.community,
-        random_state=random_state,
-    )
+    return merge_isolated(units, adjacency(units.geometry))
+
+
+def _micro_table(units, labels: np.ndarray, hh: np.ndarray, ids: np.ndarray, b: Band, crs):
+    """The micro-grids dissolved, counted and numbered like a page inside each grid."""
     lab_ids, polys = dissolve_units(units.geometry, labels)
     owner = pd.Series(units.community).groupby(labels).first().reindex(lab_ids).to_numpy()
     bl = labels[units.building_unit]
@@ -159,9 +175,8 @@ def micro_grids(
     np.maximum.at(heavy, bl, hh)
     heavy = heavy[lab_ids]
     rank = reading_rank(polys, owner)
-    ids = grids[grid_id].to_numpy()
     order = np.lexsort((rank, owner))
-    out = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "micro_id": [f"{ids[owner[i]]}-{rank[i] + 1:02d}" for i in order],
             "grid_id": ids[owner[order]],
@@ -173,10 +188,8 @@ def micro_grids(
             "indivisible": heavy[order] > b.upper + 1e-9,
         },
         geometry=list(polys[order]),
-        crs=metric,
+        crs=crs,
     )
-    log.info("%d micro-grids in %d grids (%g–%g households)", len(out), n, b.lower, b.upper)
-    return out
 
 
 @dataclass
