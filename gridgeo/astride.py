@@ -342,6 +342,27 @@ def carve_astride(
         return grids, 0
     fixed = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     community = np.asarray(community)
+    bi, gi, own = _misplaced_parts(grids, buildings, building_grid, community, fixed)
+    if not len(bi):
+        return grids, 0
+    pieces = _pieces_to_pass(grids, buildings, building_grid, bi, gi)
+    ok = shapely.area(pieces) > 1e-6
+    carve = _carve_whole(grids, pieces, gi, own, ok, buildings, building_grid)
+    if carve is None:
+        return grids, 0
+    out, ok = carve
+    carved = len(np.unique(bi[ok]))
+    if carved:
+        log.info(
+            "%d buildings astride grids: the parts of them in other grids passed to their own",
+            carved,
+        )
+    return out, carved
+
+
+def _misplaced_parts(grids, buildings, building_grid, community, fixed):
+    """(building, other grid, its grid) of the parts of buildings mostly in another grid,
+    or with their point on surface there, that may pass to their grid."""
     areal = shapely.get_dimensions(buildings) == 2
     bi, gi = shapely.STRtree(grids).query(buildings, predicate="intersects")
     keep = areal[bi]
@@ -349,7 +370,7 @@ def carve_astride(
     several = np.bincount(bi, minlength=len(buildings))[bi] > 1
     bi, gi = bi[several], gi[several]
     if not len(bi):
-        return grids, 0
+        return bi, gi, building_grid[bi]
     area = shapely.area(shapely.intersection(buildings[bi], grids[gi]))
     own = building_grid[bi]
     best = np.zeros(len(buildings))
@@ -362,9 +383,11 @@ def carve_astride(
     wrong[cand] = (own_area[cand] < best[cand] - 1e-6) | ~held
     wrong &= ~fixed[building_grid]
     take = wrong[bi] & (gi != own) & ~fixed[gi] & (community[gi] == community[own])
-    bi, gi, own = bi[take], gi[take], own[take]
-    if not len(bi):
-        return grids, 0
+    return bi[take], gi[take], own[take]
+
+
+def _pieces_to_pass(grids, buildings, building_grid, bi, gi) -> np.ndarray:
+    """The parts of the buildings in the other grids, less what its own buildings cover."""
     pieces = shapely.intersection(buildings[bi], grids[gi])
     # the other grid keeps what its own buildings cover
     tree = shapely.STRtree(buildings)
@@ -376,7 +399,13 @@ def carve_astride(
             cover[p] = shapely.union_all(buildings[ci[mine & (pi == p)]])
         has = np.not_equal(cover, None)
         pieces[has] = shapely.difference(pieces[has], cover[has])
-    ok = shapely.area(pieces) > 1e-6
+    return pieces
+
+
+def _carve_whole(grids, pieces, gi, own, ok, buildings, building_grid):
+    """The grids carved, dropping the carves that split a grid (and the pieces kept);
+    None when no carve leaves every grid whole within four rounds."""
+    n = len(grids)
     before = shapely.get_num_geometries(grids)
     for _ in range(4):  # drop the carves that split a grid, then carve again
         out = _carve(grids, pieces[ok], gi[ok], own[ok])
@@ -385,17 +414,9 @@ def carve_astride(
         for g in np.flatnonzero(split & np.isin(np.arange(n), gi[ok])):
             split[g] = not _heal(out, g, own[ok & (gi == g)], buildings, building_grid, before)
         if not split.any():
-            break
+            return out, ok
         ok &= ~split[gi] & ~split[own]
-    else:
-        return grids, 0
-    carved = len(np.unique(bi[ok]))
-    if carved:
-        log.info(
-            "%d buildings astride grids: the parts of them in other grids passed to their own",
-            carved,
-        )
-    return out, carved
+    return None
 
 
 def _heal(out, g, takers, buildings, building_grid, before) -> bool:
