@@ -65,7 +65,26 @@ def fuse_astride(
     if not len(buildings) or not n:
         return units, adjacencies
     zone = np.zeros(n, dtype=np.int64) if zone is None else np.asarray(zone)
-    adj = sparse.csr_matrix(adjacencies[0])
+    may_fuse = _fusion_rule(units, zone, sparse.csr_matrix(adjacencies[0]))
+    spread_rows, spread_cols = _spread_links(units, buildings, may_fuse)
+    point_rows, point_cols = _point_links(units, buildings, may_fuse)
+    rows, cols = np.r_[spread_rows, point_rows], np.r_[spread_cols, point_cols]
+    if not len(rows):
+        return units, adjacencies
+    n_new, new = _fused_groups(rows, cols, units.households, most=most)
+    if n_new == n:
+        return units, adjacencies
+    geometry, n_members, n_fused = _fused_geometry(units.geometry, new, n_new)
+    log.info(
+        "%d units fused into %d: buildings spread over them would have been cut by grid boundaries",
+        n_members,
+        n_fused,
+    )
+    return _fused_units(units, geometry, new, n_new), _contracted(adjacencies, new, n_new)
+
+
+def _fusion_rule(units: Units, zone: np.ndarray, adj: sparse.csr_matrix):
+    """Which pairs of units may be fused: one block, or neighbours in one community and zone."""
 
     def may_fuse(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         near = (units.community[a] == units.community[b]) & (zone[a] == zone[b])
@@ -73,6 +92,11 @@ def fuse_astride(
             near &= np.asarray(adj[a, b]).ravel() > 0
         return (a == b) | (units.block[a] == units.block[b]) | near
 
+    return may_fuse
+
+
+def _spread_links(units: Units, buildings: np.ndarray, may_fuse) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (building's unit, piece) to fuse until the fused unit holds most of the building."""
     bi, ui = shapely.STRtree(units.geometry).query(buildings, predicate="intersects")
     # a building touching one unit only is in it: nothing to measure
     several = np.bincount(bi, minlength=len(buildings))[bi] > 1
@@ -95,43 +119,65 @@ def fuse_astride(
     before = np.cumsum(area) - area
     before -= np.repeat(before[start], np.diff(np.r_[start, len(bi)]))
     big = own_area[bi] + before <= 0.5 * in_block[bi]
-    # and the piece holding the building's point on surface, so that its grid holds it
+    return own[big], ui[big]
+
+
+def _point_links(units: Units, buildings: np.ndarray, may_fuse) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (building's unit, piece holding its point on surface) to fuse."""
     pb, pu = shapely.STRtree(units.geometry).query(
         shapely.point_on_surface(buildings), predicate="within"
     )
     off = (pu != units.building_unit[pb]) & may_fuse(units.building_unit[pb], pu)
-    rows = np.r_[own[big], units.building_unit[pb[off]]]
-    cols = np.r_[ui[big], pu[off]]
-    if not len(rows):
-        return units, adjacencies
+    return units.building_unit[pb[off]], pu[off]
+
+
+def _fused_groups(
+    rows: np.ndarray, cols: np.ndarray, households: np.ndarray, *, most: float
+) -> tuple[int, np.ndarray]:
+    """Number of units once linked ones are fused (groups over ``most`` kept apart), and
+    the new unit of every unit (in order of first appearance: unfused units keep their order)."""
+    n = len(households)
     link = sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     n_new, new = csgraph.connected_components(link + link.T, directed=False)
-    heavy = np.bincount(new, weights=units.households, minlength=n_new) > most
+    heavy = np.bincount(new, weights=households, minlength=n_new) > most
     if heavy.any():  # left as they are
         keep = heavy[new]
         new = np.where(keep, n_new + np.arange(n), new)
         _, new = np.unique(new, return_inverse=True)
         n_new = int(new.max()) + 1
     if n_new == n:
-        return units, adjacencies
-    # keep the order of first appearance, so that unfused units keep their order
+        return n_new, new
     _, first = np.unique(new, return_index=True)
     rank = np.empty(n_new, dtype=np.int64)
     rank[np.argsort(first)] = np.arange(n_new)
-    new = rank[new]
+    return n_new, rank[new]
+
+
+def _fused_geometry(
+    geometry: np.ndarray, new: np.ndarray, n_new: int
+) -> tuple[np.ndarray, int, int]:
+    """The polygon of every new unit (its members' union), the number of units fused and made."""
     size = np.bincount(new, minlength=n_new)
-    geometry = np.empty(n_new, dtype=object)
+    out = np.empty(n_new, dtype=object)
     single = size[new] == 1
-    geometry[new[single]] = units.geometry[single]
+    out[new[single]] = geometry[single]
     fused = np.flatnonzero(size > 1)
     members = np.flatnonzero(~single)
     order = members[np.argsort(new[members], kind="stable")]
     grid = np.full((len(fused), int(size.max())), None, dtype=object)
     pos = np.searchsorted(fused, new[order])
     col = np.arange(len(order)) - np.searchsorted(new[order], new[order])
-    grid[pos, col] = units.geometry[order]
+    grid[pos, col] = geometry[order]
     merged = shapely.union_all(grid, axis=1)
-    geometry[fused] = [_polygon(g) for g in merged]
+    out[fused] = [_polygon(g) for g in merged]
+    return out, len(members), len(fused)
+
+
+def _contracted(
+    adjacencies: tuple[sparse.csr_matrix, ...], new: np.ndarray, n_new: int
+) -> tuple[sparse.csr_matrix, ...]:
+    """The adjacency matrices between the new units (shared lengths summed)."""
+    n = len(new)
     p = sparse.csr_matrix((np.ones(n), (np.arange(n), new)), shape=(n, n_new))
     out = []
     for adj in adjacencies:
@@ -140,24 +186,21 @@ def fuse_astride(
         a = a.tocsr()
         a.eliminate_zeros()
         out.append(a)
+    return tuple(out)
+
+
+def _fused_units(units: Units, geometry: np.ndarray, new: np.ndarray, n_new: int) -> Units:
+    """The new units: households summed, block and community of their members."""
     block = np.zeros(n_new, dtype=np.int64)
     block[new] = units.block
     community = np.empty(n_new, dtype=units.community.dtype)
     community[new] = units.community
-    log.info(
-        "%d units fused into %d: buildings spread over them would have been cut by grid boundaries",
-        len(members),
-        len(fused),
-    )
-    return (
-        Units(
-            geometry=geometry,
-            households=np.bincount(new, weights=units.households, minlength=n_new).astype(np.int64),
-            block=block,
-            community=community,
-            building_unit=new[units.building_unit],
-        ),
-        tuple(out),
+    return Units(
+        geometry=geometry,
+        households=np.bincount(new, weights=units.households, minlength=n_new).astype(np.int64),
+        block=block,
+        community=community,
+        building_unit=new[units.building_unit],
     )
 
 
@@ -299,6 +342,27 @@ def carve_astride(
         return grids, 0
     fixed = np.zeros(n, dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
     community = np.asarray(community)
+    bi, gi, own = _misplaced_parts(grids, buildings, building_grid, community, fixed)
+    if not len(bi):
+        return grids, 0
+    pieces = _pieces_to_pass(grids, buildings, building_grid, bi, gi)
+    ok = shapely.area(pieces) > 1e-6
+    carve = _carve_whole(grids, pieces, gi, own, ok, buildings, building_grid)
+    if carve is None:
+        return grids, 0
+    out, ok = carve
+    carved = len(np.unique(bi[ok]))
+    if carved:
+        log.info(
+            "%d buildings astride grids: the parts of them in other grids passed to their own",
+            carved,
+        )
+    return out, carved
+
+
+def _misplaced_parts(grids, buildings, building_grid, community, fixed):
+    """(building, other grid, its grid) of the parts of buildings mostly in another grid,
+    or with their point on surface there, that may pass to their grid."""
     areal = shapely.get_dimensions(buildings) == 2
     bi, gi = shapely.STRtree(grids).query(buildings, predicate="intersects")
     keep = areal[bi]
@@ -306,7 +370,7 @@ def carve_astride(
     several = np.bincount(bi, minlength=len(buildings))[bi] > 1
     bi, gi = bi[several], gi[several]
     if not len(bi):
-        return grids, 0
+        return bi, gi, building_grid[bi]
     area = shapely.area(shapely.intersection(buildings[bi], grids[gi]))
     own = building_grid[bi]
     best = np.zeros(len(buildings))
@@ -319,9 +383,11 @@ def carve_astride(
     wrong[cand] = (own_area[cand] < best[cand] - 1e-6) | ~held
     wrong &= ~fixed[building_grid]
     take = wrong[bi] & (gi != own) & ~fixed[gi] & (community[gi] == community[own])
-    bi, gi, own = bi[take], gi[take], own[take]
-    if not len(bi):
-        return grids, 0
+    return bi[take], gi[take], own[take]
+
+
+def _pieces_to_pass(grids, buildings, building_grid, bi, gi) -> np.ndarray:
+    """The parts of the buildings in the other grids, less what its own buildings cover."""
     pieces = shapely.intersection(buildings[bi], grids[gi])
     # the other grid keeps what its own buildings cover
     tree = shapely.STRtree(buildings)
@@ -333,7 +399,13 @@ def carve_astride(
             cover[p] = shapely.union_all(buildings[ci[mine & (pi == p)]])
         has = np.not_equal(cover, None)
         pieces[has] = shapely.difference(pieces[has], cover[has])
-    ok = shapely.area(pieces) > 1e-6
+    return pieces
+
+
+def _carve_whole(grids, pieces, gi, own, ok, buildings, building_grid):
+    """The grids carved, dropping the carves that split a grid (and the pieces kept);
+    None when no carve leaves every grid whole within four rounds."""
+    n = len(grids)
     before = shapely.get_num_geometries(grids)
     for _ in range(4):  # drop the carves that split a grid, then carve again
         out = _carve(grids, pieces[ok], gi[ok], own[ok])
@@ -342,17 +414,9 @@ def carve_astride(
         for g in np.flatnonzero(split & np.isin(np.arange(n), gi[ok])):
             split[g] = not _heal(out, g, own[ok & (gi == g)], buildings, building_grid, before)
         if not split.any():
-            break
+            return out, ok
         ok &= ~split[gi] & ~split[own]
-    else:
-        return grids, 0
-    carved = len(np.unique(bi[ok]))
-    if carved:
-        log.info(
-            "%d buildings astride grids: the parts of them in other grids passed to their own",
-            carved,
-        )
-    return out, carved
+    return None
 
 
 def _heal(out, g, takers, buildings, building_grid, before) -> bool:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -323,93 +324,164 @@ def assign_codes(
         or a community needing more grids than the sequence holds (999 for DB11/T
         2157, 99 for CJ/T 349).
     """
+    fmt = _format(scheme, object_class)
+    comm = _communities(grids, community_column)
+    prev_div, prev_seq = _parse_previous(_previous(grids, previous), fmt)
+    prefixes = community_prefixes(
+        pd.unique(comm),
+        admin_code=admin_code,
+        street_code=street_code,
+        community_codes=community_codes,
+        known=_known_prefixes(comm, prev_div),
+    )
+    retired_by_div = _retired_numbers(retired, fmt)
+    rank = reading_rank(grids.geometry.values, comm)
+    codes = np.full(len(grids), "", dtype=object)
+    for c in pd.unique(comm):
+        idx = np.flatnonzero(comm == c)
+        idx = idx[np.argsort(rank[idx], kind="stable")]
+        div = prefixes[c]
+        codes[idx] = _community_codes(
+            c, div, prev_div[idx], prev_seq[idx], retired_by_div.get(div, set()), fmt
+        )
+    return pd.Series(codes.astype(str), index=grids.index, name="code")
+
+
+@dataclass(frozen=True)
+class _Format:
+    """A code scheme's layout: its name, length, sequence digits and head."""
+
+    scheme: str
+    length: int
+    seq_digits: int
+    head: str
+
+    @property
+    def limit(self) -> int:
+        """The highest grid sequence number."""
+        return 10**self.seq_digits - 1
+
+    def split(self, code: str) -> tuple[str, int]:
+        """The 12-digit division and the sequence number of a code of this format."""
+        body = code[len(self.head) :]
+        return body[:12], int(body[12:])
+
+    def code(self, division: str, sequence: int) -> str:
+        """The code of grid ``sequence`` of ``division``."""
+        return f"{self.head}{division}{sequence:0{self.seq_digits}d}"
+
+
+def _format(scheme: str, object_class: str | None) -> _Format:
+    """The layout of ``scheme``'s codes (CJ/T 349: headed by ``object_class``)."""
     scheme = _scheme(scheme)
     length, seq_digits = SCHEMES[scheme]
-    limit = 10**seq_digits - 1
     head = ""
     if scheme == "cjt349":
         if object_class is None:
             msg = "20-digit CJ/T 349 codes start with the 6-digit object class code (CJ/T 348): give object_class (--object-class)"
             raise InputError(msg)
         head = _digits(object_class, 6, "object class code")
-    n = len(grids)
+    return _Format(scheme, length, seq_digits, head)
+
+
+def _communities(grids: gpd.GeoDataFrame, community_column: str | None) -> np.ndarray:
+    """The community of every grid (one community without the column)."""
     if community_column is not None and community_column in grids.columns:
-        comm = grids[community_column].to_numpy()
-    else:
-        comm = np.zeros(n, dtype=np.int64)
-    prev = _previous(grids, previous)
-    # parse previous codes; keep only those of this scheme (and object class)
+        return grids[community_column].to_numpy()
+    return np.zeros(len(grids), dtype=np.int64)
+
+
+def _parse_previous(prev: list[str | None], fmt: _Format) -> tuple[np.ndarray, np.ndarray]:
+    """Division (None) and sequence (−1) of every previous code of this format."""
+    n = len(prev)
     prev_div = np.full(n, None, dtype=object)
     prev_seq = np.full(n, -1, dtype=np.int64)
     bad = 0
     for i, code in enumerate(prev):
         if code is None:
             continue
-        if len(code) != length or not code.isdigit() or (head and not code.startswith(head)):
+        if len(code) != fmt.length or not code.isdigit() or not code.startswith(fmt.head):
             bad += 1
             continue
-        body = code[len(head) :]
-        prev_div[i], prev_seq[i] = body[:12], int(body[12:])
+        prev_div[i], prev_seq[i] = fmt.split(code)
     if bad:
         log.warning(
-            "%d existing codes are not %s codes: those grids get new codes", bad, _NAMES[scheme]
+            "%d existing codes are not %s codes: those grids get new codes",
+            bad,
+            _NAMES[fmt.scheme],
         )
+    return prev_div, prev_seq
+
+
+def _known_prefixes(comm: np.ndarray, prev_div: np.ndarray) -> dict[Any, str]:
+    """The division most of a community's previous codes carry."""
     known: dict[Any, str] = {}
     has_prev = np.array([d is not None for d in prev_div], dtype=bool)
     for c in pd.unique(comm):
         divs = pd.Series(prev_div[(comm == c) & has_prev])
         if len(divs):
             known[c] = str(divs.mode().iloc[0])
-    prefixes = community_prefixes(
-        pd.unique(comm),
-        admin_code=admin_code,
-        street_code=street_code,
-        community_codes=community_codes,
-        known=known,
-    )
+    return known
+
+
+def _retired_numbers(retired: Iterable[str], fmt: _Format) -> dict[str, set[int]]:
+    """The retired sequence numbers of every division."""
     retired_by_div: dict[str, set[int]] = {}
     for code in retired:
         text = str(code).strip()
-        if len(text) == length and text.isdigit():
-            body = text[len(head) :]
-            retired_by_div.setdefault(body[:12], set()).add(int(body[12:]))
-    rank = reading_rank(grids.geometry.values, comm)
-    codes = np.full(n, "", dtype=object)
-    for c in pd.unique(comm):
-        idx = np.flatnonzero(comm == c)
-        idx = idx[np.argsort(rank[idx], kind="stable")]
-        div = prefixes[c]
-        if scheme == "cjt349" and len(idx) == 1:  # the community is not divided
-            codes[idx[0]] = f"{head}{div}00"
+        if len(text) == fmt.length and text.isdigit():
+            div, seq = fmt.split(text)
+            retired_by_div.setdefault(div, set()).add(seq)
+    return retired_by_div
+
+
+def _community_codes(
+    community: Any,
+    div: str,
+    prev_div: np.ndarray,
+    prev_seq: np.ndarray,
+    retired: set[int],
+    fmt: _Format,
+) -> list[str]:
+    """The codes of one community's grids, in reading order: valid previous codes kept,
+    the others the lowest numbers neither kept nor ``retired``."""
+    n = len(prev_div)
+    if fmt.scheme == "cjt349" and n == 1:  # the community is not divided
+        return [f"{fmt.head}{div}00"]
+    if n > fmt.limit:
+        msg = (
+            f"community {community!r} has {n} grids but {_NAMES[fmt.scheme]} codes number at "
+            f"most {fmt.limit} grids per community: give part of it a community code of its own"
+        )
+        raise InputError(msg)
+    keep = _kept_sequences(div, prev_div, prev_seq, fmt.limit)
+    blocked = set(prev_seq[keep].tolist()) | retired
+    free = (s for s in range(1, fmt.limit + 1) if s not in blocked)
+    codes = []
+    for j in range(n):
+        if keep[j]:
+            codes.append(fmt.code(div, prev_seq[j]))
             continue
-        if len(idx) > limit:
+        s = next(free, None)
+        if s is None:
             msg = (
-                f"community {c!r} has {len(idx)} grids but {_NAMES[scheme]} codes number at "
-                f"most {limit} grids per community: give part of it a community code of its own"
+                f"community {community!r} ({div}) has no free {_NAMES[fmt.scheme]} grid number "
+                f"left (1–{fmt.limit} used or retired): give part of it a community code of its own"
             )
             raise InputError(msg)
-        used: set[int] = set()
-        keep = np.zeros(len(idx), dtype=bool)
-        for j, i in enumerate(idx):
-            s = prev_seq[i]
-            if prev_div[i] == div and 1 <= s <= limit and s not in used:
-                used.add(int(s))
-                keep[j] = True
-        blocked = used | retired_by_div.get(div, set())
-        free = (s for s in range(1, limit + 1) if s not in blocked)
-        for j, i in enumerate(idx):
-            if keep[j]:
-                codes[i] = f"{head}{div}{prev_seq[i]:0{seq_digits}d}"
-                continue
-            s = next(free, None)
-            if s is None:
-                msg = (
-                    f"community {c!r} ({div}) has no free {_NAMES[scheme]} grid number left "
-                    f"(1–{limit} used or retired): give part of it a community code of its own"
-                )
-                raise InputError(msg)
-            codes[i] = f"{head}{div}{s:0{seq_digits}d}"
-    return pd.Series(codes.astype(str), index=grids.index, name="code")
+        codes.append(fmt.code(div, s))
+    return codes
+
+
+def _kept_sequences(div: str, prev_div: np.ndarray, prev_seq: np.ndarray, limit: int) -> np.ndarray:
+    """Which grids keep their previous number: of this division, in range, first use."""
+    used: set[int] = set()
+    keep = np.zeros(len(prev_div), dtype=bool)
+    for j, (d, s) in enumerate(zip(prev_div, prev_seq, strict=True)):
+        if d == div and 1 <= s <= limit and s not in used:
+            used.add(int(s))
+            keep[j] = True
+    return keep
 
 
 def _previous(grids: gpd.GeoDataFrame, previous: str | pd.Series | None) -> list[str | None]:

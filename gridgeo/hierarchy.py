@@ -113,23 +113,43 @@ def micro_grids(
     grids = check_layer(grids, "grids", geom_types=POLYGONAL)
     buildings = check_layer(buildings, "buildings", geom_types=POLYGONAL)
     check_column(grids, grid_id, "grids")
-    if band is not None:
-        lo, hi = (check_positive(v, "micro-grid band limit") for v in band)
-        if lo >= hi:
-            msg = f"micro-grid band must be (lower, upper) with lower < upper, got {band!r}"
-            raise InputError(msg)
-        b = Band((lo + hi) / 2, lo, hi)
-    else:
-        b = Band.around(check_positive(target, "micro-grid target"), 0.25)
+    b = _micro_band(target, band)
     metric = plan_metric_crs(grids, buildings)
     grids, buildings = to_metric(grids, metric), to_metric(buildings, metric)
     column = households_column if households_column in buildings.columns else None
     hh = building_households(buildings, column=column).to_numpy(dtype=np.int64)
-    ggeom, bgeom = grids.geometry.values, buildings.geometry.values
+    units, adj = _building_pieces(grids.geometry.values, buildings.geometry.values, hh, b, metric)
+    labels = partition_graph(
+        units.households.astype(float),
+        adj,
+        band=b,
+        groups=units.community,
+        random_state=random_state,
+    )
+    out = _micro_table(units, labels, hh, grids[grid_id].to_numpy(), b, metric)
+    log.info(
+        "%d micro-grids in %d grids (%g–%g households)", len(out), len(grids), b.lower, b.upper
+    )
+    return out
+
+
+def _micro_band(target: float, band: tuple[float, float] | None) -> Band:
+    """The micro-grid band, checked: ``band``, else ``target`` ±25 %."""
+    if band is None:
+        return Band.around(check_positive(target, "micro-grid target"), 0.25)
+    lo, hi = (check_positive(v, "micro-grid band limit") for v in band)
+    if lo >= hi:
+        msg = f"micro-grid band must be (lower, upper) with lower < upper, got {band!r}"
+        raise InputError(msg)
+    return Band((lo + hi) / 2, lo, hi)
+
+
+def _building_pieces(ggeom, bgeom, hh: np.ndarray, b: Band, crs):
+    """Every grid cut into one piece per building (the grid as community), and adjacency."""
     bgrid = assign_to_polygons(bgeom, ggeom, nearest=True)
-    n = len(grids)
+    n = len(ggeom)
     blocks = gpd.GeoDataFrame(
-        {"block_id": np.arange(n), "community_id": np.arange(n)}, geometry=ggeom, crs=metric
+        {"block_id": np.arange(n), "community_id": np.arange(n)}, geometry=ggeom, crs=crs
     )
     grid_hh = np.bincount(bgrid, weights=hh, minlength=n).astype(np.int64)
     units = make_units(
@@ -141,15 +161,11 @@ def micro_grids(
         split_above=0,
         piece_size=b.target,
     )
-    adj = adjacency(units.geometry)
-    units, adj = merge_isolated(units, adj)
-    labels = partition_graph(
-        units.households.astype(float),
-        adj,
-        band=b,
-        groups=units.community,
-        random_state=random_state,
-    )
+    return merge_isolated(units, adjacency(units.geometry))
+
+
+def _micro_table(units, labels: np.ndarray, hh: np.ndarray, ids: np.ndarray, b: Band, crs):
+    """The micro-grids dissolved, counted and numbered like a page inside each grid."""
     lab_ids, polys = dissolve_units(units.geometry, labels)
     owner = pd.Series(units.community).groupby(labels).first().reindex(lab_ids).to_numpy()
     bl = labels[units.building_unit]
@@ -159,9 +175,8 @@ def micro_grids(
     np.maximum.at(heavy, bl, hh)
     heavy = heavy[lab_ids]
     rank = reading_rank(polys, owner)
-    ids = grids[grid_id].to_numpy()
     order = np.lexsort((rank, owner))
-    out = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "micro_id": [f"{ids[owner[i]]}-{rank[i] + 1:02d}" for i in order],
             "grid_id": ids[owner[order]],
@@ -173,10 +188,8 @@ def micro_grids(
             "indivisible": heavy[order] > b.upper + 1e-9,
         },
         geometry=list(polys[order]),
-        crs=metric,
+        crs=crs,
     )
-    log.info("%d micro-grids in %d grids (%g–%g households)", len(out), n, b.lower, b.upper)
-    return out
 
 
 @dataclass
@@ -267,6 +280,36 @@ def hierarchy(
     """
     check_column(grids, grid_id, "grids")
     g = pd.DataFrame({"grid_id": grids[grid_id].to_numpy()})
+    _add_district_and_street(g, grids, district=district, street=street, code_column=code_column)
+    g["community"] = (
+        grids[community_column].astype(str).to_numpy()
+        if community_column in grids.columns
+        else "community"
+    )
+    # keep a community's id unique across streets
+    g["community_key"] = g["street"] + "/" + g["community"]
+    g["households"] = _numbers(grids, "households")
+    g["buildings"] = _numbers(grids, "buildings")
+    g["micro_grids"] = _micro_per_grid(g["grid_id"], micro)
+    table = pd.DataFrame(_node_rows(g) + _grid_rows(g), columns=[
+        "level", "id", "parent", "streets", "communities", "grids", "micro_grids",
+        "households", "buildings",
+    ])  # fmt: skip
+    out_grids = g[["grid_id", "district", "street", "community", "micro_grids"]].rename(
+        columns={"community": "community_id"}
+    )
+    return Hierarchy(table=table, counts=_counts(g, micro), grids=out_grids)
+
+
+def _add_district_and_street(
+    g: pd.DataFrame,
+    grids: pd.DataFrame,
+    *,
+    district: str | None,
+    street: str | None,
+    code_column: str,
+) -> None:
+    """Set ``g``'s district and street: from columns, else codes, else the arguments."""
     codes = grids[code_column].astype("string") if code_column in grids.columns else None
     for level, given, digits in (("district", district, 6), ("street", street, 9)):
         if level in grids.columns:
@@ -276,29 +319,24 @@ def hierarchy(
             g[level] = body.str.slice(0, digits).to_numpy()
         else:
             g[level] = str(given) if given is not None else level
-    g["community"] = (
-        grids[community_column].astype(str).to_numpy()
-        if community_column in grids.columns
-        else "community"
-    )
-    # keep a community's id unique across streets
-    g["community_key"] = g["street"] + "/" + g["community"]
-    g["households"] = (
-        pd.to_numeric(grids["households"], errors="coerce").fillna(0).to_numpy()
-        if "households" in grids.columns
-        else 0
-    )
-    g["buildings"] = (
-        pd.to_numeric(grids["buildings"], errors="coerce").fillna(0).to_numpy()
-        if "buildings" in grids.columns
-        else 0
-    )
-    micro_per = (
-        micro.groupby("grid_id").size().reindex(g["grid_id"], fill_value=0).to_numpy()
-        if micro is not None
-        else np.zeros(len(g), dtype=np.int64)
-    )
-    g["micro_grids"] = micro_per
+
+
+def _numbers(grids: pd.DataFrame, column: str) -> np.ndarray | int:
+    """A numeric column of the grids (missing values 0; 0 without the column)."""
+    if column not in grids.columns:
+        return 0
+    return pd.to_numeric(grids[column], errors="coerce").fillna(0).to_numpy()
+
+
+def _micro_per_grid(grid_ids: pd.Series, micro: pd.DataFrame | None) -> np.ndarray:
+    """The number of micro-grids of every grid."""
+    if micro is None:
+        return np.zeros(len(grid_ids), dtype=np.int64)
+    return micro.groupby("grid_id").size().reindex(grid_ids, fill_value=0).to_numpy()
+
+
+def _node_rows(g: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per district, street and community, with the nodes below it."""
     rows: list[dict[str, Any]] = []
     levels = (
         ("district", "district", None),
@@ -325,21 +363,26 @@ def hierarchy(
             elif level == "street":
                 row["streets"] = None
             rows.append(row)
-    for r in g.itertuples():
-        rows.append(
-            {
-                "level": "grid",
-                "id": r.grid_id,
-                "parent": r.community,
-                "micro_grids": r.micro_grids,
-                "households": r.households,
-                "buildings": r.buildings,
-            }
-        )
-    table = pd.DataFrame(rows, columns=[
-        "level", "id", "parent", "streets", "communities", "grids", "micro_grids",
-        "households", "buildings",
-    ])  # fmt: skip
+    return rows
+
+
+def _grid_rows(g: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per grid, under its community."""
+    return [
+        {
+            "level": "grid",
+            "id": r.grid_id,
+            "parent": r.community,
+            "micro_grids": r.micro_grids,
+            "households": r.households,
+            "buildings": r.buildings,
+        }
+        for r in g.itertuples()
+    ]
+
+
+def _counts(g: pd.DataFrame, micro: pd.DataFrame | None) -> dict[str, int]:
+    """The number of nodes of every level."""
     counts = {
         "district": int(g["district"].nunique()),
         "street": int(g["street"].nunique()),
@@ -348,7 +391,4 @@ def hierarchy(
     }
     if micro is not None:
         counts["micro_grid"] = len(micro)
-    out_grids = g[["grid_id", "district", "street", "community", "micro_grids"]].rename(
-        columns={"community": "community_id"}
-    )
-    return Hierarchy(table=table, counts=counts, grids=out_grids)
+    return counts

@@ -145,104 +145,44 @@ def audit(
         households_column=households_column,
         household_options=household_options,
     )
-    checks = _Settings(
-        split_share=check_fraction(split_share, "split_share", upper=0.5),
-        zone_distance=check_positive(zone_distance, "zone_distance"),
-        min_area=_non_negative(min_area, "min_area"),
-        sliver_width=_non_negative(sliver_width, "sliver_width"),
-        study_area=_check_study_area(study_area),
-        street_front=with_depth(street_front, frontage_depth),
+    checks = _check_settings(
+        split_share=split_share,
+        zone_distance=zone_distance,
+        min_area=min_area,
+        sliver_width=sliver_width,
+        study_area=study_area,
+        street_front=street_front,
+        frontage_depth=frontage_depth,
     )
-    grids, buildings, streets, pois, boundaries = _check_layers(
+    layers = _check_layers(
         grids, buildings, streets, pois, boundaries, boundary_id, [households_column, building_id]
     )
     if register is not None:
         register = _check_register(register, register_key, register_grid)
-    ids, dedicated = grid_ids_and_types(grids, grid_id, grid_type, checks.street_front)
-    metric = metric_crs([grids, buildings, streets, pois, boundaries], crs=crs)
-    grids, buildings, streets, pois, boundaries = (
-        None if g is None else to_metric(g, metric)
-        for g in (grids, buildings, streets, pois, boundaries)
-    )
+    ids, dedicated = grid_ids_and_types(layers.grids, grid_id, grid_type, checks.street_front)
+    layers = layers.to_metric(crs)
     notes: list[str] = []
-    plan = _plan_polygons(grids, ids, dedicated, grid_type, boundaries, checks, metric, notes)
+    plan = _plan_polygons(
+        layers.grids, ids, dedicated, grid_type, layers.boundaries, checks, layers.crs, notes
+    )
     hh = building_households(
-        buildings, column=rules.households_column, options=rules.household_options
+        layers.buildings, column=rules.households_column, options=rules.household_options
     ).to_numpy(dtype=np.int64)
     band = rules.grid_band()
-    bkey = _building_keys(buildings, building_id)
+    bkey = _building_keys(layers.buildings, building_id)
     found = _building_findings(
-        buildings, hh, bkey, plan, checks, bounded=boundaries is not None, target=band.target
+        layers.buildings, hh, bkey, plan, checks, bounded=layers.bounded, target=band.target
     )
-    sf = _street_front(
-        streets,
-        pois,
-        buildings[found.in_scope],
-        plan.grid_geom,
-        plan.ids,
-        plan.dedicated,
-        plan.area,
-        boundaries,
-        checks.street_front,
-    )
-    sf_zones = sf.zones.copy()
-    sf_zones["severity"] = sf_zones["status"].map(
-        {"uncovered": "high", "mixed": "medium", "dedicated": "ok"}
-    )
-    load = _grid_load(
-        plan.grid_geom,
-        plan.ids,
-        plan.dedicated,
-        plan.type_text,
-        found.grid_of,
-        hh,
-        sf.shops,
-        band.target,
-        rules.tolerance,
-        metric,
-    )
-    if boundaries is not None:
-        _community_of_grids(load, boundaries, boundary_id)
-    double, reg_figures = None, {}
-    if register is not None:
-        double, reg_figures = _double_counting(*register, found.audited, plan.ids, metric)
-    figures = _figures(
-        audited=found.audited,
-        dedicated=plan.dedicated,
-        zones=found.zones,
-        overlaps=plan.overlaps,
-        overlap_area=float(shapely.area(plan.overlap_land).sum()),
-        ignored_overlaps=plan.ignored_overlaps,
-        gaps=found.gaps,
-        ignored_gaps=plan.ignored_gaps,
-        load=load,
-        street_front=sf,
-        register=reg_figures,
-        target=band.target,
-        tolerance=rules.tolerance,
-        crs=metric,
-        settings=checks.figures(boundaries is not None),
+    sf, sf_zones = _street_front_findings(layers, found, plan, checks)
+    load = _load(layers, plan, found, hh, sf, band.target, rules.tolerance, boundary_id)
+    double, reg_figures = _register_findings(register, found, plan, layers.crs)
+    figures = _audit_figures(
+        layers, plan, found, sf, load, reg_figures, checks, band.target, rules.tolerance
     )
     figures["notes"] = notes
     figures["seconds"] = round(time.perf_counter() - t0, 3)
     log.info("coverage audit done in %.2f s", figures["seconds"])
-    return Audit(
-        buildings=found.audited,
-        uncovered_buildings=found.uncovered_buildings,
-        uncovered_zones=found.zones,
-        overlaps=plan.overlaps,
-        gaps=found.gaps,
-        street_front_zones=sf_zones,
-        proposed_micro_grids=sf.micro_grids,
-        grid_load=load,
-        shops=sf.shops,
-        double_counted=double,
-        figures=figures,
-        target=band.target,
-        tolerance=rules.tolerance,
-        study_area=plan.area,
-        notes=notes,
-    )
+    return _result(plan, found, sf, sf_zones, load, double, figures, band.target, rules.tolerance)
 
 
 @dataclass(frozen=True)
@@ -257,6 +197,7 @@ class _Settings:
     street_front: StreetFrontOptions
 
     def figures(self, has_boundaries: bool) -> dict[str, Any]:
+        """The settings as the audit's figures report them."""
         opt = self.street_front
         return {
             "min_area_m2": self.min_area,
@@ -291,6 +232,8 @@ class _PlanPolygons:
 
 @dataclass
 class _BuildingFindings:
+    """The buildings audited, the uncovered ones, gaps and uncovered zones."""
+
     audited: gpd.GeoDataFrame
     uncovered_buildings: gpd.GeoDataFrame
     gaps: gpd.GeoDataFrame
@@ -299,14 +242,62 @@ class _BuildingFindings:
     grid_of: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Layers:
+    """The audit's layers, checked (``crs``: the metric CRS, once reprojected)."""
+
+    grids: gpd.GeoDataFrame
+    buildings: gpd.GeoDataFrame
+    streets: gpd.GeoDataFrame | None
+    pois: gpd.GeoDataFrame | None
+    boundaries: gpd.GeoDataFrame | None
+    crs: Any = None
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the area to cover comes from community boundaries."""
+        return self.boundaries is not None
+
+    def to_metric(self, crs: Any) -> _Layers:
+        """The layers in ``crs``, by default the metric CRS :func:`metric_crs` chooses."""
+        layers = (self.grids, self.buildings, self.streets, self.pois, self.boundaries)
+        metric = metric_crs(list(layers), crs=crs)
+        return _Layers(*(None if g is None else to_metric(g, metric) for g in layers), crs=metric)
+
+
+def _check_settings(
+    *,
+    split_share: float,
+    zone_distance: float,
+    min_area: float,
+    sliver_width: float,
+    study_area: str,
+    street_front: StreetFrontOptions | None,
+    frontage_depth: float | None,
+) -> _Settings:
+    """The audit's own settings, checked (``frontage_depth`` set in ``street_front``)."""
+    return _Settings(
+        split_share=check_fraction(split_share, "split_share", upper=0.5),
+        zone_distance=check_positive(zone_distance, "zone_distance"),
+        min_area=_non_negative(min_area, "min_area"),
+        sliver_width=_non_negative(sliver_width, "sliver_width"),
+        study_area=_check_study_area(study_area),
+        street_front=with_depth(street_front, frontage_depth),
+    )
+
+
 def _check_study_area(study_area: str) -> str:
+    """``study_area``, checked."""
     if study_area not in ("filled", "hull"):
         msg = f"study_area must be 'filled' or 'hull', got {study_area!r}"
         raise InputError(msg)
     return study_area
 
 
-def _check_layers(grids, buildings, streets, pois, boundaries, boundary_id, building_columns):
+def _check_layers(
+    grids, buildings, streets, pois, boundaries, boundary_id, building_columns
+) -> _Layers:
+    """The layers checked: polygons, lines, shops and the columns named."""
     grids = check_layer(_polygon_parts(grids), "grids", geom_types=POLYGONAL)
     buildings = check_layer(_polygon_parts(buildings), "buildings", geom_types=POLYGONAL)
     streets = None if streets is None else check_layer(streets, "streets", geom_types=LINEAR)
@@ -320,7 +311,7 @@ def _check_layers(grids, buildings, streets, pois, boundaries, boundary_id, buil
     for col in building_columns:
         if col is not None:
             check_column(buildings, col, "buildings")
-    return grids, buildings, streets, pois, boundaries
+    return _Layers(grids, buildings, streets, pois, boundaries)
 
 
 def _building_keys(buildings: gpd.GeoDataFrame, building_id: str | None) -> np.ndarray:
@@ -333,7 +324,10 @@ def _building_keys(buildings: gpd.GeoDataFrame, building_id: str | None) -> np.n
     return np.asarray([str(v) for v in buildings.index], dtype=object)
 
 
-def _plan_polygons(grids, ids, dedicated, grid_type, boundaries, checks, metric, notes):
+def _plan_polygons(
+    grids, ids, dedicated, grid_type, boundaries, checks, metric, notes
+) -> _PlanPolygons:
+    """The grids (rows sharing an id merged), the area to cover, overlaps and gaps."""
     grid_geom, ids, dedicated, type_text, dup = _merge_duplicates(grids, ids, dedicated, grid_type)
     if dup:
         notes.append(
@@ -371,11 +365,62 @@ def _building_findings(
     overlaps, gaps and uncovered zones counted in buildings and households
     (``bounded``: the area to cover comes from community boundaries)."""
     bgeom = buildings.geometry.to_numpy()
-    grid_geom, ids, area, metric = plan.grid_geom, plan.ids, plan.area, buildings.crs
+    metric = buildings.crs
+    cover = _cover(bgeom, plan, checks.split_share, bounded=bounded)
+    overlap_of = _count_overlaps(bgeom, hh, plan)
+    gaps, gap_of = _count_gaps(bgeom, hh, cover.uncovered, plan, metric)
+    zones, zone_of = _uncovered_zones(
+        bgeom,
+        np.flatnonzero(cover.uncovered),
+        hh,
+        checks.zone_distance,
+        plan.grid_geom,
+        plan.ids,
+        gaps,
+        target,
+        metric,
+    )
+    audited = gpd.GeoDataFrame(
+        {
+            "building_id": bkey,
+            "households": hh,
+            "grid_id": _pick(plan.ids, cover.grid_of),
+            "share": np.round(cover.cov["share"], 4),
+            "covered_share": np.round(cover.cov["covered"], 4),
+            "n_grids": cover.cov["n_grids"],
+            "split_by_boundary": cover.cov["split"] & cover.in_scope,
+            "uncovered": cover.uncovered,
+            "in_scope": cover.in_scope,
+            "overlap_id": _pick(plan.overlaps["overlap_id"].to_numpy(dtype=object), overlap_of),
+            "zone_id": _pick(zones["zone_id"].to_numpy(dtype=object), zone_of),
+        },
+        geometry=bgeom,
+        crs=metric,
+        index=buildings.index,
+    )
+    uncovered_buildings = _uncovered_buildings(audited, cover, gaps, gap_of, plan.ids)
+    return _BuildingFindings(
+        audited, uncovered_buildings, gaps, zones, cover.in_scope, cover.grid_of
+    )
+
+
+@dataclass
+class _Cover:
+    """How the grids cover every building (``cov``: the per-building join's columns)."""
+
+    cov: dict[str, np.ndarray]
+    in_scope: np.ndarray
+    uncovered: np.ndarray
+    grid_of: np.ndarray
+
+
+def _cover(bgeom: np.ndarray, plan: _PlanPolygons, split_share: float, *, bounded: bool) -> _Cover:
+    """Every building's grid, share covered, and whether it is in scope and uncovered."""
     # the per-building joins are looked up on the package at call time:
     # gridgeo.distributed replaces gridgeo.audit._building_cover and ._share_in there
     joins = sys.modules[__package__]
-    cov = joins._building_cover(bgeom, grid_geom, plan.pair_polys, checks.split_share)
+    cov = joins._building_cover(bgeom, plan.grid_geom, plan.pair_polys, split_share)
+    area = plan.area
     shapely.prepare(area)
     rep = shapely.point_on_surface(bgeom)
     inside = shapely.contains_xy(area, shapely.get_x(rep), shapely.get_y(rep))
@@ -385,14 +430,19 @@ def _building_findings(
     grid_of = np.where(uncovered | ~in_scope, -1, cov["largest"])
     if len(bgeom) and (cov["largest"] < 0).all():
         msg = (
-            f"none of the {len(bgeom)} buildings lies in any of the {len(grid_geom)} grids: "
+            f"none of the {len(bgeom)} buildings lies in any of the {len(plan.grid_geom)} grids: "
             "check that both layers cover the same area and that their CRS are right "
             "(e.g. coordinates in metres labelled EPSG:4326)"
         )
         raise InputError(msg)
+    return _Cover(cov, in_scope, uncovered, grid_of)
 
+
+def _count_overlaps(bgeom: np.ndarray, hh: np.ndarray, plan: _PlanPolygons) -> np.ndarray:
+    """The overlap of every building (−1: none); the overlaps get counts and severity."""
     # a building is counted in an overlap when half its footprint or more is in one;
     # it goes to the pair of grids holding the largest part of it
+    joins = sys.modules[__package__]
     overlaps = plan.overlaps
     in_overlap = joins._share_in(bgeom, plan.overlap_land) >= 0.5
     overlap_of = np.full(len(bgeom), -1, dtype=np.int64)
@@ -402,8 +452,12 @@ def _building_findings(
     overlaps["severity"] = np.where(
         overlaps["buildings"] > 0, "high", np.where(overlaps["area_m2"] >= 100, "medium", "low")
     )
+    return overlap_of
 
-    gaps = _gaps_layer(plan.gaps_geom, grid_geom, ids, metric)
+
+def _count_gaps(bgeom, hh, uncovered, plan: _PlanPolygons, metric):
+    """The gaps layer (with counts and severity), and the gap of every building (−1)."""
+    gaps = _gaps_layer(plan.gaps_geom, plan.grid_geom, plan.ids, metric)
     gap_of = np.full(len(bgeom), -1)
     unc = np.flatnonzero(uncovered)
     gap_of[unc] = assign_to_polygons(bgeom[unc], gaps.geometry.to_numpy())
@@ -411,38 +465,141 @@ def _building_findings(
     gaps["severity"] = np.where(
         gaps["households"] > 0, "high", np.where(gaps["area_m2"] >= 1000, "medium", "low")
     )
-    zones, zone_of = _uncovered_zones(
-        bgeom, unc, hh, checks.zone_distance, grid_geom, ids, gaps, target, metric
-    )
-    audited = gpd.GeoDataFrame(
-        {
-            "building_id": bkey,
-            "households": hh,
-            "grid_id": _pick(ids, grid_of),
-            "share": np.round(cov["share"], 4),
-            "covered_share": np.round(cov["covered"], 4),
-            "n_grids": cov["n_grids"],
-            "split_by_boundary": cov["split"] & in_scope,
-            "uncovered": uncovered,
-            "in_scope": in_scope,
-            "overlap_id": _pick(overlaps["overlap_id"].to_numpy(dtype=object), overlap_of),
-            "zone_id": _pick(zones["zone_id"].to_numpy(dtype=object), zone_of),
-        },
-        geometry=bgeom,
-        crs=metric,
-        index=buildings.index,
-    )
+    return gaps, gap_of
+
+
+def _uncovered_buildings(audited, cover: _Cover, gaps, gap_of, ids) -> gpd.GeoDataFrame:
+    """The uncovered buildings with their zone, gap and the grid holding most of them."""
+    uncovered = cover.uncovered
     ub = audited[uncovered]
-    uncovered_buildings = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "building_id": ub["building_id"].to_numpy(dtype=object),
             "households": ub["households"].to_numpy(),
             "zone_id": ub["zone_id"].to_numpy(dtype=object),
             "gap_id": _pick(gaps["gap_id"].to_numpy(dtype=object), gap_of[uncovered]),
             "covered_share": ub["covered_share"].to_numpy(),
-            "largest_grid": _pick(ids, cov["largest"][uncovered]),
+            "largest_grid": _pick(ids, cover.cov["largest"][uncovered]),
         },
         geometry=ub.geometry.to_numpy(),
-        crs=metric,
+        crs=audited.crs,
     )
-    return _BuildingFindings(audited, uncovered_buildings, gaps, zones, in_scope, grid_of)
+
+
+def _street_front_findings(
+    layers: _Layers, found: _BuildingFindings, plan: _PlanPolygons, checks: _Settings
+):
+    """Street-front zones (with their severity), shops and proposed micro-grids."""
+    sf = _street_front(
+        layers.streets,
+        layers.pois,
+        layers.buildings[found.in_scope],
+        plan.grid_geom,
+        plan.ids,
+        plan.dedicated,
+        plan.area,
+        layers.boundaries,
+        checks.street_front,
+    )
+    sf_zones = sf.zones.copy()
+    sf_zones["severity"] = sf_zones["status"].map(
+        {"uncovered": "high", "mixed": "medium", "dedicated": "ok"}
+    )
+    return sf, sf_zones
+
+
+def _load(
+    layers: _Layers,
+    plan: _PlanPolygons,
+    found: _BuildingFindings,
+    hh: np.ndarray,
+    sf,
+    target: float,
+    tolerance: float,
+    boundary_id: str | None,
+) -> gpd.GeoDataFrame:
+    """Households and shops of every grid against the band (and its community)."""
+    load = _grid_load(
+        plan.grid_geom,
+        plan.ids,
+        plan.dedicated,
+        plan.type_text,
+        found.grid_of,
+        hh,
+        sf.shops,
+        target,
+        tolerance,
+        layers.crs,
+    )
+    if layers.bounded:
+        _community_of_grids(load, layers.boundaries, boundary_id)
+    return load
+
+
+def _register_findings(register, found: _BuildingFindings, plan: _PlanPolygons, crs: Any):
+    """Buildings the register puts in several grids, and the register's figures."""
+    if register is None:
+        return None, {}
+    return _double_counting(*register, found.audited, plan.ids, crs)
+
+
+def _audit_figures(
+    layers: _Layers,
+    plan: _PlanPolygons,
+    found: _BuildingFindings,
+    sf,
+    load: gpd.GeoDataFrame,
+    register_figures: dict[str, Any],
+    checks: _Settings,
+    target: float,
+    tolerance: float,
+) -> dict[str, Any]:
+    """The audit's figures: counts, areas and households of every kind of finding."""
+    return _figures(
+        audited=found.audited,
+        dedicated=plan.dedicated,
+        zones=found.zones,
+        overlaps=plan.overlaps,
+        overlap_area=float(shapely.area(plan.overlap_land).sum()),
+        ignored_overlaps=plan.ignored_overlaps,
+        gaps=found.gaps,
+        ignored_gaps=plan.ignored_gaps,
+        load=load,
+        street_front=sf,
+        register=register_figures,
+        target=target,
+        tolerance=tolerance,
+        crs=layers.crs,
+        settings=checks.figures(layers.bounded),
+    )
+
+
+def _result(
+    plan: _PlanPolygons,
+    found: _BuildingFindings,
+    sf,
+    sf_zones: gpd.GeoDataFrame,
+    load: gpd.GeoDataFrame,
+    double: gpd.GeoDataFrame | None,
+    figures: dict[str, Any],
+    target: float,
+    tolerance: float,
+) -> Audit:
+    """The findings gathered into an :class:`Audit`."""
+    return Audit(
+        buildings=found.audited,
+        uncovered_buildings=found.uncovered_buildings,
+        uncovered_zones=found.zones,
+        overlaps=plan.overlaps,
+        gaps=found.gaps,
+        street_front_zones=sf_zones,
+        proposed_micro_grids=sf.micro_grids,
+        grid_load=load,
+        shops=sf.shops,
+        double_counted=double,
+        figures=figures,
+        target=target,
+        tolerance=tolerance,
+        study_area=plan.area,
+        notes=figures["notes"],
+    )

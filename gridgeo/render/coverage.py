@@ -644,7 +644,25 @@ def coverage_map(
     folium.Map
     """
     lang = check_lang(lang)
-    load = audit.grid_load
+    m, (minx, miny, maxx, maxy) = _base_map(
+        audit.grid_load, tiles=tiles, inline_assets=inline_assets
+    )
+    _add_grids(m, audit.grid_load, lang)
+    _add_findings(m, audit, lang)
+    _add_uncovered_buildings(m, audit.uncovered_buildings, lang, max_buildings=max_buildings)
+    _add_street_front(m, audit, lang)
+    if audit.double_counted is not None:
+        _add_double_counted(m, audit.double_counted, lang)
+    folium.LayerControl(collapsed=False).add_to(m)
+    Legend(_panel_html(audit, lang), position="bottomleft", css_class="gridgeo-panel").add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    return m
+
+
+def _base_map(
+    load: gpd.GeoDataFrame, *, tiles: str | None, inline_assets: bool
+) -> tuple[folium.Map, tuple[float, float, float, float]]:
+    """An empty map centred on the grids, with Leaflet inline or from a CDN, and their bounds."""
     bounds = load.to_crs(4326).total_bounds
     minx, miny, maxx, maxy = (float(v) for v in bounds)
     m = folium.Map(
@@ -658,6 +676,11 @@ def coverage_map(
         _assets.use_inline_leaflet(m)
     else:
         _assets.use_cdn_leaflet(m)
+    return m, (minx, miny, maxx, maxy)
+
+
+def _add_grids(m: folium.Map, load: gpd.GeoDataFrame, lang: str) -> None:
+    """The grids, filled by load status."""
     status_text = load["status"].map(lambda s: _t(s, lang))
     grids = load.assign(status_text=status_text)
     _add_layer(
@@ -669,6 +692,10 @@ def coverage_map(
         fill_opacity=0.35,
         weight=1,
     )
+
+
+def _add_findings(m: folium.Map, audit: Audit, lang: str) -> None:
+    """Gaps, overlaps and uncovered zones, coloured by severity."""
     findings = (
         ("gaps", ["gap_id", "area_m2", "households", "neighbour_grids"], {"fill_opacity": 0.7}),
         (
@@ -685,7 +712,12 @@ def coverage_map(
     for name, fields, style in findings:
         layer = getattr(audit, name)
         _add_layer(m, layer, _t(name, lang), fields, _severity_colors(layer), **style)
-    ub = audit.uncovered_buildings
+
+
+def _add_uncovered_buildings(
+    m: folium.Map, ub: gpd.GeoDataFrame, lang: str, *, max_buildings: int
+) -> None:
+    """The uncovered buildings, unless there are more than ``max_buildings``."""
     if len(ub) <= max_buildings:
         _add_layer(
             m,
@@ -700,6 +732,10 @@ def coverage_map(
         log.warning(
             "%d uncovered buildings: only their zones are drawn (raise max_buildings)", len(ub)
         )
+
+
+def _add_street_front(m: folium.Map, audit: Audit, lang: str) -> None:
+    """Street-front zones coloured by status, and the proposed micro-grids (hidden)."""
     sz = audit.street_front_zones
     if len(sz):
         sz = sz.assign(status_text=sz["status"].map(lambda s: _t(s, lang)))
@@ -724,17 +760,15 @@ def coverage_map(
         weight=2.5,
         show=False,
     )
-    if audit.double_counted is not None:
-        d = audit.double_counted
-        _add_layer(
-            m,
-            d,
-            _t("double_counted", lang),
-            ["double_id", "key", "register_grids", "map_grid"],
-            _severity_colors(d),
-            fill_opacity=0.8,
-        )
-    folium.LayerControl(collapsed=False).add_to(m)
-    Legend(_panel_html(audit, lang), position="bottomleft", css_class="gridgeo-panel").add_to(m)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    return m
+
+
+def _add_double_counted(m: folium.Map, d: gpd.GeoDataFrame, lang: str) -> None:
+    """The buildings registered in several grids, coloured by severity."""
+    _add_layer(
+        m,
+        d,
+        _t("double_counted", lang),
+        ["double_id", "key", "register_grids", "map_grid"],
+        _severity_colors(d),
+        fill_opacity=0.8,
+    )
