@@ -38,9 +38,18 @@ SAMPLE = 4000
 MIN_FOOTPRINTS = 30
 
 
-def check_datum(streets: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame | None) -> None:
+def check_datum(
+    streets: gpd.GeoDataFrame | None,
+    buildings: gpd.GeoDataFrame | None,
+    *,
+    name: str = "streets",
+) -> None:
     """Refuse buildings and streets in China that lie on different datums (one in
-    GCJ-02, the other in WGS 84): :class:`~gridgeo.CRSError` naming the fix."""
+    GCJ-02, the other in WGS 84): :class:`~gridgeo.CRSError` naming the fix.
+
+    ``streets`` may be polygons (a city's grids, ``name="grids"``): their outlines are
+    the lines footprints seldom lie across.
+    """
     if streets is None or buildings is None or streets.crs is None or buildings.crs is None:
         return
     footprints = _sample(buildings)
@@ -51,7 +60,10 @@ def check_datum(streets: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame | 
     if not bool(in_china(centre[0, 0], centre[0, 1])):
         return
     metric = gpd.GeoSeries(lonlat, crs=4326).estimate_utm_crs()
-    tree = shapely.STRtree(streets.to_crs(metric).geometry.values)
+    lines = streets.to_crs(metric).geometry.values
+    polygonal = shapely.get_dimensions(lines) == 2
+    lines[polygonal] = shapely.boundary(lines[polygonal])
+    tree = shapely.STRtree(lines)
 
     def across(geoms: np.ndarray) -> float:
         placed = gpd.GeoSeries(geoms, crs=4326).to_crs(metric).values
@@ -63,10 +75,11 @@ def check_datum(streets: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame | 
     log.debug("footprints across streets: %.3f as given, %.3f / %.3f moved", now, back, there)
     best = min(back, there)
     if best < 0.5 * now and now - best > 0.05:
-        which = "buildings" if back <= there else "streets"
+        which = "buildings" if back <= there else name
+        across_what = "a street" if name == "streets" else f"the outline of the {name}"
         msg = (
-            f"the buildings and the streets look drawn on different datums: {now:.0%} of "
-            f"the footprints lie across a street, {best:.0%} once the {which} are moved "
+            f"the buildings and the {name} look drawn on different datums: {now:.0%} of "
+            f"the footprints lie across {across_what}, {best:.0%} once the {which} are moved "
             f"from GCJ-02 (Gaode/Tencent maps) to WGS 84; the {which} seem to be GCJ-02 "
             "positions labelled WGS 84. Convert them to WGS 84 first (in Python: "
             "gridgeo.crs.gcj02_geometries(layer, inverse=True); a CSV register may name "

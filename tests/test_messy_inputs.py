@@ -258,6 +258,15 @@ def test_gcj02_positions_labelled_wgs84_are_refused(wangjing_wgs_and_gcj, tmp_pa
     assert plan.summary()["n_grids"] > 20
 
 
+def test_a_citys_grids_in_gcj02_are_refused_by_the_audit(osm, wangjing_wgs_and_gcj):
+    """A city's grid layer drawn over Gaode maps, audited against OSM buildings."""
+    wgs, _ = wangjing_wgs_and_gcj
+    grids = gridgeo.partition(wgs["streets"], wgs["buildings"], target=300).grids.to_crs(4326)
+    assert gridgeo.audit.audit(grids, wgs["buildings"]).summary()["uncovered_buildings"] == 0
+    with pytest.raises(gridgeo.CRSError, match="the grids seem to be GCJ-02 positions"):
+        gridgeo.audit.audit(gcj02_geometries(grids), wgs["buildings"])
+
+
 def test_layers_both_in_gcj02_are_one_datum(wangjing_wgs_and_gcj):
     _, gcj = wangjing_wgs_and_gcj
     plan = gridgeo.partition(gcj["streets"], gcj["buildings"], target=300)

@@ -18,6 +18,7 @@ from .._errors import InputError
 from .._validate import LINEAR, POLYGONAL, check_column, check_fraction, check_layer, check_positive
 from ..blocks import assign_to_polygons
 from ..crs import metric_crs, to_metric
+from ..datum import check_datum
 from ..households import HouseholdOptions, building_households
 from ..rules import Rules
 from ..streetfront.analysis import check_poi_layer, grid_ids_and_types
@@ -311,6 +312,8 @@ def _check_layers(
     for col in building_columns:
         if col is not None:
             check_column(buildings, col, "buildings")
+    check_datum(grids, buildings, name="grids")
+    check_datum(streets, buildings)
     return _Layers(grids, buildings, streets, pois, boundaries)
 
 
