@@ -258,7 +258,7 @@ def test_gcj02_positions_labelled_wgs84_are_refused(wangjing_wgs_and_gcj, tmp_pa
     assert plan.summary()["n_grids"] > 20
 
 
-def test_a_citys_grids_in_gcj02_are_refused_by_the_audit(osm, wangjing_wgs_and_gcj):
+def test_a_citys_grids_in_gcj02_are_refused_by_the_audit(wangjing_wgs_and_gcj):
     """A city's grid layer drawn over Gaode maps, audited against OSM buildings."""
     wgs, _ = wangjing_wgs_and_gcj
     grids = gridgeo.partition(wgs["streets"], wgs["buildings"], target=300).grids.to_crs(4326)
