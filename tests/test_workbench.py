@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyogrio
 import pytest
 from _workbench_data import boundary_moves, n_grids, write_wangjing
 from fastapi.testclient import TestClient
@@ -67,6 +68,32 @@ def test_open_reads_the_plan(session, folder):
     assert int(t["buildings"].sum()) == summary["buildings"] == session.n_buildings
     assert session.target == 300 and (t["workers"] >= 1).all()
     assert _connected(session)
+
+
+def test_grids_as_the_plan_drew_them_keep_its_reason(opened, folder):
+    """A grid out of band keeps the reason the plan gave (a single tower, a dedicated
+    zone) until the planner edits it; then the table says what it holds."""
+    grids = pyogrio.read_dataframe(folder / "grids.gpkg", layer="grids")
+    off = grids[grids["reason"].notna()]
+    assert len(off) >= 1
+    t = opened.table().set_index("grid_id")
+    assert (t.loc[off["grid_id"], "why"] == "reason_" + off["reason"].to_numpy()).all()
+    assert not t.drop(index=off["grid_id"])["why"].str.startswith("reason_").any()
+    edited = opened.state.copy()
+    edited.edited[:] = True
+    s = Session(
+        footprints=opened.footprints,
+        households=opened.households,
+        block=opened.block,
+        target=opened.target,
+        tolerance=opened.tolerance,
+        state=edited,
+        plan_reasons=opened.plan_reasons,
+    )
+    why = s.table().set_index("grid_id").loc[off["grid_id"], "why"]
+    assert why.isin(
+        ["too few households", "too many households", "one building over the band"]
+    ).all()
 
 
 def test_move_a_piece_changes_both_counts_and_undo_restores(session):

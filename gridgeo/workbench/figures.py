@@ -28,11 +28,13 @@ class Figures:
     state: State
     n_buildings: int
     band: Band
+    plan_reasons: dict[str, str]
 
     def table(self) -> pd.DataFrame:
         """One row per grid: ``grid_id``, ``code``, ``community_id``, ``households``,
         ``buildings``, ``deviation``, ``workers``, ``liaisons``, ``locked``, ``edited``,
-        ``out_of_band`` and ``why`` (too few / too many households), ``note``."""
+        ``out_of_band`` and ``why`` (too few / too many households; for a grid as the plan
+        drew it, the plan's reason as ``reason_<key>``, e.g. a dedicated zone), ``note``."""
         st = self.state
         live = np.flatnonzero(st.alive)
         return self._rows(live)
@@ -59,6 +61,12 @@ class Figures:
         low, high = hh < band.lower, hh > band.upper
         out["out_of_band"] = low | high
         out["why"] = _why(low, high, single=st.buildings[slots] == 1)
+        # a grid as the plan drew it keeps the plan's reason (a dedicated zone, …)
+        kept = [
+            self.plan_reasons.get(str(g)) if off and not edited else None
+            for g, off, edited in zip(out["grid_id"], low | high, st.edited[slots], strict=True)
+        ]
+        out["why"] = [f"reason_{k}" if k else w for k, w in zip(kept, out["why"], strict=True)]
         out["note"] = st.note[slots]
         return out
 

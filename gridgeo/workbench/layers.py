@@ -16,6 +16,7 @@ import pyogrio
 import shapely
 
 from .._errors import InputError, ReadError
+from ..reasons import REASONS
 from .state import State
 
 __all__ = [
@@ -181,6 +182,15 @@ def grid_state(grids: gpd.GeoDataFrame, ids: np.ndarray, label: np.ndarray) -> S
         edited=np.zeros(n, dtype=bool),
         geometry=grids.geometry.to_numpy().copy(),
     )
+
+
+def plan_reasons(grids: pd.DataFrame, ids: np.ndarray) -> dict[str, str]:
+    """Grid id → the ``reason`` the plan gave for a grid out of band (a key of
+    :data:`gridgeo.reasons.REASONS`: a dedicated zone, a single building …)."""
+    if "reason" not in grids.columns:
+        return {}
+    reason = _text(grids["reason"].to_numpy(dtype=object), None)
+    return {str(i): r for i, r in zip(ids, reason, strict=True) if r in REASONS}
 
 
 def _text(values: np.ndarray, missing: Any) -> np.ndarray:

@@ -60,6 +60,8 @@ class Session(Edits, History, Figures, Cells):
     streets: gpd.GeoDataFrame | None = None  # street lines (metric CRS), when known
     undo_stack: list[State] = field(default_factory=list)
     redo_stack: list[State] = field(default_factory=list)
+    # grid id → why the plan put it out of band (its ``reason``), while it is not edited
+    plan_reasons: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, path: str | Path) -> Session:
@@ -106,6 +108,7 @@ class Session(Edits, History, Figures, Cells):
             target=float(target) if target else layers.plan_target(grids),
             tolerance=float(tolerance),
             state=layers.grid_state(grids, ids, label),
+            plan_reasons=layers.plan_reasons(grids, ids),
         )
         if streets is not None and len(streets):
             s.streets = streets.to_crs(grids.crs)[["geometry"]].reset_index(drop=True)

@@ -20,7 +20,10 @@
       jobRunning: "划分中", jobFailed: "划分失败：", tokenNeeded: "需要 API 令牌：",
       compareLabel: "比较", compareBtn: "比较", clearDiff: "清除差异", current: "当前方案",
       kind_job: "划分任务", kind_plan: "方案", kind_upload: "上传",
-      "too few households": "户数过少", "too many households": "户数过多", "one building over the band": "单栋楼超出上限" },
+      "too few households": "户数过少", "too many households": "户数过多", "one building over the band": "单栋楼超出上限",
+      reason_single_building: "单栋楼超上限", reason_dedicated_zone: "专属网格", reason_rural_village: "整村一格",
+      reason_no_households: "所属社区无住户", reason_enclosed_land: "障碍围合地块", reason_small_community: "社区户数不足",
+      reason_community_size: "社区户数无法均分", reason_locked: "已锁定", reason_beyond_reach: "调整范围内无解" },
     en: { title: "Grid workbench", move: "Move to selected grid", merge: "Merge grids", split: "Split grid",
       lock: "Lock", unlock: "Unlock", rebalance: "Rebalance the rest", undo: "Undo", redo: "Redo",
       save: "Save version", geojson: "Export GeoJSON", gpkg: "Export GeoPackage", shp: "Shapefile (zip)", pdf: "Print map PDF", png: "Print map PNG", csv: "Staffing CSV", audit: "Coverage audit CSV",
@@ -39,7 +42,10 @@
       jobRunning: "partitioning", jobFailed: "partition failed: ", tokenNeeded: "API token needed: ",
       compareLabel: "Compare", compareBtn: "Compare", clearDiff: "Clear", current: "current plan",
       kind_job: "partition job", kind_plan: "plan", kind_upload: "upload",
-      "too few households": "too few households", "too many households": "too many households", "one building over the band": "one building over the band" },
+      "too few households": "too few households", "too many households": "too many households", "one building over the band": "one building over the band",
+      reason_single_building: "one building over the band", reason_dedicated_zone: "dedicated grid", reason_rural_village: "village (rural rule)",
+      reason_no_households: "community without households", reason_enclosed_land: "enclosed land", reason_small_community: "community too small",
+      reason_community_size: "community cannot share in band", reason_locked: "locked", reason_beyond_reach: "beyond reach of a redraw" },
   };
   const PALETTE = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5"];
   const wb = { lang: "zh", state: null, selB: [], selG: [], sortKey: "label", sortUp: true, busy: 0,
