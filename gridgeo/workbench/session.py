@@ -30,6 +30,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
+from ..datum import check_datum
 from ..engine import Band
 from . import layers
 from .cells import Cells
@@ -97,6 +98,7 @@ class Session(Edits, History, Figures, Cells):
         layers.check_columns(grids, buildings, grid_id=grid_id, households=households)
         grids = layers.metric(grids, buildings)
         buildings = buildings.to_crs(grids.crs).reset_index(drop=True)
+        check_datum(grids, buildings, name="grids")  # a city's grids drawn over Gaode maps
         ids = grids[grid_id].astype(str).to_numpy()
         buildings = layers.with_grid(buildings, grids, ids)
         label = layers.labels(buildings, ids, grid_id=grid_id)
