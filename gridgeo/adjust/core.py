@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import Any, Unpack
+from typing import Any, NamedTuple, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -115,6 +115,64 @@ def rebalance(
         On unusable layers or options (with how to fix them).
     """
     t0 = time.perf_counter()
+    grids, layers, rules = _checked_inputs(
+        grids, buildings, streets, rules, keywords, max_rings=max_rings, attempts=attempts
+    )
+    band = _band(grids, rules)
+    ids = _grid_ids(grids, grid_id)
+    metric = plan_metric_crs(grids, layers.buildings, rules.crs)
+    grids_m = to_metric(grids, metric)
+    layers = classify_buildings(layers.to_metric(metric), rules)
+    comm = _communities(grids_m, community_column, layers, rules)
+    hh, weight = _building_counts(grids_m, layers, rules)
+    zone = _barrier_zone(layers, rules)
+    counted = _count_grids(grids_m, ids, layers, rules, comm, hh, weight, band)
+    ggeom = grids_m.geometry.values
+    gadj = cut_edges(ggeom, grid_adjacency(ggeom, comm, ~counted.exempt), zone)
+    store = _unit_store(grids_m, layers, counted.bgrid, weight, band, rules, zone)
+    labels, regions, widest = solve(
+        store,
+        gadj,
+        counted.bad,
+        band=band,
+        max_rings=max_rings,
+        attempts=attempts,
+        seed=random_state,
+    )
+    balanced = weight if rules.weight is not None else None
+    args = (grids_m, ids, comm, layers.buildings, hh, counted.bgrid, store, labels, band)
+    land = csgraph.connected_components(gadj, directed=False)[1]
+    result = assemble(
+        *args, counted.exempt, code_column, codes, weight=balanced, locked=counted.locked, land=land
+    )
+    result.figures.update(_run_figures(counted, regions, widest, t0))
+    if store.n_units:
+        result.units = _units_layer(store, ids, hh, metric)
+    log.info(result.describe())
+    return result
+
+
+class _Counted(NamedTuple):
+    """Each building's grid; the grids locked, exempt, out of band under the new figures."""
+
+    bgrid: np.ndarray
+    outside: np.ndarray
+    locked: np.ndarray
+    exempt: np.ndarray
+    bad: np.ndarray
+
+
+def _checked_inputs(
+    grids: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    streets: gpd.GeoDataFrame | None,
+    rules: Rules | None,
+    keywords: dict[str, Any],
+    *,
+    max_rings: int,
+    attempts: int,
+) -> tuple[gpd.GeoDataFrame, Inputs, Rules]:
+    """The checked grids, input layers and rules (``keywords`` replacing their fields)."""
     given, rule_keywords = split_keywords(keywords)
     rules = Rules.from_keywords(rules, **rule_keywords)
     if max_rings < 0 or attempts < 0:
@@ -124,43 +182,66 @@ def rebalance(
         streets, buildings, rules=rules, require_streets=False, plan_given=True, **given
     )
     check_overlap({"grids": grids, **layers.layers()})
-    band = _band(grids, rules)
-    ids = _grid_ids(grids, grid_id)
-    metric = plan_metric_crs(grids, layers.buildings, rules.crs)
-    grids_m = to_metric(grids, metric)
-    layers = classify_buildings(layers.to_metric(metric), rules)
-    comm = _communities(grids_m, community_column, layers, rules)
-    hh, weight = _building_counts(grids_m, layers, rules)
+    return grids, layers, rules
+
+
+def _barrier_zone(layers: Inputs, rules: Rules) -> shapely.Geometry | None:
+    """A prepared 1 m band around the barrier lines (None without barriers)."""
     lines = barrier_lines(layers.streets, layers.barriers, barrier_streets=rules.barrier_streets)
     zone = None
     if len(lines):
         zone = shapely.buffer(shapely.union_all(lines), 1.0, cap_style="flat")
         shapely.prepare(zone)
+    return zone
 
-    # 1. buildings into the existing grids, new counts
-    ggeom = grids_m.geometry.values
-    bgeom = layers.buildings.geometry.values
-    bgrid = assign_to_polygons(bgeom, ggeom)
-    outside = bgrid < 0
-    if outside.any():
-        bgrid[outside] = shapely.STRtree(ggeom).nearest(bgeom[outside])
-        log.warning("%d buildings lie in no grid: each counted in the nearest", int(outside.sum()))
-    n = len(grids)
+
+def _count_grids(
+    grids_m: gpd.GeoDataFrame,
+    ids: np.ndarray,
+    layers: Inputs,
+    rules: Rules,
+    comm: np.ndarray,
+    hh: np.ndarray,
+    weight: np.ndarray,
+    band: Band,
+) -> _Counted:
+    """Buildings into the existing grids; the grids the new counts put out of band."""
+    bgrid, outside = _buildings_in_grids(grids_m.geometry.values, layers.buildings.geometry.values)
+    n = len(grids_m)
     W = np.bincount(bgrid, weights=weight, minlength=n)
     heaviest = np.zeros(n)
     np.maximum.at(heaviest, bgrid, weight)
     locked = locked_mask(grids_m, ids, rules)
     exempt = _exempt(grids_m, layers, rules, comm, np.bincount(bgrid, weights=hh, minlength=n))
     exempt |= locked
-    free = ~exempt
-    bad = np.flatnonzero(free & (excess(W, heaviest, band) > 1e-9))
+    bad = np.flatnonzero(~exempt & (excess(W, heaviest, band) > 1e-9))
     log.info("%d of %d grids out of band %g–%g", len(bad), n, band.lower, band.upper)
+    return _Counted(bgrid, outside, locked, exempt, bad)
 
-    # 2. a region around each bad grid, grown ring by ring, cut into units on demand
-    gadj = cut_edges(ggeom, grid_adjacency(ggeom, comm, free), zone)
-    store = UnitStore(
-        ggeom,
-        bgeom,
+
+def _buildings_in_grids(ggeom: np.ndarray, bgeom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The grid of each building (the nearest for one in none), and which lie in none."""
+    bgrid = assign_to_polygons(bgeom, ggeom)
+    outside = bgrid < 0
+    if outside.any():
+        bgrid[outside] = shapely.STRtree(ggeom).nearest(bgeom[outside])
+        log.warning("%d buildings lie in no grid: each counted in the nearest", int(outside.sum()))
+    return bgrid, outside
+
+
+def _unit_store(
+    grids_m: gpd.GeoDataFrame,
+    layers: Inputs,
+    bgrid: np.ndarray,
+    weight: np.ndarray,
+    band: Band,
+    rules: Rules,
+    zone: shapely.Geometry | None,
+) -> UnitStore:
+    """The store cutting the grids a region takes in into units, on demand."""
+    return UnitStore(
+        grids_m.geometry.values,
+        layers.buildings.geometry.values,
         bgrid,
         weight,
         layers.streets,
@@ -169,39 +250,31 @@ def rebalance(
         non_cutting=rules.non_cutting,
         zone=zone,
     )
-    labels, regions, widest = solve(
-        store,
-        gadj,
-        bad,
-        band=band,
-        max_rings=max_rings,
-        attempts=attempts,
-        seed=random_state,
+
+
+def _run_figures(counted: _Counted, regions: int, widest: int, t0: float) -> dict[str, Any]:
+    """Figures of the run itself: grids out of band, exempt, locked; regions, time."""
+    return {
+        "out_of_band_before": len(counted.bad),
+        "exempt_grids": int(counted.exempt.sum()),
+        "locked_grids": int(counted.locked.sum()),
+        "buildings_outside": int(counted.outside.sum()),
+        "regions": regions,
+        "rings": widest,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _units_layer(
+    store: UnitStore, ids: np.ndarray, hh: np.ndarray, metric: Any
+) -> gpd.GeoDataFrame:
+    """The units the grids were cut into, with their grid before and households."""
+    unit_hh = np.bincount(store.b_unit, weights=hh[store.b_index], minlength=store.n_units)
+    return gpd.GeoDataFrame(
+        {"grid_before": ids[store.grid], "households": unit_hh.astype(np.int64)},
+        geometry=store.units().geometry,
+        crs=metric,
     )
-    balanced = weight if rules.weight is not None else None
-    args = (grids_m, ids, comm, layers.buildings, hh, bgrid, store, labels, band, exempt)
-    land = csgraph.connected_components(gadj, directed=False)[1]
-    result = assemble(*args, code_column, codes, weight=balanced, locked=locked, land=land)
-    result.figures.update(
-        {
-            "out_of_band_before": len(bad),
-            "exempt_grids": int(exempt.sum()),
-            "locked_grids": int(locked.sum()),
-            "buildings_outside": int(outside.sum()),
-            "regions": regions,
-            "rings": widest,
-            "seconds": round(time.perf_counter() - t0, 3),
-        }
-    )
-    if store.n_units:
-        unit_hh = np.bincount(store.b_unit, weights=hh[store.b_index], minlength=store.n_units)
-        result.units = gpd.GeoDataFrame(
-            {"grid_before": ids[store.grid], "households": unit_hh.astype(np.int64)},
-            geometry=store.units().geometry,
-            crs=metric,
-        )
-    log.info(result.describe())
-    return result
 
 
 def _building_counts(grids_m, layers: Inputs, rules: Rules) -> tuple[np.ndarray, np.ndarray]:

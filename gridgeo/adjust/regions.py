@@ -313,91 +313,150 @@ def solve(
 ) -> tuple[np.ndarray, int, int]:
     """Redraw a region around each grid out of band; returns (labels of the store's
     units, regions redrawn, widest ring used)."""
-    n = len(store.built)
-    labels = np.array([], dtype=np.int64)
-    next_id = n
+    units = _Labels(store, band)
+    next_id = len(store.built)
     rng = np.random.default_rng(seed)
     regions, widest = 0, 0
-
-    def grow(grids: Any) -> np.ndarray:
-        nonlocal labels
-        store.ensure(grids)
-        if len(labels) < store.n_units:  # new units keep their grid
-            labels = np.r_[labels, store.grid[len(labels) :]]
-        return labels
-
-    def label_excess(label: int) -> float:
-        if label < n and not store.built[label]:
-            w = store.hh[store.bgrid == label]
-        else:
-            w = store.households[labels == label]
-        top = np.array([w.max(initial=0)], dtype=float)
-        return float(excess(np.array([w.sum()], dtype=float), top, band)[0])
-
-    order = sorted((int(g) for g in bad), key=lambda g: -label_excess(g))
-    for g in order:
-        grow([g])
-        if not (labels == g).any() or label_excess(g) <= 1e-9:
+    options = {"max_rings": max_rings, "attempts": attempts, "max_region": max_region}
+    for g in sorted((int(g) for g in bad), key=lambda g: -units.excess_of(g)):
+        units.grow([g])
+        if not (units.labels == g).any() or units.excess_of(g) <= 1e-9:
             continue  # merged into another grid, or fixed by an earlier region
-        dist = csgraph.shortest_path(gadj, unweighted=True, indices=g)
-        region = [g]
-        best = None
-        while True:
-            grow(store.grid[np.isin(labels, region)])
-            nodes = np.flatnonzero(np.isin(labels, region))
-            w = store.households[nodes].astype(float)
-            ring = int(dist[np.unique(store.grid[nodes])].max())
-            if _divisible(w, band):
-                sub = store.adjacency[nodes][:, nodes].tocsr()
-                found = _redraw(labels[nodes], w, sub, store.block[nodes], band, attempts, rng)
-                log.debug(
-                    "grid %d: region of %d grids (ring %d), best redraw %s",
-                    g,
-                    len(region),
-                    ring,
-                    None if found is None else found[0],
-                )
-                if found is not None and (best is None or found[0] < best[0]):
-                    best = (*found, nodes, ring)
-                if best is not None and best[0][0] == 0:
-                    break
-            if len(region) >= max_region:
-                break
-            # neighbours: labels of the grids next to the region's, within max_rings of g
-            near = np.unique(gadj[np.unique(store.grid[nodes])].indices)
-            near = near[dist[near] <= max_rings]
-            grow(near)
-            nb = [int(h) for h in np.unique(labels[np.isin(store.grid, near)]) if h not in region]
-            if not nb:
-                break
-            # the neighbour that brings the region's households nearest a divisible total
-            fits = []
-            for h in nb:
-                wh = store.households[labels == h].astype(float)
-                t = float(w.sum() + wh.sum())
-                k = band.parts_for(t)
-                fits.append((not _divisible(np.r_[w, wh], band), abs(t / k - band.target), h))
-            region.append(min(fits)[2])
-        if best is None:
-            if _join_empty(g, labels, store, gadj, grow):
+        best = _best_region(units, gadj, g, rng=rng, **options)
+        failed = _no_gain(best, units.labels, store, band)
+        if failed is not None:
+            if _join_empty(g, units.labels, store, gadj, units.grow):
                 regions += 1
-                continue
-            log.info("grid %d: no region around it divides into the band", g)
+            else:
+                log.info("grid %d: %s", g, failed)
             continue
-        score, local, nodes, ring = best
+        _, local, nodes, ring = best
         w = store.households[nodes].astype(float)
-        old = labels[nodes]
-        before = float(_part_off(pd.factorize(old)[0], w, band).sum())
-        if score[0] > 0 and score[1] >= before - 1e-9:
-            if _join_empty(g, labels, store, gadj, grow):
-                regions += 1
-                continue
-            log.info("grid %d: no redraw of the region around it improves it", g)
-            continue
-        labels, next_id = _commit(labels, nodes, local, w, next_id)
+        units.labels, next_id = _commit(units.labels, nodes, local, w, next_id)
         regions += 1
         widest = max(widest, ring)
-    return labels, regions, widest
+    return units.labels, regions, widest
+
+
+class _Labels:
+    """The label of each unit of a :class:`UnitStore` while regions are redrawn."""
+
+    def __init__(self, store: UnitStore, band: Band) -> None:
+        self.store = store
+        self.band = band
+        self.n = len(store.built)
+        self.labels = np.array([], dtype=np.int64)
+
+    def grow(self, grids: Any) -> np.ndarray:
+        """Cut ``grids`` into units; new units keep their grid's label."""
+        self.store.ensure(grids)
+        if len(self.labels) < self.store.n_units:
+            self.labels = np.r_[self.labels, self.store.grid[len(self.labels) :]]
+        return self.labels
+
+    def excess_of(self, label: int) -> float:
+        """:func:`excess` of grid ``label`` (from its buildings while it is uncut)."""
+        store = self.store
+        if label < self.n and not store.built[label]:
+            w = store.hh[store.bgrid == label]
+        else:
+            w = store.households[self.labels == label]
+        top = np.array([w.max(initial=0)], dtype=float)
+        return float(excess(np.array([w.sum()], dtype=float), top, self.band)[0])
+
+
+_Best = tuple[tuple[int, float, float, int], np.ndarray, np.ndarray, int]
+
+
+def _best_region(
+    units: _Labels,
+    gadj: sparse.csr_matrix,
+    g: int,
+    *,
+    max_rings: int,
+    attempts: int,
+    max_region: int,
+    rng: np.random.Generator,
+) -> _Best | None:
+    """Best redraw (score, labels, units, ring) of a region grown around grid ``g``, or None."""
+    store, band = units.store, units.band
+    dist = csgraph.shortest_path(gadj, unweighted=True, indices=g)
+    region = [g]
+    best = None
+    while True:
+        units.grow(store.grid[np.isin(units.labels, region)])
+        nodes = np.flatnonzero(np.isin(units.labels, region))
+        w = store.households[nodes].astype(float)
+        ring = int(dist[np.unique(store.grid[nodes])].max())
+        if _divisible(w, band):
+            found = _redraw_region(units, nodes, w, attempts=attempts, rng=rng)
+            log.debug(
+                "grid %d: region of %d grids (ring %d), best redraw %s",
+                g,
+                len(region),
+                ring,
+                None if found is None else found[0],
+            )
+            if found is not None and (best is None or found[0] < best[0]):
+                best = (*found, nodes, ring)
+            if best is not None and best[0][0] == 0:
+                break
+        if len(region) >= max_region:
+            break
+        h = _next_neighbour(units, gadj, region, nodes, w, dist=dist, max_rings=max_rings)
+        if h is None:
+            break
+        region.append(h)
+    return best
+
+
+def _redraw_region(
+    units: _Labels, nodes: np.ndarray, w: np.ndarray, *, attempts: int, rng: np.random.Generator
+) -> tuple[tuple[int, float, float, int], np.ndarray] | None:
+    """:func:`_redraw` of the region made of the units ``nodes``."""
+    store = units.store
+    sub = store.adjacency[nodes][:, nodes].tocsr()
+    return _redraw(units.labels[nodes], w, sub, store.block[nodes], units.band, attempts, rng)
+
+
+def _next_neighbour(
+    units: _Labels,
+    gadj: sparse.csr_matrix,
+    region: list[int],
+    nodes: np.ndarray,
+    w: np.ndarray,
+    *,
+    dist: np.ndarray,
+    max_rings: int,
+) -> int | None:
+    """The neighbour (label) bringing the region's households nearest a divisible total."""
+    store, band = units.store, units.band
+    near = np.unique(gadj[np.unique(store.grid[nodes])].indices)
+    near = near[dist[near] <= max_rings]
+    units.grow(near)
+    labels = units.labels
+    nb = [int(h) for h in np.unique(labels[np.isin(store.grid, near)]) if h not in region]
+    if not nb:
+        return None
+    fits = []
+    for h in nb:
+        wh = store.households[labels == h].astype(float)
+        t = float(w.sum() + wh.sum())
+        k = band.parts_for(t)
+        fits.append((not _divisible(np.r_[w, wh], band), abs(t / k - band.target), h))
+    return min(fits)[2]
+
+
+def _no_gain(best: _Best | None, labels: np.ndarray, store: UnitStore, band: Band) -> str | None:
+    """Why the region's best redraw is not taken (none, or no better), None when it is."""
+    if best is None:
+        return "no region around it divides into the band"
+    score, _, nodes, _ = best
+    w = store.households[nodes].astype(float)
+    before = float(_part_off(pd.factorize(labels[nodes])[0], w, band).sum())
+    if score[0] > 0 and score[1] >= before - 1e-9:
+        return "no redraw of the region around it improves it"
+    return None
 
 
 def _join_empty(g: int, labels: np.ndarray, store: UnitStore, gadj, grow) -> bool:

@@ -314,16 +314,38 @@ def _draw_overlay(ax: Axes, ov: PreparedOverlay, k: float) -> None:
 
 
 def _draw_scale_and_north(ax: Axes, ctx: PageContext, lay: Layout) -> None:
-    from matplotlib.patches import FancyArrow, Rectangle
+    """Scale bar in the lower left corner of the map, north arrow in the upper right."""
+    _draw_scale_bar(ax, ctx, lay)
+    _draw_north_arrow(ax, ctx, lay)
 
+
+def _draw_scale_bar(ax: Axes, ctx: PageContext, lay: Layout) -> None:
+    """Scale bar a quarter of the map wide on a white backdrop, the ratio under it."""
     k = lay.k
     x0, x1 = ax.get_xlim()
-    y0, y1 = ax.get_ylim()
-    span, tall = x1 - x0, y1 - y0
+    y0, _ = ax.get_ylim()
     mm = lay.scale / 1000  # metres per millimetre of paper
-    length = nice_length(span * 0.25)
+    length = nice_length((x1 - x0) * 0.25)
     bx, by = x0 + 6 * k * mm, y0 + 8 * k * mm
     bar_h = 1.2 * k * mm
+    _scale_backdrop(ax, bx, by, length, k, mm)
+    _scale_segments(ax, bx, by, length, bar_h)
+    _scale_ticks(ax, ctx, bx, by + bar_h + 0.8 * k * mm, length, k)
+    ax.text(
+        bx,
+        by - 0.8 * k * mm,
+        f"{label('scale', ctx.lang)} 1:{round_ratio(lay.scale):,}",
+        ha="left",
+        va="top",
+        zorder=11,
+        **_text_kw(ctx, 6.5 * k),
+    )
+
+
+def _scale_backdrop(ax: Axes, bx: float, by: float, length: float, k: float, mm: float) -> None:
+    """The white box under the scale bar and its labels."""
+    from matplotlib.patches import Rectangle
+
     ax.add_patch(
         Rectangle(
             (bx - 3 * k * mm, by - 5 * k * mm),
@@ -335,6 +357,12 @@ def _draw_scale_and_north(ax: Axes, ctx: PageContext, lay: Layout) -> None:
             zorder=9,
         )
     )
+
+
+def _scale_segments(ax: Axes, bx: float, by: float, length: float, bar_h: float) -> None:
+    """The bar itself: four segments, dark and white in turn."""
+    from matplotlib.patches import Rectangle
+
     for j in range(4):
         ax.add_patch(
             Rectangle(
@@ -347,6 +375,10 @@ def _draw_scale_and_north(ax: Axes, ctx: PageContext, lay: Layout) -> None:
                 zorder=10,
             )
         )
+
+
+def _scale_ticks(ax: Axes, ctx: PageContext, bx: float, y: float, length: float, k: float) -> None:
+    """Distances over the bar's start, middle and end (the unit after the last)."""
     km = length >= 1000
     unit = label("kilometres" if km else "metres", ctx.lang)
     for frac in (0.0, 0.5, 1.0):
@@ -354,23 +386,23 @@ def _draw_scale_and_north(ax: Axes, ctx: PageContext, lay: Layout) -> None:
         shown = f"{value:g}" + (f" {unit}" if frac == 1.0 else "")
         ax.text(
             bx + length * frac,
-            by + bar_h + 0.8 * k * mm,
+            y,
             shown,
             ha="center",
             va="bottom",
             zorder=11,
             **_text_kw(ctx, 6.5 * k),
         )
-    ax.text(
-        bx,
-        by - 0.8 * k * mm,
-        f"{label('scale', ctx.lang)} 1:{round_ratio(lay.scale):,}",
-        ha="left",
-        va="top",
-        zorder=11,
-        **_text_kw(ctx, 6.5 * k),
-    )
-    # north arrow in the upper right corner, pointing to true north
+
+
+def _draw_north_arrow(ax: Axes, ctx: PageContext, lay: Layout) -> None:
+    """North arrow in the upper right corner, pointing to true north, and its label."""
+    from matplotlib.patches import FancyArrow
+
+    k = lay.k
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    mm = lay.scale / 1000  # metres per millimetre of paper
     size = 11 * k * mm
     nx, ny = x1 - 9 * k * mm, y1 - 16 * k * mm
     angle = true_north(ctx.crs, (x0 + x1) / 2, (y0 + y1) / 2)
@@ -400,7 +432,6 @@ def _draw_scale_and_north(ax: Axes, ctx: PageContext, lay: Layout) -> None:
         zorder=11,
         **_text_kw(ctx, 9 * k, bold=True, halo=2.0 * k),
     )
-    del tall
 
 
 # --------------------------------------------------------------------------- panel
@@ -427,62 +458,89 @@ def _legend_entries(ctx: PageContext) -> list[tuple[str, dict]]:
 
 
 def _draw_panel(ax: Axes, ctx: PageContext, focus: np.ndarray, lay: Layout) -> None:
-    from matplotlib.patches import Rectangle
-
+    """The panel beside the map: legend, deviation colours, summary and grid table."""
     k = lay.k
     _, _, pw, ph = lay.panel_box
     ax.set_xlim(0, pw)
     ax.set_ylim(0, ph)
     ax.axis("off")
-    lang = ctx.lang
+    y = _draw_legend(ax, ctx, ph - 1.0, k)
+    if ctx.data.color_by == "deviation":
+        y = _draw_deviation_key(ax, ctx, y, k)
+    _draw_summary(ax, ctx, focus, y - _ROW * k * 0.4, k)
+    if ctx.table:
+        _draw_table(ax, ctx, focus, _table_box(ctx, lay), lay)
+
+
+def _draw_legend(ax: Axes, ctx: PageContext, y: float, k: float) -> float:
+    """The legend's title and one row per layer from ``y`` down; the ``y`` under it."""
     row = _ROW * k
-    y = ph - 1.0
-    ax.text(0, y, label("legend", lang), va="top", **_text_kw(ctx, 9 * k, bold=True))
+    ax.text(0, y, label("legend", ctx.lang), va="top", **_text_kw(ctx, 9 * k, bold=True))
     y -= row * 1.4
     for name, spec in _legend_entries(ctx):
-        mid = y - row / 2
-        if spec["kind"] == "line":
-            ax.plot([0.5 * k, 6.5 * k], [mid, mid], color=spec["color"], linewidth=1.6 * k)
-        elif spec["kind"] == "point":
-            ax.plot([3.5 * k], [mid], "o", color=spec["color"], markersize=4 * k)
-        else:
-            ax.add_patch(
-                Rectangle(
-                    (0.5 * k, y - row * 0.85),
-                    6 * k,
-                    row * 0.7,
-                    facecolor=spec["fc"],
-                    edgecolor=spec["ec"],
-                    alpha=0.8,
-                    linewidth=0.8,
-                    linestyle="--" if spec.get("dashed") else "-",
-                )
+        _legend_symbol(ax, spec, y, k)
+        ax.text(8.5 * k, y - row / 2, name, va="center", **_text_kw(ctx, 7 * k))
+        y -= row
+    return y
+
+
+def _legend_symbol(ax: Axes, spec: dict, y: float, k: float) -> None:
+    """The symbol of one legend row (a line, a point or a box) at the row's ``y``."""
+    from matplotlib.patches import Rectangle
+
+    row = _ROW * k
+    mid = y - row / 2
+    if spec["kind"] == "line":
+        ax.plot([0.5 * k, 6.5 * k], [mid, mid], color=spec["color"], linewidth=1.6 * k)
+    elif spec["kind"] == "point":
+        ax.plot([3.5 * k], [mid], "o", color=spec["color"], markersize=4 * k)
+    else:
+        ax.add_patch(
+            Rectangle(
+                (0.5 * k, y - row * 0.85),
+                6 * k,
+                row * 0.7,
+                facecolor=spec["fc"],
+                edgecolor=spec["ec"],
+                alpha=0.8,
+                linewidth=0.8,
+                linestyle="--" if spec.get("dashed") else "-",
             )
-        ax.text(8.5 * k, mid, name, va="center", **_text_kw(ctx, 7 * k))
-        y -= row
-    if ctx.data.color_by == "deviation":
-        y -= row * 0.3
-        ax.text(0, y, label("deviation", lang), va="top", **_text_kw(ctx, 7 * k))
-        y -= row
-        n = len(DEVIATION_COLORS)
-        bar_w = 40.0 * k
-        for j, c in enumerate(DEVIATION_COLORS):
-            ax.add_patch(
-                Rectangle(
-                    (0.5 * k + j * bar_w / n, y - row * 0.7),
-                    bar_w / n,
-                    row * 0.6,
-                    facecolor=c,
-                    edgecolor="#999999",
-                    linewidth=0.3,
-                )
+        )
+
+
+def _draw_deviation_key(ax: Axes, ctx: PageContext, y: float, k: float) -> float:
+    """The deviation colours as a bar from −limit to +limit; the ``y`` under it."""
+    from matplotlib.patches import Rectangle
+
+    row = _ROW * k
+    y -= row * 0.3
+    ax.text(0, y, label("deviation", ctx.lang), va="top", **_text_kw(ctx, 7 * k))
+    y -= row
+    n = len(DEVIATION_COLORS)
+    bar_w = 40.0 * k
+    for j, c in enumerate(DEVIATION_COLORS):
+        ax.add_patch(
+            Rectangle(
+                (0.5 * k + j * bar_w / n, y - row * 0.7),
+                bar_w / n,
+                row * 0.6,
+                facecolor=c,
+                edgecolor="#999999",
+                linewidth=0.3,
             )
-        lim = f"{DEVIATION_LIMIT:.0%}"
-        y -= row * 0.8
-        for frac, t in ((0.0, f"−{lim}"), (0.5, "0"), (1.0, f"+{lim}")):
-            ax.text(0.5 * k + frac * bar_w, y, t, ha="center", va="top", **_text_kw(ctx, 6 * k))
-        y -= row
-    y -= row * 0.4
+        )
+    lim = f"{DEVIATION_LIMIT:.0%}"
+    y -= row * 0.8
+    for frac, t in ((0.0, f"−{lim}"), (0.5, "0"), (1.0, f"+{lim}")):
+        ax.text(0.5 * k + frac * bar_w, y, t, ha="center", va="top", **_text_kw(ctx, 6 * k))
+    return y - row
+
+
+def _draw_summary(ax: Axes, ctx: PageContext, focus: np.ndarray, y: float, k: float) -> None:
+    """Grids, households and the target of the page's grids, one line each from ``y``."""
+    lang = ctx.lang
+    row = _ROW * k
     households = float(ctx.data.households[focus].sum())
     summary = [
         f"{label('n_grids', lang)}: {int(focus.sum()):,}",
@@ -495,13 +553,15 @@ def _draw_panel(ax: Axes, ctx: PageContext, focus: np.ndarray, lay: Layout) -> N
     for line in summary:
         ax.text(0, y, line, va="top", **_text_kw(ctx, 7 * k))
         y -= row
-    if not ctx.table:
-        return
+
+
+def _table_box(ctx: PageContext, lay: Layout) -> tuple[float, float, float]:
+    """Where the grid table goes in the panel: (left, top, width), in millimetres."""
+    k = lay.k
+    _, _, pw, ph = lay.panel_box
     if lay.landscape:
-        box = (0.0, ph - _legend_height(ctx, k), pw)
-    else:
-        box = (_LEGEND_W * k + 4, ph - 1.0, pw - _LEGEND_W * k - 4)
-    _draw_table(ax, ctx, focus, box, lay)
+        return (0.0, ph - _legend_height(ctx, k), pw)
+    return (_LEGEND_W * k + 4, ph - 1.0, pw - _LEGEND_W * k - 4)
 
 
 def _draw_table(

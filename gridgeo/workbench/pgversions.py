@@ -70,57 +70,13 @@ class PostgresVersionStore:
         hh = [int(h) for h in snapshot["households"]]
         extra = {k: v for k, v in snapshot.items() if k not in _BIG_KEYS}
         srid = int(snapshot.get("srid") or 0)
-        rows = [
-            (
-                k,
-                str(g["grid_id"]),
-                g.get("code"),
-                g.get("community_id"),
-                g.get("note"),
-                bool(g.get("locked", False)),
-                bool(g.get("edited", False)),
-                json.dumps({x: v for x, v in g.items() if x not in _GRID_KEYS}, ensure_ascii=False),
-                bytes.fromhex(g["wkb"]) if g.get("wkb") else None,
-                srid,
-            )
-            for k, g in enumerate(grids)
-        ]
+        rows = _grid_rows(grids, srid)
 
         def work(conn: Any) -> int:
-            conn.execute(
-                "INSERT INTO plans (plan, head) VALUES (%s, NULL) ON CONFLICT (plan) DO NOTHING",
-                (plan,),
-            )
-            head = conn.execute(
-                "SELECT head FROM plans WHERE plan = %s FOR UPDATE", (plan,)
-            ).fetchone()["head"]
-            if head != base:
-                msg = f"version {head} was saved after version {base}: open version {head} and make the edits again"
-                raise VersionConflict(msg)
-            vid = conn.execute(
-                "INSERT INTO plan_versions (plan, parent, created, message, grids, households,"
-                " srid, building_grid, building_households, extra)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    plan,
-                    base,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                    message,
-                    len(grids),
-                    int(np.sum(hh)),
-                    srid,
-                    [str(g) for g in snapshot["building_grid"]],
-                    hh,
-                    json.dumps(extra, ensure_ascii=False),
-                ),
-            ).fetchone()["id"]
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO plan_version_grids (version, ord, grid_id, code, community_id,"
-                    " note, locked, edited, extra, geom) VALUES"
-                    " (%s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s::integer))",
-                    [(vid, *r) for r in rows],
-                )
+            _lock_head(conn, plan, base)
+            version = {"grids": len(grids), "households": hh, "srid": srid, "extra": extra}
+            vid = _insert_version(conn, plan, base, message, snapshot["building_grid"], **version)
+            _insert_grids(conn, vid, rows)
             conn.execute("UPDATE plans SET head = %s WHERE plan = %s", (vid, plan))
             return int(vid)
 
@@ -179,3 +135,81 @@ class PostgresVersionStore:
         snap["building_grid"] = list(row["building_grid"])
         snap["households"] = [int(h) for h in row["building_households"]]
         return snap
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _grid_rows(grids: list[dict[str, Any]], srid: int) -> list[tuple[Any, ...]]:
+    """One ``plan_version_grids`` row per grid, without the version's id."""
+    return [
+        (
+            k,
+            str(g["grid_id"]),
+            g.get("code"),
+            g.get("community_id"),
+            g.get("note"),
+            bool(g.get("locked", False)),
+            bool(g.get("edited", False)),
+            json.dumps({x: v for x, v in g.items() if x not in _GRID_KEYS}, ensure_ascii=False),
+            bytes.fromhex(g["wkb"]) if g.get("wkb") else None,
+            srid,
+        )
+        for k, g in enumerate(grids)
+    ]
+
+
+def _lock_head(conn: Any, plan: str, base: int | None) -> None:
+    """Lock the plan's row (made if new); :class:`VersionConflict` unless its head is ``base``."""
+    conn.execute(
+        "INSERT INTO plans (plan, head) VALUES (%s, NULL) ON CONFLICT (plan) DO NOTHING",
+        (plan,),
+    )
+    row = conn.execute("SELECT head FROM plans WHERE plan = %s FOR UPDATE", (plan,)).fetchone()
+    head = row["head"]
+    if head != base:
+        msg = f"version {head} was saved after version {base}: open version {head} and make the edits again"
+        raise VersionConflict(msg)
+
+
+def _insert_version(
+    conn: Any,
+    plan: str,
+    base: int | None,
+    message: str,
+    building_grid: list[Any],
+    *,
+    grids: int,
+    households: list[int],
+    srid: int,
+    extra: dict[str, Any],
+) -> int:
+    """The ``plan_versions`` row of the save, stamped now; its id."""
+    return conn.execute(
+        "INSERT INTO plan_versions (plan, parent, created, message, grids, households,"
+        " srid, building_grid, building_households, extra)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            plan,
+            base,
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            message,
+            grids,
+            int(np.sum(households)),
+            srid,
+            [str(g) for g in building_grid],
+            households,
+            json.dumps(extra, ensure_ascii=False),
+        ),
+    ).fetchone()["id"]
+
+
+def _insert_grids(conn: Any, vid: int, rows: list[tuple[Any, ...]]) -> None:
+    """The ``plan_version_grids`` rows of version ``vid``."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO plan_version_grids (version, ord, grid_id, code, community_id,"
+            " note, locked, edited, extra, geom) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, ST_GeomFromWKB(%s, %s::integer))",
+            [(vid, *r) for r in rows],
+        )
