@@ -281,3 +281,27 @@ def test_cli_rebalance(case, tmp_path):
     assert (out / "hierarchy.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     with pytest.raises(gridgeo.InputError, match="go with --codes"):
         _cli_rebalance.run(parser.parse_args(["rebalance", "--plan", "x", "--admin-code", "1"]))
+
+
+@pytest.mark.parametrize("max_rings", [0, 1, 3])
+def test_an_empty_grid_joins_its_neighbour_whatever_the_rings(max_rings):
+    """A grid left with no households joins a neighbour not cut into units yet (with
+    max_rings=0 that neighbour is cut on the spot: it used to fail with IndexError)."""
+    grids = gpd.GeoDataFrame(
+        {"grid_id": ["A", "B", "C", "D"]},
+        geometry=[shapely.box(x, y, x + 100, y + 100) for y in (100, 0) for x in (0, 100)],
+        crs=3857,
+    )
+    xy = [(x + 10, y + dy) for x in (0, 100) for y in (0, 100) for dy in (12, 63)]
+    b = gpd.GeoDataFrame(
+        {"households": [200] * 8},
+        geometry=[shapely.box(x, y, x + 17, y + 23) for x, y in xy],
+        crs=3857,
+    )
+    b.loc[(b.geometry.centroid.x < 100) & (b.geometry.centroid.y > 100), "households"] = 0
+    res = gridgeo.rebalance(
+        grids, b, households_column="households", target=300, max_rings=max_rings
+    )
+    g = res.grids
+    assert len(g) == 3 and (g["households"] > 0).all()
+    assert int(g["households"].sum()) == int(b["households"].sum())

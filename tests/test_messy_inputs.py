@@ -258,7 +258,7 @@ def test_gcj02_positions_labelled_wgs84_are_refused(wangjing_wgs_and_gcj, tmp_pa
     assert plan.summary()["n_grids"] > 20
 
 
-def test_a_citys_grids_in_gcj02_are_refused_by_the_audit_and_the_workbench(wangjing_wgs_and_gcj):
+def test_a_citys_grids_in_gcj02_are_refused_by_audit_rebalance_and_workbench(wangjing_wgs_and_gcj):
     """A city's grid layer drawn over Gaode maps, audited against OSM buildings."""
     from gridgeo.workbench import Session
 
@@ -268,6 +268,8 @@ def test_a_citys_grids_in_gcj02_are_refused_by_the_audit_and_the_workbench(wangj
     assert gridgeo.audit.audit(grids, wgs["buildings"]).summary()["uncovered_buildings"] == 0
     with pytest.raises(gridgeo.CRSError, match="the grids seem to be GCJ-02 positions"):
         gridgeo.audit.audit(gcj02_geometries(grids), wgs["buildings"])
+    with pytest.raises(gridgeo.CRSError, match="the grids seem to be GCJ-02 positions"):
+        gridgeo.rebalance(gcj02_geometries(grids), buildings)
     # the workbench opening the city's grids with its buildings, likewise
     assert len(Session.from_layers(grids, buildings).table()) == len(grids)
     with pytest.raises(gridgeo.CRSError, match="the grids seem to be GCJ-02 positions"):

@@ -19,6 +19,7 @@ from .._validate import POLYGONAL, check_column, check_layer
 from ..blocks import assign_to_polygons
 from ..constraints import barrier_lines, dedicated_zones, rural_flags
 from ..crs import plan_metric_crs, to_metric
+from ..datum import check_datum
 from ..engine import Band
 from ..inputs import (
     Inputs,
@@ -182,6 +183,7 @@ def _checked_inputs(
         streets, buildings, rules=rules, require_streets=False, plan_given=True, **given
     )
     check_overlap({"grids": grids, **layers.layers()})
+    check_datum(grids, layers.buildings, name="grids")  # a city's grids over Gaode maps
     return grids, layers, rules
 
 

@@ -325,7 +325,7 @@ def solve(
         best = _best_region(units, gadj, g, rng=rng, **options)
         failed = _no_gain(best, units.labels, store, band)
         if failed is not None:
-            if _join_empty(g, units.labels, store, gadj, units.grow):
+            if _join_empty(g, units, store, gadj):
                 regions += 1
             else:
                 log.info("grid %d: %s", g, failed)
@@ -459,16 +459,15 @@ def _no_gain(best: _Best | None, labels: np.ndarray, store: UnitStore, band: Ban
     return None
 
 
-def _join_empty(g: int, labels: np.ndarray, store: UnitStore, gadj, grow) -> bool:
+def _join_empty(g: int, units: _Labels, store: UnitStore, gadj) -> bool:
     """A grid left holding nothing whose land no region divides into the band joins
     the neighbouring grid of its community it shares most boundary with (no grid
     nobody lives in, and no worker for it); returns whether it did."""
-    mine = labels == g
     row = gadj[g]
-    if store.households[mine].sum() > 0 or not row.nnz:
+    if store.households[units.labels == g].sum() > 0 or not row.nnz:
         return False
     order = row.indices[np.argsort(-row.data, kind="stable")]
-    grow(order[:1])
+    labels = units.grow(order[:1])  # the neighbour cut into units: a longer array
     host = labels[store.grid == order[0]]
     if not len(host):
         return False
