@@ -32,19 +32,24 @@ def opened(folder):
     return Session.open(folder)
 
 
-@pytest.fixture
-def session(opened):
-    """A fresh copy of the opened session (its tessellation shared, read-only)."""
-    s = Session(
+def _fresh(opened: Session, state=None) -> Session:
+    """A copy of ``opened`` (its tessellation shared, read-only), with ``state``."""
+    return Session(
         footprints=opened.footprints,
         households=opened.households.copy(),
         block=opened.block,
         target=opened.target,
         tolerance=opened.tolerance,
-        state=opened.state.copy(),
+        state=opened.state.copy() if state is None else state,
         source=opened.source,
+        plan_reasons=opened.plan_reasons,
     )
-    return s
+
+
+@pytest.fixture
+def session(opened):
+    """A fresh copy of the opened session."""
+    return _fresh(opened)
 
 
 def _connected(s: Session) -> bool:
@@ -81,16 +86,7 @@ def test_grids_as_the_plan_drew_them_keep_its_reason(opened, folder):
     assert not t.drop(index=off["grid_id"])["why"].str.startswith("reason_").any()
     edited = opened.state.copy()
     edited.edited[:] = True
-    s = Session(
-        footprints=opened.footprints,
-        households=opened.households,
-        block=opened.block,
-        target=opened.target,
-        tolerance=opened.tolerance,
-        state=edited,
-        plan_reasons=opened.plan_reasons,
-    )
-    why = s.table().set_index("grid_id").loc[off["grid_id"], "why"]
+    why = _fresh(opened, edited).table().set_index("grid_id").loc[off["grid_id"], "why"]
     assert why.isin(
         ["too few households", "too many households", "one building over the band"]
     ).all()
