@@ -340,7 +340,7 @@ def _initial_stack(nstart, estart, xstart, kpart, n: int):
     return st, sp
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _draw_tree(n0, n1, e0, e1, x0, w, eu, ev, cost, eblock, wk: _Work, bits) -> None:
     """A random spanning forest of a part, its preorder and its subtree sums (in ``wk``).
 
@@ -356,48 +356,51 @@ def _draw_tree(n0, n1, e0, e1, x0, w, eu, ev, cost, eblock, wk: _Work, bits) -> 
     )  # fmt: skip
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _cheapest_cut(n0, n1, wk: _Work, total, k, target, lower, upper):
     """The feasible cut of the drawn tree with the cheapest boundary (first in preorder
     on ties): its cost, its position in preorder (−1: none) and both sides' part counts.
     """
+    pre, parent, wsub, csub = wk.pre, wk.parent, wk.wsub, wk.csub
     cut, at, ka, kb = np.inf, -1, 1.0, 1.0
     for i in range(n0 + 1, n1):
-        v = wk.pre[i]
-        if wk.parent[v] < 0:
+        v = pre[i]
+        if parent[v] < 0:
             continue  # the top of a piece cannot be cut off
-        ok, fa, fb = _feasible(wk.wsub[v], total, k, target, lower, upper)
-        if ok and wk.csub[v] < cut:
-            cut, at, ka, kb = wk.csub[v], i, fa, fb
+        ok, fa, fb = _feasible(wsub[v], total, k, target, lower, upper)
+        if ok and csub[v] < cut:
+            cut, at, ka, kb = csub[v], i, fa, fb
     return cut, at, ka, kb
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _least_unbalanced_cut(n0, n1, wk: _Work, total, target, lower, upper):
     """The cut of the drawn tree whose sides lie least far from the band (first in
     preorder on ties): its badness, its position in preorder (−1: none) and both sides'
     part counts."""
+    pre, parent, wsub = wk.pre, wk.parent, wk.wsub
     bad, at, ka, kb = np.inf, -1, 1.0, 1.0
     for i in range(n0 + 1, n1):
-        v = wk.pre[i]
-        if wk.parent[v] < 0:
+        v = pre[i]
+        if parent[v] < 0:
             continue  # the top of a piece cannot be cut off
-        fa, fb, b = _badness(wk.wsub[v], total, target, lower, upper)
+        fa, fb, b = _badness(wsub[v], total, target, lower, upper)
         if b < bad:
             bad, at, ka, kb = b, i, fa, fb
     return bad, at, ka, kb
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _mark_side(n0, n1, at, wk: _Work) -> None:
     """Mark as ``side`` the subtree of the drawn tree at preorder position ``at``."""
+    side, pre = wk.side, wk.pre
     for i in range(n0, n1):
-        wk.side[i] = False
-    for i in range(at, at + wk.size[wk.pre[at]]):
-        wk.side[wk.pre[i]] = True
+        side[i] = False
+    for i in range(at, at + wk.size[pre[at]]):
+        side[pre[i]] = True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _choose_cut(
     n0, n1, e0, e1, x0, k, w, eu, ev, cost, eblock, wk: _Work,
     target, lower, upper, attempts, trees, bits,
@@ -445,33 +448,34 @@ def _label_part(n0, n1, node, labels, label) -> None:
         labels[node[i]] = label
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _reorder_nodes(n0, n1, node, w, wk: _Work) -> int:
     """Reorder the nodes of a part in place, the side first; returns the side's size.
 
     ``wk.newpos`` keeps each node's new position, for the edges.
     """
+    side, newpos, tmp_i, tmp_f = wk.side, wk.newpos, wk.tmp_i, wk.tmp_f
     ns = 0
     for i in range(n0, n1):
-        ns += wk.side[i]
+        ns += side[i]
     a, b = n0, n0 + ns
     for i in range(n0, n1):
-        if wk.side[i]:
-            wk.newpos[i] = a
+        if side[i]:
+            newpos[i] = a
             a += 1
         else:
-            wk.newpos[i] = b
+            newpos[i] = b
             b += 1
     for i in range(n0, n1):
-        wk.tmp_i[wk.newpos[i]] = node[i]
-        wk.tmp_f[wk.newpos[i]] = w[i]
+        tmp_i[newpos[i]] = node[i]
+        tmp_f[newpos[i]] = w[i]
     for i in range(n0, n1):
-        node[i] = wk.tmp_i[i]
-        w[i] = wk.tmp_f[i]
+        node[i] = tmp_i[i]
+        w[i] = tmp_f[i]
     return ns
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _edge_starts(e0, e1, x0, eu, ev, side):
     """Where the edges of a part start once reordered by side: the side's inside blocks,
     the side's across streets, the rest's inside blocks, the rest's across streets."""
@@ -487,31 +491,33 @@ def _edge_starts(e0, e1, x0, eu, ev, side):
     return starts
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _reorder_edges(e0, e1, x0, eu, ev, cost, eblock, wk: _Work):
     """Reorder the edges of a part in place as :func:`_edge_starts` lists them, renumbered
     as :func:`_reorder_nodes` moved their nodes; edges between the sides are dropped.
 
     Returns the four starts and the end of the edges kept.
     """
-    starts = _edge_starts(e0, e1, x0, eu, ev, wk.side)
+    side, newpos = wk.side, wk.newpos
+    tmp_i, tmp_j, tmp_f, tmp_b = wk.tmp_i, wk.tmp_j, wk.tmp_f, wk.tmp_b
+    starts = _edge_starts(e0, e1, x0, eu, ev, side)
     fill = starts.copy()
     for e in range(e0, e1):
-        su, sv = wk.side[eu[e]], wk.side[ev[e]]
+        su, sv = side[eu[e]], side[ev[e]]
         if su == sv:
             c = (0 if su else 2) + (e >= x0)
             j = fill[c]
             fill[c] += 1
-            wk.tmp_i[j - e0] = wk.newpos[eu[e]]
-            wk.tmp_j[j - e0] = wk.newpos[ev[e]]
-            wk.tmp_f[j - e0] = cost[e]
-            wk.tmp_b[j - e0] = eblock[e]
+            tmp_i[j - e0] = newpos[eu[e]]
+            tmp_j[j - e0] = newpos[ev[e]]
+            tmp_f[j - e0] = cost[e]
+            tmp_b[j - e0] = eblock[e]
     end = fill[3]
     for j in range(e0, end):
-        eu[j] = wk.tmp_i[j - e0]
-        ev[j] = wk.tmp_j[j - e0]
-        cost[j] = wk.tmp_f[j - e0]
-        eblock[j] = wk.tmp_b[j - e0]
+        eu[j] = tmp_i[j - e0]
+        ev[j] = tmp_j[j - e0]
+        cost[j] = tmp_f[j - e0]
+        eblock[j] = tmp_b[j - e0]
     return starts, end
 
 
