@@ -357,11 +357,12 @@ def _draw_tree(n0, n1, e0, e1, x0, w, eu, ev, cost, eblock, wk: _Work, bits) -> 
 
 
 @numba.njit(cache=True, inline="always")
-def _cheapest_cut(n0, n1, wk: _Work, total, k, target, lower, upper):
+def _cheapest_cut(n0, n1, pre, parent, wsub, csub, total, k, target, lower, upper):
     """The feasible cut of the drawn tree with the cheapest boundary (first in preorder
     on ties): its cost, its position in preorder (−1: none) and both sides' part counts.
+
+    ``pre``, ``parent``, ``wsub``, ``csub``: the tree as :func:`_tree_sums` left it.
     """
-    pre, parent, wsub, csub = wk.pre, wk.parent, wk.wsub, wk.csub
     cut, at, ka, kb = np.inf, -1, 1.0, 1.0
     for i in range(n0 + 1, n1):
         v = pre[i]
@@ -374,11 +375,10 @@ def _cheapest_cut(n0, n1, wk: _Work, total, k, target, lower, upper):
 
 
 @numba.njit(cache=True, inline="always")
-def _least_unbalanced_cut(n0, n1, wk: _Work, total, target, lower, upper):
+def _least_unbalanced_cut(n0, n1, pre, parent, wsub, total, target, lower, upper):
     """The cut of the drawn tree whose sides lie least far from the band (first in
     preorder on ties): its badness, its position in preorder (−1: none) and both sides'
     part counts."""
-    pre, parent, wsub = wk.pre, wk.parent, wk.wsub
     bad, at, ka, kb = np.inf, -1, 1.0, 1.0
     for i in range(n0 + 1, n1):
         v = pre[i]
@@ -391,12 +391,11 @@ def _least_unbalanced_cut(n0, n1, wk: _Work, total, target, lower, upper):
 
 
 @numba.njit(cache=True, inline="always")
-def _mark_side(n0, n1, at, wk: _Work) -> None:
+def _mark_side(n0, n1, at, pre, size, side) -> None:
     """Mark as ``side`` the subtree of the drawn tree at preorder position ``at``."""
-    side, pre = wk.side, wk.pre
     for i in range(n0, n1):
         side[i] = False
-    for i in range(at, at + wk.size[pre[at]]):
+    for i in range(at, at + size[pre[at]]):
         side[pre[i]] = True
 
 
@@ -416,6 +415,7 @@ def _choose_cut(
     total = 0.0
     for v in range(n0, n1):
         total += w[v]
+    pre, parent, wsub, csub = wk.pre, wk.parent, wk.wsub, wk.csub
     cut_at, ka, kb = -1, 1, 1
     best, bad_best = np.inf, np.inf
     found = 0
@@ -424,20 +424,24 @@ def _choose_cut(
             break
         _draw_tree(n0, n1, e0, e1, x0, w, eu, ev, cost, eblock, wk, bits)
         take = False
-        cut, at, fa, fb = _cheapest_cut(n0, n1, wk, total, k, target, lower, upper)
+        cut, at, fa, fb = _cheapest_cut(
+            n0, n1, pre, parent, wsub, csub, total, k, target, lower, upper
+        )
         if at >= 0:
             found += 1
             take = cut < best
             if take:
                 best = cut
         elif best == np.inf:
-            bad, at, fa, fb = _least_unbalanced_cut(n0, n1, wk, total, target, lower, upper)
+            bad, at, fa, fb = _least_unbalanced_cut(
+                n0, n1, pre, parent, wsub, total, target, lower, upper
+            )
             take = at >= 0 and bad < bad_best
             if take:
                 bad_best = bad
         if take:  # the side: the subtree below the cut, marked before the next tree
             cut_at, ka, kb = at, np.int64(fa), np.int64(fb)
-            _mark_side(n0, n1, at, wk)
+            _mark_side(n0, n1, at, pre, wk.size, wk.side)
     return cut_at, ka, kb
 
 
