@@ -279,7 +279,7 @@ class _Work(NamedTuple):
     tmp_f: np.ndarray
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _work(n: int, m: int) -> _Work:
     """The work space of :func:`split_parts` for ``n`` nodes and ``m`` edges."""
     return _Work(
@@ -308,7 +308,7 @@ def _work(n: int, m: int) -> _Work:
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _seed_bits(seed: int) -> np.ndarray:
     """The state of the xorshift64* generator from ``seed`` (splitmix64), never zero."""
     z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
@@ -317,7 +317,7 @@ def _seed_bits(seed: int) -> np.ndarray:
     return np.array([(z ^ (z >> np.uint64(31))) | np.uint64(1)], dtype=np.uint64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _push(st, sp: int, n0: int, n1: int, e0: int, e1: int, x0: int, k: int) -> int:
     """Put a part on the stack ``st`` above row ``sp − 1``; returns the new height."""
     st[sp, 0], st[sp, 1], st[sp, 2] = n0, n1, e0
@@ -325,7 +325,7 @@ def _push(st, sp: int, n0: int, n1: int, e0: int, e1: int, x0: int, k: int) -> i
     return sp + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _initial_stack(nstart, estart, xstart, kpart, n: int):
     """The stack of parts still to split, with room for every split to come.
 
@@ -445,7 +445,7 @@ def _choose_cut(
     return cut_at, ka, kb
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _label_part(n0, n1, node, labels, label) -> None:
     """Give every node of a part the same label."""
     for i in range(n0, n1):
@@ -638,7 +638,7 @@ def _connected_without(u, g, labels, indptr, indices, size_g, stamp, mark, queue
     return tail == size_g - 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _facing(u, labels, indptr, indices, cost, near, facing):
     """The parts next to node ``u`` and the boundary cost it shares with each.
 
@@ -669,7 +669,7 @@ def _facing(u, labels, indptr, indices, cost, near, facing):
     return k, own
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _list_moves(labels, indptr, indices, cost, near, facing, cand_u, cand_h, cand_gain) -> int:
     """The moves of a node to a neighbouring part that shorten the boundary, by node then
     part: node in ``cand_u``, part in ``cand_h``, gain in ``cand_gain``. Returns how many.
@@ -686,7 +686,7 @@ def _list_moves(labels, indptr, indices, cost, near, facing, cand_u, cand_h, can
     return m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _gain_now(u, g, h, labels, indptr, indices, cost):
     """What moving node ``u`` from part ``g`` to ``h`` shortens the boundary by now, and
     how many of its neighbours lie in ``g``."""
@@ -701,7 +701,7 @@ def _gain_now(u, g, h, labels, indptr, indices, cost):
     return toward - own, n_own
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _keeps_band(wg: float, wh: float, wu: float, lower: float, upper: float) -> bool:
     """Whether moving weight ``wu`` from a part of weight ``wg`` to one of ``wh`` takes
     neither out of the band, or further from it."""
@@ -710,7 +710,7 @@ def _keeps_band(wg: float, wh: float, wu: float, lower: float, upper: float) -> 
     return not _off_band(wh + wu, lower, upper) > _off_band(wh, lower, upper) + 1e-9
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _make_moves(
     order, cand_u, cand_h, labels, w, load, size, indptr, indices, cost,
     lower, upper, stamp, mark, queue,
