@@ -15,6 +15,8 @@ caller's numpy Generator: results are deterministic for a given ``random_state``
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
@@ -60,6 +62,12 @@ def _feasible(sub: float, total: float, k: int, target: float, lower: float, upp
 
 
 @numba.njit(cache=True)
+def _off_band(x: float, lower: float, upper: float) -> float:
+    """How far weight ``x`` lies outside ``lower … upper`` (0 inside)."""
+    return max(0.0, max(lower - x, x - upper))
+
+
+@numba.njit(cache=True)
 def _badness(sub: float, total: float, target: float, lower: float, upper: float):
     """Part counts and distance from the band of both sides of a cut (lower is better)."""
     rest = total - sub
@@ -67,8 +75,7 @@ def _badness(sub: float, total: float, target: float, lower: float, upper: float
         return 1.0, 1.0, np.inf
     ka = max(1.0, np.rint(sub / target))
     kb = max(1.0, np.rint(rest / target))
-    xa, xb = sub / ka, rest / kb
-    bad = max(0.0, max(lower - xa, xa - upper)) + max(0.0, max(lower - xb, xb - upper))
+    bad = _off_band(sub / ka, lower, upper) + _off_band(rest / kb, lower, upper)
     return ka, kb, bad / target
 
 
@@ -239,6 +246,285 @@ def _part_graph(eu, ev, cost, e0, e1, n0, n1, ptr, nbr, ncost, degcost, cursor) 
         degcost[b] += c
 
 
+class _Work(NamedTuple):
+    """Work space of :func:`split_parts`, allocated once for the whole graph.
+
+    A part's graph as CSR (``ptr``, ``nbr``, ``ncost``, ``degcost``: :func:`_part_graph`);
+    a spanning forest of it and its subtree sums (``uf`` … ``csub``:
+    :func:`_random_forest`, :func:`_tree_sums`); the side of the chosen cut (``side``)
+    and the space the part is reordered through (``newpos``, ``tmp_*``).
+    """
+
+    ptr: np.ndarray
+    nbr: np.ndarray
+    ncost: np.ndarray
+    degcost: np.ndarray
+    uf: np.ndarray
+    rank: np.ndarray
+    intree: np.ndarray
+    tptr: np.ndarray
+    tadj: np.ndarray
+    parent: np.ndarray
+    pre: np.ndarray
+    it: np.ndarray
+    state: np.ndarray
+    size: np.ndarray
+    wsub: np.ndarray
+    csub: np.ndarray
+    side: np.ndarray
+    newpos: np.ndarray
+    tmp_i: np.ndarray
+    tmp_j: np.ndarray
+    tmp_b: np.ndarray
+    tmp_f: np.ndarray
+
+
+@numba.njit(cache=True, inline="always")
+def _work(n: int, m: int) -> _Work:
+    """The work space of :func:`split_parts` for ``n`` nodes and ``m`` edges."""
+    return _Work(
+        np.zeros(n + 1, dtype=np.int64),  # ptr
+        np.empty(2 * m, dtype=np.int64),  # nbr
+        np.empty(2 * m),  # ncost
+        np.empty(n),  # degcost
+        np.empty(n, dtype=np.int64),  # uf
+        np.empty(n, dtype=np.int8),  # rank
+        np.empty(m, dtype=np.bool_),  # intree
+        np.zeros(n + 1, dtype=np.int64),  # tptr
+        np.empty(2 * n, dtype=np.int64),  # tadj
+        np.empty(n, dtype=np.int64),  # parent
+        np.empty(n, dtype=np.int64),  # pre
+        np.empty(n, dtype=np.int64),  # it
+        np.empty(n, dtype=np.int8),  # state
+        np.empty(n, dtype=np.int64),  # size
+        np.empty(n),  # wsub
+        np.empty(n),  # csub
+        np.zeros(n, dtype=np.bool_),  # side
+        np.empty(n, dtype=np.int64),  # newpos
+        np.empty(max(n, m), dtype=np.int64),  # tmp_i
+        np.empty(m, dtype=np.int64),  # tmp_j
+        np.empty(m, dtype=np.int64),  # tmp_b
+        np.empty(max(n, m)),  # tmp_f
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def _seed_bits(seed: int) -> np.ndarray:
+    """The state of the xorshift64* generator from ``seed`` (splitmix64), never zero."""
+    z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.array([(z ^ (z >> np.uint64(31))) | np.uint64(1)], dtype=np.uint64)
+
+
+@numba.njit(cache=True, inline="always")
+def _push(st, sp: int, n0: int, n1: int, e0: int, e1: int, x0: int, k: int) -> int:
+    """Put a part on the stack ``st`` above row ``sp − 1``; returns the new height."""
+    st[sp, 0], st[sp, 1], st[sp, 2] = n0, n1, e0
+    st[sp, 3], st[sp, 4], st[sp, 5] = e1, x0, k
+    return sp + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _initial_stack(nstart, estart, xstart, kpart, n: int):
+    """The stack of parts still to split, with room for every split to come.
+
+    Each row: node range, edge range, start of the edges across streets, parts wanted.
+    The first part lies on top. Returns the stack and its height.
+    """
+    n_parts = len(kpart)
+    st = np.empty((n_parts + 2 * n + 2, 6), dtype=np.int64)
+    sp = 0
+    for g in range(n_parts - 1, -1, -1):
+        sp = _push(st, sp, nstart[g], nstart[g + 1], estart[g], estart[g + 1], xstart[g], kpart[g])
+    return st, sp
+
+
+@numba.njit(cache=True, inline="always")
+def _draw_tree(n0, n1, e0, e1, x0, w, eu, ev, cost, eblock, wk: _Work, bits) -> None:
+    """A random spanning forest of a part, its preorder and its subtree sums (in ``wk``).
+
+    The edges inside blocks are shuffled block by block, those across streets after
+    them; Kruskal's algorithm takes them in that order.
+    """
+    _shuffle_runs(eu, ev, cost, eblock, e0, x0, bits)
+    _shuffle(eu, ev, cost, x0, e1, bits)
+    _random_forest(eu, ev, e0, e1, n0, n1, wk.uf, wk.rank, wk.intree, wk.tptr, wk.tadj)
+    _tree_sums(
+        n0, n1, w, wk.degcost, wk.ptr, wk.nbr, wk.ncost, wk.tptr, wk.tadj,
+        wk.uf, wk.parent, wk.pre, wk.it, wk.state, wk.size, wk.wsub, wk.csub,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, inline="always")
+def _cheapest_cut(n0, n1, pre, parent, wsub, csub, total, k, target, lower, upper):
+    """The feasible cut of the drawn tree with the cheapest boundary (first in preorder
+    on ties): its cost, its position in preorder (−1: none) and both sides' part counts.
+
+    ``pre``, ``parent``, ``wsub``, ``csub``: the tree as :func:`_tree_sums` left it.
+    """
+    cut, at, ka, kb = np.inf, -1, 1.0, 1.0
+    for i in range(n0 + 1, n1):
+        v = pre[i]
+        if parent[v] < 0:
+            continue  # the top of a piece cannot be cut off
+        ok, fa, fb = _feasible(wsub[v], total, k, target, lower, upper)
+        if ok and csub[v] < cut:
+            cut, at, ka, kb = csub[v], i, fa, fb
+    return cut, at, ka, kb
+
+
+@numba.njit(cache=True, inline="always")
+def _least_unbalanced_cut(n0, n1, pre, parent, wsub, total, target, lower, upper):
+    """The cut of the drawn tree whose sides lie least far from the band (first in
+    preorder on ties): its badness, its position in preorder (−1: none) and both sides'
+    part counts."""
+    bad, at, ka, kb = np.inf, -1, 1.0, 1.0
+    for i in range(n0 + 1, n1):
+        v = pre[i]
+        if parent[v] < 0:
+            continue  # the top of a piece cannot be cut off
+        fa, fb, b = _badness(wsub[v], total, target, lower, upper)
+        if b < bad:
+            bad, at, ka, kb = b, i, fa, fb
+    return bad, at, ka, kb
+
+
+@numba.njit(cache=True, inline="always")
+def _mark_side(n0, n1, at, pre, size, side) -> None:
+    """Mark as ``side`` the subtree of the drawn tree at preorder position ``at``."""
+    for i in range(n0, n1):
+        side[i] = False
+    for i in range(at, at + size[pre[at]]):
+        side[pre[i]] = True
+
+
+@numba.njit(cache=True, inline="always")
+def _choose_cut(
+    n0, n1, e0, e1, x0, k, w, eu, ev, cost, eblock, wk: _Work,
+    target, lower, upper, attempts, trees, bits,
+):  # fmt: skip
+    """The cut of a part into ``ka`` and ``kb`` parts, as :func:`split_parts` chooses it.
+
+    Trees are drawn until ``trees`` had feasible cuts, or ``attempts`` in all; the
+    cheapest feasible cut wins, or, while no tree has had one, the least unbalanced.
+    Returns the cut's position in preorder (−1: no cut), ``ka`` and ``kb``; the side
+    cut off is marked in ``wk.side``.
+    """
+    _part_graph(eu, ev, cost, e0, e1, n0, n1, wk.ptr, wk.nbr, wk.ncost, wk.degcost, wk.it)
+    total = 0.0
+    for v in range(n0, n1):
+        total += w[v]
+    pre, parent, wsub, csub = wk.pre, wk.parent, wk.wsub, wk.csub
+    cut_at, ka, kb = -1, 1, 1
+    best, bad_best = np.inf, np.inf
+    found = 0
+    for _attempt in range(attempts):
+        if found >= trees:
+            break
+        _draw_tree(n0, n1, e0, e1, x0, w, eu, ev, cost, eblock, wk, bits)
+        take = False
+        cut, at, fa, fb = _cheapest_cut(
+            n0, n1, pre, parent, wsub, csub, total, k, target, lower, upper
+        )
+        if at >= 0:
+            found += 1
+            take = cut < best
+            if take:
+                best = cut
+        elif best == np.inf:
+            bad, at, fa, fb = _least_unbalanced_cut(
+                n0, n1, pre, parent, wsub, total, target, lower, upper
+            )
+            take = at >= 0 and bad < bad_best
+            if take:
+                bad_best = bad
+        if take:  # the side: the subtree below the cut, marked before the next tree
+            cut_at, ka, kb = at, np.int64(fa), np.int64(fb)
+            _mark_side(n0, n1, at, pre, wk.size, wk.side)
+    return cut_at, ka, kb
+
+
+@numba.njit(cache=True, inline="always")
+def _label_part(n0, n1, node, labels, label) -> None:
+    """Give every node of a part the same label."""
+    for i in range(n0, n1):
+        labels[node[i]] = label
+
+
+@numba.njit(cache=True, inline="always")
+def _reorder_nodes(n0, n1, node, w, wk: _Work) -> int:
+    """Reorder the nodes of a part in place, the side first; returns the side's size.
+
+    ``wk.newpos`` keeps each node's new position, for the edges.
+    """
+    side, newpos, tmp_i, tmp_f = wk.side, wk.newpos, wk.tmp_i, wk.tmp_f
+    ns = 0
+    for i in range(n0, n1):
+        ns += side[i]
+    a, b = n0, n0 + ns
+    for i in range(n0, n1):
+        if side[i]:
+            newpos[i] = a
+            a += 1
+        else:
+            newpos[i] = b
+            b += 1
+    for i in range(n0, n1):
+        tmp_i[newpos[i]] = node[i]
+        tmp_f[newpos[i]] = w[i]
+    for i in range(n0, n1):
+        node[i] = tmp_i[i]
+        w[i] = tmp_f[i]
+    return ns
+
+
+@numba.njit(cache=True, inline="always")
+def _edge_starts(e0, e1, x0, eu, ev, side):
+    """Where the edges of a part start once reordered by side: the side's inside blocks,
+    the side's across streets, the rest's inside blocks, the rest's across streets."""
+    counts = np.zeros(4, dtype=np.int64)
+    for e in range(e0, e1):
+        su, sv = side[eu[e]], side[ev[e]]
+        if su == sv:
+            counts[(0 if su else 2) + (e >= x0)] += 1
+    starts = np.empty(4, dtype=np.int64)
+    starts[0] = e0
+    for c in range(1, 4):
+        starts[c] = starts[c - 1] + counts[c - 1]
+    return starts
+
+
+@numba.njit(cache=True, inline="always")
+def _reorder_edges(e0, e1, x0, eu, ev, cost, eblock, wk: _Work):
+    """Reorder the edges of a part in place as :func:`_edge_starts` lists them, renumbered
+    as :func:`_reorder_nodes` moved their nodes; edges between the sides are dropped.
+
+    Returns the four starts and the end of the edges kept.
+    """
+    side, newpos = wk.side, wk.newpos
+    tmp_i, tmp_j, tmp_f, tmp_b = wk.tmp_i, wk.tmp_j, wk.tmp_f, wk.tmp_b
+    starts = _edge_starts(e0, e1, x0, eu, ev, side)
+    fill = starts.copy()
+    for e in range(e0, e1):
+        su, sv = side[eu[e]], side[ev[e]]
+        if su == sv:
+            c = (0 if su else 2) + (e >= x0)
+            j = fill[c]
+            fill[c] += 1
+            tmp_i[j - e0] = newpos[eu[e]]
+            tmp_j[j - e0] = newpos[ev[e]]
+            tmp_f[j - e0] = cost[e]
+            tmp_b[j - e0] = eblock[e]
+    end = fill[3]
+    for j in range(e0, end):
+        eu[j] = tmp_i[j - e0]
+        ev[j] = tmp_j[j - e0]
+        cost[j] = tmp_f[j - e0]
+        eblock[j] = tmp_b[j - e0]
+    return starts, end
+
+
 @numba.njit(cache=True)
 def split_parts(
     nstart: np.ndarray,
@@ -291,159 +577,34 @@ def split_parts(
     int64 array
         The label of each node, 0 … (number of labels − 1); −1 for nodes in no part.
     """
-    # the generator's state from the seed (splitmix64), never zero
-    z = np.uint64(seed) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    bits = np.array([(z ^ (z >> np.uint64(31))) | np.uint64(1)], dtype=np.uint64)
+    bits = _seed_bits(seed)
     n = len(w)
-    m = len(eu)
     node = np.arange(n)  # the node now at each position
     w = w.copy()
     labels = np.full(n, -1, dtype=np.int64)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    nbr = np.empty(2 * m, dtype=np.int64)
-    ncost = np.empty(2 * m)
-    degcost = np.empty(n)
-    uf = np.empty(n, dtype=np.int64)
-    rank = np.empty(n, dtype=np.int8)
-    intree = np.empty(m, dtype=np.bool_)
-    tptr = np.zeros(n + 1, dtype=np.int64)
-    tadj = np.empty(2 * n, dtype=np.int64)
-    parent = np.empty(n, dtype=np.int64)
-    pre = np.empty(n, dtype=np.int64)
-    it = np.empty(n, dtype=np.int64)
-    state = np.empty(n, dtype=np.int8)
-    size = np.empty(n, dtype=np.int64)
-    wsub = np.empty(n)
-    csub = np.empty(n)
-    side = np.zeros(n, dtype=np.bool_)
-    newpos = np.empty(n, dtype=np.int64)
-    tmp_i = np.empty(max(n, m), dtype=np.int64)
-    tmp_j = np.empty(m, dtype=np.int64)
-    tmp_b = np.empty(m, dtype=np.int64)
-    tmp_f = np.empty(max(n, m))
-    # the stack of parts still to split: node range, edge range, cross start, parts
-    n_parts = len(kpart)
-    cap = n_parts + 2 * n + 2
-    st = np.empty((cap, 6), dtype=np.int64)
-    sp = 0
-    for g in range(n_parts - 1, -1, -1):
-        st[sp, 0], st[sp, 1] = nstart[g], nstart[g + 1]
-        st[sp, 2], st[sp, 3], st[sp, 4] = estart[g], estart[g + 1], xstart[g]
-        st[sp, 5] = kpart[g]
-        sp += 1
+    wk = _work(n, len(eu))
+    st, sp = _initial_stack(nstart, estart, xstart, kpart, n)
     next_label = 0
     while sp:
         sp -= 1
         n0, n1, e0, e1, x0, k = st[sp, 0], st[sp, 1], st[sp, 2], st[sp, 3], st[sp, 4], st[sp, 5]
         if n1 <= n0:
             continue
-        cut_at = -1
-        ka, kb = 1, 1
+        cut_at, ka, kb = -1, 1, 1
         if k > 1 and n1 - n0 > 1:
-            _part_graph(eu, ev, cost, e0, e1, n0, n1, ptr, nbr, ncost, degcost, it)
-            total = 0.0
-            for v in range(n0, n1):
-                total += w[v]
-            best, bad_best = np.inf, np.inf
-            found = 0
-            for _attempt in range(attempts):
-                if found >= trees:
-                    break
-                _shuffle_runs(eu, ev, cost, eblock, e0, x0, bits)
-                _shuffle(eu, ev, cost, x0, e1, bits)
-                _random_forest(eu, ev, e0, e1, n0, n1, uf, rank, intree, tptr, tadj)
-                _tree_sums(
-                    n0, n1, w, degcost, ptr, nbr, ncost, tptr, tadj,
-                    uf, parent, pre, it, state, size, wsub, csub,
-                )  # fmt: skip
-                # the cheapest feasible cut of this tree; else, while no tree has had
-                # one, the least unbalanced cut
-                t_cut, t_at, t_ka, t_kb = np.inf, -1, 1.0, 1.0
-                b_bad, b_at, b_ka, b_kb = np.inf, -1, 1.0, 1.0
-                for i in range(n0 + 1, n1):
-                    v = pre[i]
-                    if parent[v] < 0:
-                        continue  # the top of a piece cannot be cut off
-                    ok, fa, fb = _feasible(wsub[v], total, k, target, lower, upper)
-                    if ok:
-                        if csub[v] < t_cut:
-                            t_cut, t_at, t_ka, t_kb = csub[v], i, fa, fb
-                    elif t_at < 0 and best == np.inf:
-                        fa, fb, bad = _badness(wsub[v], total, target, lower, upper)
-                        if bad < b_bad:
-                            b_bad, b_at, b_ka, b_kb = bad, i, fa, fb
-                at = -1
-                if t_at >= 0:
-                    found += 1
-                    if t_cut < best:
-                        best, at, ka, kb = t_cut, t_at, np.int64(t_ka), np.int64(t_kb)
-                elif best == np.inf and b_at >= 0 and b_bad < bad_best:
-                    bad_best, at, ka, kb = b_bad, b_at, np.int64(b_ka), np.int64(b_kb)
-                if at >= 0:  # the side: the subtree below the chosen cut
-                    cut_at = at
-                    for i in range(n0, n1):
-                        side[i] = False
-                    for i in range(at, at + size[pre[at]]):
-                        side[pre[i]] = True
+            cut_at, ka, kb = _choose_cut(
+                n0, n1, e0, e1, x0, k, w, eu, ev, cost, eblock, wk,
+                target, lower, upper, attempts, trees, bits,
+            )  # fmt: skip
         if cut_at < 0:  # one part (or no usable cut): one label
-            for i in range(n0, n1):
-                labels[node[i]] = next_label
+            _label_part(n0, n1, node, labels, next_label)
             next_label += 1
             continue
-        # reorder the nodes in place, the side first, and the edges: the side's, then
-        # the rest's (inside blocks first in each); edges between the two are dropped
-        ns = 0
-        for i in range(n0, n1):
-            ns += side[i]
-        a, b = n0, n0 + ns
-        for i in range(n0, n1):
-            if side[i]:
-                newpos[i] = a
-                a += 1
-            else:
-                newpos[i] = b
-                b += 1
-        for i in range(n0, n1):
-            tmp_i[newpos[i]] = node[i]
-            tmp_f[newpos[i]] = w[i]
-        for i in range(n0, n1):
-            node[i] = tmp_i[i]
-            w[i] = tmp_f[i]
-        counts = np.zeros(4, dtype=np.int64)  # side inner, side cross, rest inner, rest cross
-        for e in range(e0, e1):
-            su, sv = side[eu[e]], side[ev[e]]
-            if su == sv:
-                counts[(0 if su else 2) + (e >= x0)] += 1
-        starts = np.empty(4, dtype=np.int64)
-        starts[0] = e0
-        for c in range(1, 4):
-            starts[c] = starts[c - 1] + counts[c - 1]
-        fill = starts.copy()
-        for e in range(e0, e1):
-            su, sv = side[eu[e]], side[ev[e]]
-            if su == sv:
-                c = (0 if su else 2) + (e >= x0)
-                j = fill[c]
-                fill[c] += 1
-                tmp_i[j - e0] = newpos[eu[e]]
-                tmp_j[j - e0] = newpos[ev[e]]
-                tmp_f[j - e0] = cost[e]
-                tmp_b[j - e0] = eblock[e]
-        end = fill[3]
-        for j in range(e0, end):
-            eu[j] = tmp_i[j - e0]
-            ev[j] = tmp_j[j - e0]
-            cost[j] = tmp_f[j - e0]
-            eblock[j] = tmp_b[j - e0]
+        ns = _reorder_nodes(n0, n1, node, w, wk)
+        starts, end = _reorder_edges(e0, e1, x0, eu, ev, cost, eblock, wk)
         # the rest, then the side on top (split next)
-        st[sp, 0], st[sp, 1], st[sp, 2] = n0 + ns, n1, starts[2]
-        st[sp, 3], st[sp, 4], st[sp, 5] = end, starts[3], kb
-        sp += 1
-        st[sp, 0], st[sp, 1], st[sp, 2] = n0, n0 + ns, e0
-        st[sp, 3], st[sp, 4], st[sp, 5] = starts[2], starts[1], ka
-        sp += 1
+        sp = _push(st, sp, n0 + ns, n1, starts[2], end, starts[3], kb)
+        sp = _push(st, sp, n0, n0 + ns, e0, starts[2], starts[1], ka)
     return labels
 
 
@@ -477,6 +638,110 @@ def _connected_without(u, g, labels, indptr, indices, size_g, stamp, mark, queue
     return tail == size_g - 1
 
 
+@numba.njit(cache=True, inline="always")
+def _facing(u, labels, indptr, indices, cost, near, facing):
+    """The parts next to node ``u`` and the boundary cost it shares with each.
+
+    Writes the neighbouring parts in ascending order to ``near[:k]`` and the cost
+    facing each to ``facing[:k]``; returns ``k`` and the cost facing ``u``'s own part.
+    """
+    g = labels[u]
+    k = 0
+    own = 0.0
+    for j in range(indptr[u], indptr[u + 1]):
+        lab = labels[indices[j]]
+        if lab == g:
+            own += cost[j]
+            continue
+        t = 0
+        while t < k and near[t] != lab:
+            t += 1
+        if t == k:
+            # keep the neighbouring parts in ascending order
+            while t > 0 and near[t - 1] > lab:
+                near[t] = near[t - 1]
+                facing[t] = facing[t - 1]
+                t -= 1
+            near[t] = lab
+            facing[t] = 0.0
+            k += 1
+        facing[t] += cost[j]
+    return k, own
+
+
+@numba.njit(cache=True, inline="always")
+def _list_moves(labels, indptr, indices, cost, near, facing, cand_u, cand_h, cand_gain) -> int:
+    """The moves of a node to a neighbouring part that shorten the boundary, by node then
+    part: node in ``cand_u``, part in ``cand_h``, gain in ``cand_gain``. Returns how many.
+    """
+    m = 0
+    for u in range(len(labels)):
+        k, own = _facing(u, labels, indptr, indices, cost, near, facing)
+        for t in range(k):
+            if facing[t] - own > 1e-9:
+                cand_u[m] = u
+                cand_h[m] = near[t]
+                cand_gain[m] = facing[t] - own
+                m += 1
+    return m
+
+
+@numba.njit(cache=True, inline="always")
+def _gain_now(u, g, h, labels, indptr, indices, cost):
+    """What moving node ``u`` from part ``g`` to ``h`` shortens the boundary by now, and
+    how many of its neighbours lie in ``g``."""
+    toward, own, n_own = 0.0, 0.0, 0
+    for j in range(indptr[u], indptr[u + 1]):
+        lab = labels[indices[j]]
+        if lab == h:
+            toward += cost[j]
+        elif lab == g:
+            own += cost[j]
+            n_own += 1
+    return toward - own, n_own
+
+
+@numba.njit(cache=True, inline="always")
+def _keeps_band(wg: float, wh: float, wu: float, lower: float, upper: float) -> bool:
+    """Whether moving weight ``wu`` from a part of weight ``wg`` to one of ``wh`` takes
+    neither out of the band, or further from it."""
+    if _off_band(wg - wu, lower, upper) > _off_band(wg, lower, upper) + 1e-9:
+        return False
+    return not _off_band(wh + wu, lower, upper) > _off_band(wh, lower, upper) + 1e-9
+
+
+@numba.njit(cache=True, inline="always")
+def _make_moves(
+    order, cand_u, cand_h, labels, w, load, size, indptr, indices, cost,
+    lower, upper, stamp, mark, queue,
+):  # fmt: skip
+    """Make the listed moves, in ``order``, that still gain, keep the band and keep the
+    old part connected and not empty. Returns the moves made and the last ``stamp``
+    (:func:`_connected_without`)."""
+    moved = 0
+    for i in order:
+        u, h = cand_u[i], cand_h[i]
+        g = labels[u]
+        if g == h or size[g] <= 1:
+            continue
+        gain, n_own = _gain_now(u, g, h, labels, indptr, indices, cost)
+        if gain <= 1e-9:  # a neighbour moved since
+            continue
+        if not _keeps_band(load[g], load[h], w[u], lower, upper):
+            continue
+        if n_own > 1:
+            stamp += 1
+            if not _connected_without(u, g, labels, indptr, indices, size[g], stamp, mark, queue):
+                continue
+        labels[u] = h
+        load[g] -= w[u]
+        load[h] += w[u]
+        size[g] -= 1
+        size[h] += 1
+        moved += 1
+    return moved, stamp
+
+
 @numba.njit(cache=True)
 def smooth_passes(labels, w, load, size, indptr, indices, cost, lower, upper, max_passes) -> int:
     """The passes of :func:`~gridgeo.engine.refine.smooth` over a CSR graph of costs.
@@ -503,71 +768,12 @@ def smooth_passes(labels, w, load, size, indptr, indices, cost, lower, upper, ma
     stamp = 0
     moves = 0
     for _pass in range(max_passes):
-        m = 0
-        for u in range(n):
-            g = labels[u]
-            k = 0
-            own = 0.0
-            for j in range(indptr[u], indptr[u + 1]):
-                lab = labels[indices[j]]
-                if lab == g:
-                    own += cost[j]
-                    continue
-                t = 0
-                while t < k and near[t] != lab:
-                    t += 1
-                if t == k:
-                    # keep the neighbouring parts in ascending order
-                    while t > 0 and near[t - 1] > lab:
-                        near[t] = near[t - 1]
-                        facing[t] = facing[t - 1]
-                        t -= 1
-                    near[t] = lab
-                    facing[t] = 0.0
-                    k += 1
-                facing[t] += cost[j]
-            for t in range(k):
-                if facing[t] - own > 1e-9:
-                    cand_u[m] = u
-                    cand_h[m] = near[t]
-                    cand_gain[m] = facing[t] - own
-                    m += 1
+        m = _list_moves(labels, indptr, indices, cost, near, facing, cand_u, cand_h, cand_gain)
         order = np.argsort(-cand_gain[:m], kind="mergesort")
-        pass_moves = 0
-        for i in order:
-            u, h = cand_u[i], cand_h[i]
-            g = labels[u]
-            if g == h or size[g] <= 1:
-                continue
-            toward, own, n_own = 0.0, 0.0, 0
-            for j in range(indptr[u], indptr[u + 1]):
-                lab = labels[indices[j]]
-                if lab == h:
-                    toward += cost[j]
-                elif lab == g:
-                    own += cost[j]
-                    n_own += 1
-            if toward - own <= 1e-9:  # a neighbour moved since
-                continue
-            wg, wh, wu = load[g], load[h], w[u]
-            off_g = max(0.0, max(lower - wg, wg - upper))
-            off_h = max(0.0, max(lower - wh, wh - upper))
-            if max(0.0, max(lower - (wg - wu), (wg - wu) - upper)) > off_g + 1e-9:
-                continue
-            if max(0.0, max(lower - (wh + wu), (wh + wu) - upper)) > off_h + 1e-9:
-                continue
-            if n_own > 1:
-                stamp += 1
-                if not _connected_without(
-                    u, g, labels, indptr, indices, size[g], stamp, mark, queue
-                ):
-                    continue
-            labels[u] = h
-            load[g] -= wu
-            load[h] += wu
-            size[g] -= 1
-            size[h] += 1
-            pass_moves += 1
+        pass_moves, stamp = _make_moves(
+            order, cand_u, cand_h, labels, w, load, size, indptr, indices, cost,
+            lower, upper, stamp, mark, queue,
+        )  # fmt: skip
         moves += pass_moves
         if not pass_moves:
             break
