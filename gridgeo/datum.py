@@ -56,8 +56,9 @@ def check_datum(
     if len(footprints) < MIN_FOOTPRINTS:
         return
     lonlat = gpd.GeoSeries(footprints, crs=buildings.crs).to_crs(4326).values
-    centre = shapely.get_coordinates(shapely.centroid(shapely.union_all(shapely.envelope(lonlat))))
-    if not bool(in_china(centre[0, 0], centre[0, 1])):
+    box = shapely.bounds(lonlat)
+    lon, lat = (box[:, 0].min() + box[:, 2].max()) / 2, (box[:, 1].min() + box[:, 3].max()) / 2
+    if not bool(in_china(lon, lat)):
         return
     metric = gpd.GeoSeries(lonlat, crs=4326).estimate_utm_crs()
     lines = streets.to_crs(metric).geometry.values
