@@ -29,6 +29,7 @@ __all__ = [
     "check_counts",
     "check_positive",
     "check_fraction",
+    "head_rows",
     "POLYGONAL",
     "LINEAR",
     "POINTS",
@@ -104,7 +105,7 @@ def check_layer(
     if missing.any():
         msg = (
             f"{name} layer has {int(missing.sum())} features without geometry "
-            f"(rows {_head(gdf.index[missing])}); drop or fix them, e.g. "
+            f"(rows {head_rows(gdf.index[missing])}); drop or fix them, e.g. "
             "gdf[~gdf.geometry.is_empty & gdf.geometry.notna()]"
         )
         raise GeometryError(msg)
@@ -114,7 +115,7 @@ def check_layer(
         if not repair:
             msg = (
                 f"{name} layer has {int(invalid.sum())} invalid geometries "
-                f"(rows {_head(gdf.index[invalid])}); repair them with gdf.make_valid()"
+                f"(rows {head_rows(gdf.index[invalid])}); repair them with gdf.make_valid()"
             )
             raise GeometryError(msg)
         geom = _repair(geom, invalid, types, name, gdf.index, collapsed)
@@ -168,14 +169,14 @@ def _repair(
         if collapsed != "point" or not polygons.all():
             msg = (
                 f"{name} layer has {int(lost.sum())} invalid geometries that cannot be repaired "
-                f"(rows {_head(rows)}): nothing of the expected type remains; "
+                f"(rows {head_rows(rows)}): nothing of the expected type remains; "
                 "fix or remove them in the source data"
             )
             raise GeometryError(msg)
         if 2 * int(lost.sum()) > len(geom):
             msg = (
                 f"{name} layer is mostly unusable: {int(lost.sum())} of its {len(geom)} features "
-                f"are broken rings that collapse to lines or points (rows {_head(rows)}); "
+                f"are broken rings that collapse to lines or points (rows {head_rows(rows)}); "
                 "check that it is the right layer, or repair it in the source "
                 "(QGIS: Fix geometries) and export it again"
             )
@@ -186,7 +187,7 @@ def _repair(
             "kept as a point where it lies",
             name,
             int(lost.sum()),
-            _head(rows),
+            head_rows(rows),
         )
     geom = geom.copy()
     geom[where] = fixed
@@ -225,7 +226,8 @@ def _keep_types(geom: shapely.Geometry, types: set[str] | frozenset[str]) -> sha
     return shapely.union_all(parts)
 
 
-def _head(index: pd.Index, n: int = 5) -> str:
+def head_rows(index: pd.Index, n: int = 5) -> str:
+    """The first ``n`` row labels of ``index`` for a message (``"3, 7, 12, …"``)."""
     items = [str(i) for i in index[:n]]
     return ", ".join(items) + (", …" if len(index) > n else "")
 
@@ -245,14 +247,14 @@ def check_counts(values: pd.Series, name: str, *, allow_missing: bool = False) -
     if bad_text.any():
         msg = (
             f"{name} has {int(bad_text.sum())} values that are not numbers "
-            f"(rows {_head(values.index[bad_text])}, e.g. {values[bad_text].iloc[0]!r}); "
+            f"(rows {head_rows(values.index[bad_text])}, e.g. {values[bad_text].iloc[0]!r}); "
             "clean the column so it holds numbers only"
         )
         raise HouseholdsError(msg)
     if not allow_missing and numeric.isna().any():
         n = int(numeric.isna().sum())
         msg = (
-            f"{name} has {n} missing values (rows {_head(values.index[numeric.isna()])}); "
+            f"{name} has {n} missing values (rows {head_rows(values.index[numeric.isna()])}); "
             "fill them (e.g. with 0 for non-residential buildings) or leave the column out "
             "to have households estimated"
         )
@@ -264,7 +266,7 @@ def check_counts(values: pd.Series, name: str, *, allow_missing: bool = False) -
     neg = arr < 0
     if neg.any():
         msg = (
-            f"{name} has {int(neg.sum())} negative values (rows {_head(values.index[neg])}, "
+            f"{name} has {int(neg.sum())} negative values (rows {head_rows(values.index[neg])}, "
             f"smallest {arr[neg].min():g}); counts must be 0 or more: correct them in the source"
         )
         raise HouseholdsError(msg)

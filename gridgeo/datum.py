@@ -26,7 +26,7 @@ import numpy as np
 import shapely
 
 from ._errors import CRSError
-from .crs import gcj02_to_wgs84, in_china, wgs84_to_gcj02
+from .crs import gcj02_geometries, in_china
 
 __all__ = ["check_datum"]
 
@@ -61,18 +61,18 @@ def check_datum(
     if not bool(in_china(lon, lat)):
         return
     metric = gpd.GeoSeries(lonlat, crs=4326).estimate_utm_crs()
-    lines = streets.to_crs(metric).geometry.values
+    lines = np.asarray(streets.to_crs(metric).geometry.values)
     polygonal = shapely.get_dimensions(lines) == 2
-    lines[polygonal] = shapely.boundary(lines[polygonal])
-    tree = shapely.STRtree(lines)
+    tree = shapely.STRtree(np.where(polygonal, shapely.boundary(lines), lines))
 
-    def across(geoms: np.ndarray) -> float:
-        placed = gpd.GeoSeries(geoms, crs=4326).to_crs(metric).values
+    def across(placed: gpd.GeoSeries) -> float:
+        placed = placed.to_crs(metric).values
         return len(np.unique(tree.query(placed, predicate="intersects")[0])) / len(placed)
 
-    now = across(lonlat)
-    back = across(_moved(lonlat, gcj02_to_wgs84))  # the buildings in GCJ-02
-    there = across(_moved(lonlat, wgs84_to_gcj02))  # the streets in GCJ-02
+    given = gpd.GeoSeries(lonlat, crs=4326)
+    now = across(given)
+    back = across(gcj02_geometries(given, inverse=True))  # the buildings in GCJ-02
+    there = across(gcj02_geometries(given))  # the streets in GCJ-02
     log.debug("footprints across streets: %.3f as given, %.3f / %.3f moved", now, back, there)
     best = min(back, there)
     if best < 0.5 * now and now - best > 0.05:
@@ -97,7 +97,3 @@ def _sample(buildings: gpd.GeoDataFrame) -> np.ndarray:
         rows = np.random.default_rng(0).choice(len(geoms), SAMPLE, replace=False)
         geoms = geoms[np.sort(rows)]
     return geoms
-
-
-def _moved(geoms: np.ndarray, convert) -> np.ndarray:
-    return shapely.transform(geoms, lambda xy: np.column_stack(convert(xy[:, 0], xy[:, 1])))

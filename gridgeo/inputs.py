@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from ._errors import GeometryError, HouseholdsError, InputError
-from ._validate import LINEAR, POLYGONAL, _head, check_column, check_counts, check_layer
+from ._validate import LINEAR, POLYGONAL, check_column, check_counts, check_layer, head_rows
 from .building_class import with_classes
 from .crs import metric_crs, to_metric
 from .datum import check_datum
@@ -324,14 +324,14 @@ def _repeated_footprints(
             "buildings: ignored %d footprints that repeat another exactly (rows %s): the "
             "same building twice, as when two exports are merged, counts once",
             len(again),
-            _head(b.index[again]),
+            head_rows(b.index[again]),
         )
     else:
         log.warning(
             "buildings: %d footprints repeat another exactly (rows %s); their %s households "
             "are counted as given: remove the copies if they are the same building",
             len(again),
-            _head(b.index[again]),
+            head_rows(b.index[again]),
             f"{pd.to_numeric(b[column].iloc[again], errors='coerce').sum():,.0f}",
         )
     return out

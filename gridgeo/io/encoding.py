@@ -28,7 +28,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-__all__ = ["guess_encoding", "misread_text", "names_encoding"]
+__all__ = ["guess_encoding", "misread_text", "has_cpg"]
 
 _HIGH_RUN = re.compile(r"[\x80-\xff]+")
 _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
@@ -36,7 +36,7 @@ _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 _SAMPLE = 200
 
 
-def names_encoding(path: Path) -> bool:
+def has_cpg(path: Path) -> bool:
     """Whether the Shapefile at ``path`` (``.shp`` or a ``.zip`` of one) has a ``.cpg``."""
     if path.suffix.lower() == ".zip":
         try:

@@ -16,7 +16,7 @@ from .._errors import GridgeoError, InputError, ReadError
 from .._validate import check_layer
 from ._common import _OSM_SUFFIXES, PathLike, _check_file, _first_line
 from ._pgconn import is_db_url, parse_db_url
-from .encoding import guess_encoding, misread_text, names_encoding
+from .encoding import guess_encoding, has_cpg, misread_text
 
 __all__ = ["read_layer", "storable", "write_layers"]
 
@@ -155,7 +155,7 @@ def _read_ogr(path: Path, layer: str | None, kind: str) -> gpd.GeoDataFrame:
         raise InputError(msg)
     try:
         gdf = pyogrio.read_dataframe(path, layer=layer or names[0], on_invalid="fix")
-        if "Shapefile" in kind and not names_encoding(path):
+        if "Shapefile" in kind and not has_cpg(path):
             encoding = guess_encoding(misread_text(gdf))
             if encoding is not None:
                 gdf = pyogrio.read_dataframe(

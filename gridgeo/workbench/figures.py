@@ -60,13 +60,12 @@ class Figures:
         out["edited"] = st.edited[slots]
         low, high = hh < band.lower, hh > band.upper
         out["out_of_band"] = low | high
-        out["why"] = _why(low, high, single=st.buildings[slots] == 1)
         # a grid as the plan drew it keeps the plan's reason (a dedicated zone, …)
-        kept = [
-            self.plan_reasons.get(str(g)) if off and not edited else None
-            for g, off, edited in zip(out["grid_id"], low | high, st.edited[slots], strict=True)
-        ]
-        out["why"] = [f"reason_{k}" if k else w for k, w in zip(kept, out["why"], strict=True)]
+        plan = out["grid_id"].map(self.plan_reasons).to_numpy(dtype=object)
+        kept = pd.notna(plan) & (low | high) & ~st.edited[slots]
+        out["why"] = np.where(
+            kept, "reason_" + plan.astype(str), _why(low, high, single=st.buildings[slots] == 1)
+        )
         out["note"] = st.note[slots]
         return out
 
